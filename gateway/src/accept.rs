@@ -1,0 +1,57 @@
+//! Accepting messages: seal, store with recipients and `accepted` events in one
+//! transaction. When this returns Ok the messages are on disk (the 200 / 250).
+
+use crate::app::App;
+use crate::compose::{Outgoing, SendOptions};
+use crate::crypto::random_hex;
+use crate::events::{self, Method};
+use crate::store::domains::Domain;
+use crate::store::messages::{NewMessage, NewRecipient, RecipientStatus};
+use crate::store::{now_micros, StoreError};
+
+/// The context a sealed body is bound to: it opens only as this message.
+pub fn body_context(storage_key: &str) -> Vec<u8> {
+    format!("message:{storage_key}").into_bytes()
+}
+
+pub async fn accept(
+    app: &App,
+    domain: &Domain,
+    opts: &SendOptions,
+    messages: &[Outgoing],
+    method: Method,
+) -> Result<(), StoreError> {
+    let now = now_micros();
+    let options_json = serde_json::to_string(opts).expect("options serialise");
+    let status = if opts.testmode { RecipientStatus::TestMode } else { RecipientStatus::Queued };
+    let due = opts.deliver_at.unwrap_or(now);
+    let mut rows = Vec::with_capacity(messages.len());
+    let mut evs = Vec::new();
+    for m in messages {
+        let storage_key = random_hex(16);
+        let sealed = app.master_key.seal(&body_context(&storage_key), &m.mime);
+        for r in &m.recipients {
+            evs.push(events::accepted(m, &r.addr, opts, &storage_key, method, now));
+        }
+        rows.push(NewMessage {
+            sender: m.sender.clone(),
+            storage_key,
+            message_id: m.message_id.clone(),
+            sealed_body: sealed,
+            size: m.mime.len() as i64,
+            options: options_json.clone(),
+            method: method.as_str(),
+            recipients: m
+                .recipients
+                .iter()
+                .map(|r| NewRecipient {
+                    address: r.addr.clone(),
+                    domain: r.domain().to_lowercase(),
+                    status,
+                    next_attempt_at: due,
+                })
+                .collect(),
+        });
+    }
+    app.store.insert_messages(domain.id, &rows, &evs).await
+}

@@ -1,0 +1,260 @@
+//! RFC 5322 / MIME building (mail-builder) and normalisation of messages given
+//! whole to `messages.mime`.
+
+use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::text::Text;
+use mail_builder::headers::HeaderType;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+use serde_json::Value;
+
+use super::address::Mailbox;
+use super::options::substitute;
+use super::{ComposeError, File};
+
+pub struct Content<'a> {
+    pub from: &'a Mailbox,
+    pub subject: &'a str,
+    pub text: Option<&'a str>,
+    pub html: Option<&'a str>,
+    pub amp_html: Option<&'a str>,
+    pub attachments: &'a [File],
+    pub inlines: &'a [File],
+    pub headers: &'a [(&'a str, &'a str)],
+    pub variables_header: Option<String>,
+}
+
+fn addr(m: &Mailbox) -> Address<'static> {
+    match &m.name {
+        Some(n) => Address::new_address(Some(n.clone()), m.addr.clone()),
+        None => Address::new_address(None::<String>, m.addr.clone()),
+    }
+}
+
+fn addr_list(list: &[Mailbox]) -> Address<'static> {
+    Address::new_list(list.iter().map(addr).collect())
+}
+
+pub fn content_type_of(f: &File) -> String {
+    if let Some(ct) = f.content_type.as_deref().filter(|c| !c.is_empty() && *c != "application/octet-stream") {
+        return ct.to_string();
+    }
+    let ext = f.filename.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "zip" => "application/zip",
+        "ics" => "text/calendar",
+        _ => "application/octet-stream",
+    }
+    .to_string()
+}
+
+fn header_value(v: String) -> HeaderType<'static> {
+    // Plain ASCII that fits a line goes as written; anything else is folded
+    // and, when not ASCII, encoded (RFC 2047).
+    if v.is_ascii() && v.len() < 900 {
+        HeaderType::Raw(Raw::new(v))
+    } else {
+        HeaderType::Text(Text::new(v))
+    }
+}
+
+/// Build one message. `subst` is `Some(vars)` in batch mode: `%recipient.KEY%`
+/// is then replaced in the subject, bodies and custom headers.
+pub fn build(
+    c: &Content<'_>,
+    to: &[Mailbox],
+    cc: &[Mailbox],
+    message_id: &str,
+    subst: Option<Option<&Value>>,
+) -> Result<Vec<u8>, ComposeError> {
+    let vars = subst.flatten().and_then(Value::as_object);
+    let fill = |s: &str| if subst.is_some() { substitute(s, vars) } else { s.to_string() };
+
+    let mut alternatives = Vec::new();
+    if let Some(t) = c.text {
+        alternatives.push(MimePart::new("text/plain", fill(t)));
+    }
+    if let Some(a) = c.amp_html {
+        alternatives.push(MimePart::new("text/x-amp-html", fill(a)));
+    }
+    if let Some(h) = c.html {
+        alternatives.push(MimePart::new("text/html", fill(h)));
+    }
+    let mut body = if alternatives.len() == 1 {
+        alternatives.pop().expect("one part")
+    } else {
+        MimePart::new("multipart/alternative", alternatives)
+    };
+    if !c.inlines.is_empty() {
+        let mut parts = vec![body];
+        for f in c.inlines {
+            parts.push(
+                MimePart::new(content_type_of(f), f.data.to_vec())
+                    .inline()
+                    .cid(f.filename.clone())
+                    .header("Content-Disposition", Raw::new(format!("inline; filename=\"{}\"", quote(&f.filename)))),
+            );
+        }
+        body = MimePart::new("multipart/related", parts);
+    }
+    if !c.attachments.is_empty() {
+        let mut parts = vec![body];
+        for f in c.attachments {
+            let name = if f.filename.is_empty() { "attachment".to_string() } else { f.filename.clone() };
+            parts.push(MimePart::new(content_type_of(f), f.data.to_vec()).attachment(name));
+        }
+        body = MimePart::new("multipart/mixed", parts);
+    }
+
+    let mut b = MessageBuilder::new()
+        .from(addr(c.from))
+        .to(addr_list(to))
+        .subject(fill(c.subject))
+        .message_id(message_id.to_string())
+        .date(chrono::Utc::now().timestamp());
+    if !cc.is_empty() {
+        b = b.cc(addr_list(cc));
+    }
+    for (name, value) in c.headers {
+        b = b.header(name.to_string(), header_value(fill(value)));
+    }
+    if let Some(v) = &c.variables_header {
+        b = b.header("X-Mailgun-Variables", header_value(v.clone()));
+    }
+    b.body(body)
+        .write_to_vec()
+        .map_err(|e| ComposeError::BadMime(e.to_string()))
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Bare LF and bare CR become CRLF: what SMTP carries and DKIM signs.
+pub fn normalise_line_endings(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'\r' if raw.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// What `messages.mime` needs from a whole message.
+pub struct Prepared {
+    pub mime: Vec<u8>,
+    pub message_id: String,
+    pub from: Mailbox,
+    pub to: String,
+    pub subject: String,
+}
+
+/// Check a message given whole and make it ready to queue: CRLF line endings,
+/// a From we can parse, a header section, a Message-ID (added when missing).
+pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError> {
+    if raw.is_empty() {
+        return Err(ComposeError::BadMime("the message is empty".into()));
+    }
+    let mut mime = normalise_line_endings(raw);
+    let header_end = find_header_end(&mime)
+        .ok_or_else(|| ComposeError::BadMime("no blank line ends the header section".into()))?;
+    let headers = &mime[..header_end];
+    for line in headers.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        let colon = line.iter().position(|&b| b == b':');
+        let ok = colon.is_some_and(|c| c > 0 && line[..c].iter().all(|&b| (33..=126).contains(&b)));
+        if !ok {
+            return Err(ComposeError::BadMime(format!(
+                "header line {:?} is not \"Name: value\"",
+                String::from_utf8_lossy(&line[..line.len().min(60)])
+            )));
+        }
+    }
+    let parsed = mail_parser::MessageParser::default()
+        .parse_headers(&mime[..header_end + 2])
+        .ok_or_else(|| ComposeError::BadMime("the header section cannot be parsed".into()))?;
+    let from = parsed
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .ok_or_else(|| ComposeError::BadMime("there is no From header with an address".into()))?;
+    let from = super::address::parse_mailbox("from", from)?;
+    let to = parsed
+        .to()
+        .map(|a| a.iter().filter_map(|m| m.address()).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let subject = parsed.subject().unwrap_or("").to_string();
+    let message_id = match parsed.message_id() {
+        Some(id) => id.to_string(),
+        None => {
+            let id = super::new_message_id(domain);
+            let mut with_id = format!("Message-ID: <{id}>\r\n").into_bytes();
+            with_id.extend_from_slice(&mime);
+            mime = with_id;
+            id
+        }
+    };
+    Ok(Prepared { mime, message_id, from, to, subject })
+}
+
+/// Offset of the CRLF that ends the header section (the first of CRLFCRLF).
+pub fn find_header_end(mime: &[u8]) -> Option<usize> {
+    if mime.starts_with(b"\r\n") {
+        return Some(0);
+    }
+    mime.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_endings() {
+        assert_eq!(normalise_line_endings(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+    }
+
+    #[test]
+    fn whole_message_gets_a_message_id() {
+        let p = prepare_whole(b"From: a@x.com\nTo: b@y.com\nSubject: hi\n\nbody\n", "x.com").unwrap();
+        assert!(p.mime.starts_with(b"Message-ID: <"));
+        assert!(p.message_id.ends_with("@x.com"));
+        assert_eq!(p.from.addr, "a@x.com");
+        assert!(p.mime.windows(4).any(|w| w == b"\r\n\r\n"));
+    }
+
+    #[test]
+    fn whole_message_keeps_its_message_id() {
+        let p = prepare_whole(b"Message-ID: <abc@x.com>\r\nFrom: a@x.com\r\n\r\nhi", "x.com").unwrap();
+        assert_eq!(p.message_id, "abc@x.com");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert!(prepare_whole(b"this is not a message", "x.com").is_err());
+        assert!(prepare_whole(b"no colon here\r\n\r\nbody", "x.com").is_err());
+        assert!(prepare_whole(b"Subject: no from\r\n\r\nbody", "x.com").is_err());
+    }
+}

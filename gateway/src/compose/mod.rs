@@ -1,0 +1,254 @@
+//! Turning a send request into RFC 5322 messages ready to queue: validation,
+//! batch expansion with `recipient-variables`, MIME building. No I/O.
+
+pub mod address;
+pub mod mime;
+pub mod options;
+
+use serde_json::Value;
+
+pub use address::Mailbox;
+pub use options::SendOptions;
+
+pub const MAX_RECIPIENTS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("{0} parameter is missing. Add the {0} field to the request.")]
+    Missing(&'static str),
+    #[error("{field} parameter is not a valid address: {value:?}. Use name@example.com or \"Name <name@example.com>\".")]
+    InvalidAddress { field: &'static str, value: String },
+    #[error("Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified.")]
+    NoBody,
+    #[error("{0} contains a line break (CR or LF): header fields must be a single line; remove the line breaks")]
+    HeaderInjection(String),
+    #[error("invalid header name {0:?} in h:{0}: use printable ASCII without spaces or colons")]
+    BadHeaderName(String),
+    #[error("Too many recipients, max is 1000 (to + cc + bcc = {0}). Split the send into batches of at most 1000.")]
+    TooManyRecipients(usize),
+    #[error("too many tags ({0}): a message takes at most 3 o:tag values")]
+    TooManyTags(usize),
+    #[error("invalid tag {0:?}: a tag is at most 128 printable ASCII characters")]
+    BadTag(String),
+    #[error("Send options (parameters starting with o:, h:, or v:) are limited to 16KB total (got {0} bytes)")]
+    OptionsTooLarge(usize),
+    #[error("invalid value {value:?} for {name}: expected {expected}")]
+    InvalidOption { name: String, value: String, expected: &'static str },
+    #[error("recipient-variables is not valid: {0}. Send a JSON object like {{\"bob@example.com\": {{\"first\": \"Bob\"}}}}")]
+    RecipientVariables(String),
+    #[error("message is too large: {0} bytes, the limit is {1} bytes")]
+    TooLarge(usize, usize),
+    #[error("the MIME message is malformed: {0}. Send a complete RFC 5322 message (headers, a blank line, the body) in the message part.")]
+    BadMime(String),
+}
+
+/// One message body to store, with its envelope recipients.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Without angle brackets (as in events); the API answers `<id>`.
+    pub message_id: String,
+    pub mime: Vec<u8>,
+    /// The From address: the envelope sender (before VERP).
+    pub sender: String,
+    pub recipients: Vec<Mailbox>,
+    pub summary: Summary,
+}
+
+/// What events show of a message.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachmentInfo {
+    pub filename: String,
+    #[serde(rename = "content-type")]
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// A file given as `attachment` or `inline`.
+#[derive(Debug, Clone)]
+pub struct File {
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub data: bytes::Bytes,
+}
+
+/// The fields of `POST /v3/{domain}/messages`, already split by kind.
+#[derive(Debug, Default)]
+pub struct SendRequest<'a> {
+    pub from: Option<&'a str>,
+    pub to: Vec<&'a str>,
+    pub cc: Vec<&'a str>,
+    pub bcc: Vec<&'a str>,
+    pub subject: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub html: Option<&'a str>,
+    pub amp_html: Option<&'a str>,
+    pub attachments: Vec<File>,
+    pub inlines: Vec<File>,
+    /// `h:Name` → ("Name", value), in order.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// `v:name` and `o:...` as given, for validation and the 16 KB limit.
+    pub variables: Vec<(&'a str, &'a str)>,
+    pub options: Vec<(&'a str, &'a str)>,
+    pub recipient_variables: Option<&'a str>,
+}
+
+pub fn check_single_line(field: &str, value: &str) -> Result<(), ComposeError> {
+    if value.contains(['\r', '\n']) {
+        return Err(ComposeError::HeaderInjection(field.to_string()));
+    }
+    Ok(())
+}
+
+fn check_header_name(name: &str) -> Result<(), ComposeError> {
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        return Err(ComposeError::BadHeaderName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Options shared by both send endpoints: `o:`, `v:`, the 16 KB limit.
+pub fn parse_options(req_options: &[(&str, &str)], vars: &[(&str, &str)], headers: &[(&str, &str)]) -> Result<SendOptions, ComposeError> {
+    let total: usize = req_options
+        .iter()
+        .chain(vars)
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .chain(headers.iter().map(|(k, v)| k.len() + v.len() + 2))
+        .sum();
+    if total > options::MAX_OPTIONS_BYTES {
+        return Err(ComposeError::OptionsTooLarge(total));
+    }
+    let mut opts = SendOptions::default();
+    for (k, v) in req_options {
+        opts.apply(k, v)?;
+    }
+    for (k, v) in vars {
+        opts.set_variable(k, v);
+    }
+    Ok(opts)
+}
+
+pub fn new_message_id(domain: &str) -> String {
+    let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    format!("{now}.{}@{domain}", crate::crypto::random_hex(8))
+}
+
+/// Build the message(s) of a send request. With `recipient-variables`, one
+/// copy per recipient (only that address in To, `%recipient.KEY%` filled in);
+/// without, one message whose To lists every `to` address.
+pub fn compose(domain: &str, req: &SendRequest<'_>, opts: &SendOptions) -> Result<Vec<Outgoing>, ComposeError> {
+    let from_raw = req.from.ok_or(ComposeError::Missing("from"))?;
+    check_single_line("from", from_raw)?;
+    let from = address::parse_mailbox("from", from_raw)?;
+    if req.to.is_empty() {
+        return Err(ComposeError::Missing("to"));
+    }
+    for (field, vals) in [("to", &req.to), ("cc", &req.cc), ("bcc", &req.bcc)] {
+        for v in vals.iter() {
+            check_single_line(field, v)?;
+        }
+    }
+    let to = address::parse_list("to", req.to.iter().copied())?;
+    let cc = address::parse_list("cc", req.cc.iter().copied())?;
+    let bcc = address::parse_list("bcc", req.bcc.iter().copied())?;
+    if to.is_empty() {
+        return Err(ComposeError::Missing("to"));
+    }
+    let count = to.len() + cc.len() + bcc.len();
+    if count > MAX_RECIPIENTS {
+        return Err(ComposeError::TooManyRecipients(count));
+    }
+    if req.text.is_none() && req.html.is_none() && req.amp_html.is_none() {
+        return Err(ComposeError::NoBody);
+    }
+    if let Some(s) = req.subject {
+        check_single_line("subject", s)?;
+    }
+    for (name, value) in &req.headers {
+        check_header_name(name)?;
+        check_single_line(&format!("h:{name}"), value)?;
+    }
+    let rcpt_vars = req.recipient_variables.map(options::parse_recipient_variables).transpose()?;
+
+    let content = mime::Content {
+        from: &from,
+        subject: req.subject.unwrap_or(""),
+        text: req.text,
+        html: req.html,
+        amp_html: req.amp_html,
+        attachments: &req.attachments,
+        inlines: &req.inlines,
+        headers: &req.headers,
+        variables_header: opts.variables_header(),
+    };
+    let attachments: Vec<AttachmentInfo> = req
+        .attachments
+        .iter()
+        .chain(&req.inlines)
+        .map(|f| AttachmentInfo {
+            filename: f.filename.clone(),
+            content_type: mime::content_type_of(f),
+            size: f.data.len(),
+        })
+        .collect();
+
+    let all = dedupe(to.iter().chain(&cc).chain(&bcc));
+    let mut out = Vec::new();
+    match rcpt_vars {
+        Some(vars) => {
+            for rcpt in all {
+                let v = vars.get(&rcpt.key());
+                let message_id = new_message_id(domain);
+                let mime = mime::build(&content, std::slice::from_ref(&rcpt), &[], &message_id, Some(v))?;
+                out.push(outgoing(message_id, mime, vec![rcpt.clone()], &from, &rcpt.to_string(), &content, v, &attachments));
+            }
+        }
+        None => {
+            let message_id = new_message_id(domain);
+            let mime = mime::build(&content, &to, &cc, &message_id, None)?;
+            let to_header = to.iter().map(Mailbox::to_string).collect::<Vec<_>>().join(", ");
+            out.push(outgoing(message_id, mime, all, &from, &to_header, &content, None, &attachments));
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn outgoing(
+    message_id: String,
+    mime: Vec<u8>,
+    recipients: Vec<Mailbox>,
+    from: &Mailbox,
+    to: &str,
+    content: &mime::Content<'_>,
+    vars: Option<&Value>,
+    attachments: &[AttachmentInfo],
+) -> Outgoing {
+    let vars = vars.and_then(Value::as_object);
+    Outgoing {
+        message_id,
+        mime,
+        sender: from.addr.clone(),
+        recipients,
+        summary: Summary {
+            from: from.to_string(),
+            to: to.to_string(),
+            subject: options::substitute(content.subject, vars),
+            attachments: attachments.to_vec(),
+        },
+    }
+}
+
+fn dedupe<'a>(list: impl Iterator<Item = &'a Mailbox>) -> Vec<Mailbox> {
+    let mut seen = std::collections::HashSet::new();
+    list.filter(|m| seen.insert(m.key())).cloned().collect()
+}
+
+

@@ -1,0 +1,292 @@
+//! The TOML configuration of contract §1. Every key is optional; unknown keys
+//! are an error that names the key (serde's `deny_unknown_fields`).
+
+mod units;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+pub use units::{parse_duration, parse_size, ByteSize, Dur};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub smtp: SmtpConfig,
+    pub inbound: InboundConfig,
+    pub store: StoreConfig,
+    pub delivery: DeliveryConfig,
+    pub limits: LimitsConfig,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Base of unsubscribe links and of absolute paging URLs when set.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".parse().unwrap(), public_url: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub listen: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub allow_plain_auth_without_tls: bool,
+    pub max_message_size: ByteSize,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: "127.0.0.1:2587".parse().unwrap(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plain_auth_without_tls: false,
+            max_message_size: ByteSize(25_000_000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    pub listen: Option<SocketAddr>,
+    pub bounce_domain: Option<String>,
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig { listen: None, bounce_domain: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: "sqlite://./envoi.db".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    pub nameservers: Vec<SocketAddr>,
+    pub port: u16,
+    pub extra_ca_file: Option<PathBuf>,
+    pub helo_name: Option<String>,
+    pub relay: String,
+    pub retry_schedule: Vec<Dur>,
+    pub max_age: Dur,
+    pub connect_timeout: Dur,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            nameservers: Vec::new(),
+            port: 25,
+            extra_ca_file: None,
+            helo_name: None,
+            relay: String::new(),
+            retry_schedule: ["1m", "5m", "30m", "2h", "6h"].iter().map(|s| Dur(parse_duration(s).unwrap())).collect(),
+            max_age: Dur(Duration::from_secs(3 * 86400)),
+            connect_timeout: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub requests_per_second_per_key: u32,
+    pub messages_per_hour_per_domain: u32,
+    pub messages_per_day_per_domain: u32,
+    pub per_destination_messages_per_second: u32,
+    pub per_destination_connections: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            requests_per_second_per_key: 100,
+            messages_per_hour_per_domain: 0,
+            messages_per_day_per_domain: 0,
+            per_destination_messages_per_second: 50,
+            per_destination_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub window: Dur,
+    pub min_sample: u64,
+    pub bounce_rate: f64,
+    pub complaint_rate: f64,
+    pub unsubscribe_rate: f64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            window: Dur(Duration::from_secs(30 * 86400)),
+            min_sample: 100,
+            bounce_rate: 0.05,
+            complaint_rate: 0.008,
+            unsubscribe_rate: 0.014,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Invalid(message) => ConfigError::Parse { path: path.into(), message },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
+            return Err(ConfigError::Invalid("[smtp] tls_cert and tls_key must be set together".into()));
+        }
+        if self.delivery.retry_schedule.is_empty() {
+            return Err(ConfigError::Invalid("[delivery] retry_schedule needs at least one duration".into()));
+        }
+        if !self.delivery.relay.is_empty() && !self.delivery.relay.contains(':') {
+            return Err(ConfigError::Invalid(format!(
+                "[delivery] relay = {:?}: expected \"host:port\"",
+                self.delivery.relay
+            )));
+        }
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres:") || self.store.url.starts_with("postgresql:")) {
+            return Err(ConfigError::Invalid(format!(
+                "[store] url = {:?}: expected sqlite://PATH or postgres://USER:PASS@HOST/DB",
+                self.store.url
+            )));
+        }
+        for (name, rate) in [
+            ("bounce_rate", self.policy.bounce_rate),
+            ("complaint_rate", self.policy.complaint_rate),
+            ("unsubscribe_rate", self.policy.unsubscribe_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ConfigError::Invalid(format!("[policy] {name} = {rate}: expected a fraction between 0 and 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The message size limit shared by HTTP and SMTP.
+    pub fn max_message_size(&self) -> usize {
+        self.smtp.max_message_size.0 as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store.url, "sqlite://./envoi.db");
+        assert_eq!(c.delivery.retry_schedule.len(), 5);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err().to_string();
+        assert!(err.contains("listne"), "{err}");
+        let err = Config::parse("[htpp]\n").unwrap_err().to_string();
+        assert!(err.contains("htpp"), "{err}");
+    }
+
+    #[test]
+    fn contract_example_parses() {
+        let text = r#"
+[http]
+listen = "127.0.0.1:8080"
+public_url = "https://mail.example.com"
+[smtp]
+listen = "127.0.0.1:2587"
+allow_plain_auth_without_tls = false
+max_message_size = "25MB"
+[inbound]
+listen = "127.0.0.1:2525"
+bounce_domain = "bounces.example.com"
+[store]
+url = "sqlite://./envoi.db"
+[delivery]
+nameservers = ["127.0.0.1:5353"]
+port = 25
+helo_name = "mta.example.com"
+relay = ""
+retry_schedule = ["1m", "5m", "30m", "2h", "6h"]
+max_age = "3d"
+connect_timeout = "30s"
+[limits]
+requests_per_second_per_key = 100
+messages_per_hour_per_domain = 0
+messages_per_day_per_domain = 0
+per_destination_messages_per_second = 50
+per_destination_connections = 10
+[policy]
+window = "30d"
+min_sample = 100
+bounce_rate = 0.05
+complaint_rate = 0.008
+unsubscribe_rate = 0.014
+"#;
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.delivery.max_age.0, Duration::from_secs(3 * 86400));
+        assert_eq!(c.smtp.max_message_size.0, 25_000_000);
+        assert_eq!(c.delivery.nameservers.len(), 1);
+    }
+
+    #[test]
+    fn bad_duration_says_what_is_expected() {
+        let err = Config::parse("[delivery]\nmax_age = \"3 weeks-ish\"\n").unwrap_err().to_string();
+        assert!(err.contains("duration"), "{err}");
+    }
+}

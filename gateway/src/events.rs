@@ -1,0 +1,85 @@
+//! Events in Mailgun's shape, built here for every kind so the API, webhooks
+//! and stats read one structure.
+
+use serde_json::{json, Value};
+
+use crate::compose::{Outgoing, SendOptions};
+use crate::crypto::random_hex;
+use crate::store::events::NewEvent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Http,
+    Smtp,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Http => "http",
+            Method::Smtp => "smtp",
+        }
+    }
+}
+
+/// Event ids are opaque, like Mailgun's 22-character ones.
+pub fn new_event_id() -> String {
+    use base64::Engine;
+    let raw = hex::decode(random_hex(16)).expect("hex");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+pub fn tags_json(opts: &SendOptions) -> String {
+    serde_json::to_string(&opts.tags).expect("tags serialise")
+}
+
+/// The `accepted` event of one recipient of one message.
+pub fn accepted(msg: &Outgoing, rcpt: &str, opts: &SendOptions, storage_key: &str, method: Method, ts: i64) -> NewEvent {
+    let event_id = new_event_id();
+    let recipients: Vec<&str> = msg.recipients.iter().map(|r| r.addr.as_str()).collect();
+    let data = json!({
+        "event": "accepted",
+        "id": event_id,
+        "timestamp": crate::time::epoch_seconds(ts),
+        "log-level": "info",
+        "method": method.as_str(),
+        "recipient": rcpt,
+        "recipient-domain": rcpt.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default(),
+        "tags": opts.tags,
+        "user-variables": Value::Object(opts.user_variables.clone()),
+        "flags": {
+            "is-authenticated": true,
+            "is-test-mode": opts.testmode,
+            "is-routed": false,
+            "is-system-test": false,
+        },
+        "envelope": {
+            "sender": msg.summary.from,
+            "transport": "smtp",
+            "targets": rcpt,
+        },
+        "message": {
+            "headers": {
+                "to": msg.summary.to,
+                "message-id": msg.message_id,
+                "from": msg.summary.from,
+                "subject": msg.summary.subject,
+            },
+            "attachments": msg.summary.attachments,
+            "recipients": recipients,
+            "size": msg.mime.len(),
+            "scheduled-for": opts.deliver_at.map(crate::time::epoch_seconds),
+        },
+        "storage": { "key": storage_key },
+    });
+    NewEvent {
+        event_id,
+        event: "accepted",
+        ts,
+        recipient: Some(rcpt.to_string()),
+        message_id: Some(msg.message_id.clone()),
+        severity: None,
+        tags: tags_json(opts),
+        data: data.to_string(),
+    }
+}

@@ -1,0 +1,121 @@
+//! HTTP Basic auth (user `api`, password = a key) and key scope: the account
+//! (admin) key can do everything; a domain sending key can only send for its
+//! own domain.
+
+use axum::http::HeaderMap;
+use base64::Engine;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::crypto::secret_matches;
+use crate::store::now_micros;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Admin,
+    Sending { key_id: String, domain: String },
+}
+
+impl Principal {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Sending { domain, .. } => Err(ApiError::Forbidden(format!(
+                "This is a domain sending key for {domain}: it can only send messages (POST /v3/{domain}/messages or /messages.mime). Use the account (admin) key for this endpoint."
+            ))),
+        }
+    }
+
+    pub fn require_sender_for(&self, target: &str) -> Result<(), ApiError> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Sending { domain, .. } if domain.eq_ignore_ascii_case(target) => Ok(()),
+            Principal::Sending { domain, .. } => Err(ApiError::Forbidden(format!(
+                "This sending key belongs to domain {domain} and cannot send for {target}. Use a sending key of {target} or the account (admin) key."
+            ))),
+        }
+    }
+}
+
+const NEED_KEY: &str = "Use HTTP Basic auth with user \"api\" and, as the password, the account (admin) key or a domain sending key created with POST /v1/keys.";
+
+fn basic_password(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized(format!("Missing API key. {NEED_KEY}")))?;
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized(format!("Malformed Authorization header. {NEED_KEY}")))?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        .ok_or_else(|| ApiError::Unauthorized(format!("Authorization must use the Basic scheme. {NEED_KEY}")))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}")))?;
+    let (_user, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}")))?;
+    Ok(password.to_string())
+}
+
+/// Key ids are embedded in secrets: `{32 hex}-{id}` with `id` = `{8 hex}-{8 hex}`,
+/// so a lookup is by id and the secret is then compared in constant time.
+pub fn key_id_of(secret: &str) -> Option<&str> {
+    let (random, id) = secret.split_at_checked(33)?;
+    let ok = random.len() == 33
+        && random.as_bytes()[32] == b'-'
+        && id.len() == 17
+        && id.as_bytes()[8] == b'-'
+        && id.bytes().enumerate().all(|(i, b)| i == 8 || b.is_ascii_hexdigit());
+    ok.then_some(id)
+}
+
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let secret = basic_password(headers)?;
+    if let Some(id) = key_id_of(&secret) {
+        if let Some(key) = app.store.api_key(id).await? {
+            if secret_matches(&secret, &key.secret_hash) {
+                let now = now_micros();
+                if key.expires_at.is_some_and(|t| t <= now) {
+                    return Err(ApiError::Unauthorized(format!(
+                        "API key {} expired at {}. Create a new key with POST /v1/keys.",
+                        key.id,
+                        crate::time::rfc2822(key.expires_at.unwrap_or(now))
+                    )));
+                }
+                // last_used_at is informative: refresh it at most once a minute.
+                if key.last_used_at.is_none_or(|t| now - t > 60_000_000) {
+                    let store = app.store.clone();
+                    let id = key.id.clone();
+                    tokio::spawn(async move {
+                        let _ = store.touch_api_key(&id, now).await;
+                    });
+                }
+                return Ok(match (key.role.as_str(), key.domain_name) {
+                    ("admin", _) | (_, None) => Principal::Admin,
+                    (_, Some(domain)) => Principal::Sending { key_id: key.id, domain },
+                });
+            }
+        }
+    }
+    if app.admin_key_matches(&secret) {
+        return Ok(Principal::Admin);
+    }
+    Err(ApiError::Unauthorized(format!("Invalid API key. {NEED_KEY}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_are_found_in_secrets() {
+        let s = format!("{}-{}", "a".repeat(32), "0123abcd-4567ef01");
+        assert_eq!(key_id_of(&s), Some("0123abcd-4567ef01"));
+        assert_eq!(key_id_of("key-0123"), None);
+        assert_eq!(key_id_of(&format!("{}-{}", "a".repeat(32), "0123abcd_4567ef01")), None);
+        assert_eq!(key_id_of("é".repeat(30).as_str()), None);
+    }
+}

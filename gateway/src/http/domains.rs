@@ -1,0 +1,269 @@
+//! `/v4/domains` and the legacy `/v3/domains/{name}/connection`.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+use signer::{KeySpec, PrivateKey};
+
+use super::error::{ApiError, ApiResult};
+use super::{admin, small_form};
+use crate::app::App;
+use crate::compose::address::valid_addr;
+use crate::dkim;
+use crate::store::domains::{DkimKeyRow, Domain, DomainUpdate, NewDomain};
+use crate::time::rfc2822;
+
+pub fn domain_json(d: &Domain) -> Value {
+    json!({
+        "id": format!("{:024x}", d.id),
+        "name": d.name,
+        "created_at": rfc2822(d.created_at),
+        "state": d.state,
+        "type": "custom",
+        "is_disabled": d.state == "disabled",
+        "disabled": Value::Null,
+        "require_tls": d.require_tls,
+        "skip_verification": d.skip_verification,
+        "smtp_login": format!("postmaster@{}", d.name),
+        "spam_action": d.spam_action,
+        "wildcard": d.wildcard,
+        "web_scheme": d.web_scheme,
+        "web_prefix": d.web_prefix,
+        "use_automatic_sender_security": false,
+        "encrypt_incoming_message": false,
+        "message_ttl": 259200,
+    })
+}
+
+fn record(kind: &str, name: &str, value: &str) -> Value {
+    json!({"record_type": kind, "name": name, "value": value, "valid": "unknown", "is_active": true, "cached": []})
+}
+
+pub fn sending_records(app: &App, d: &Domain, keys: &[DkimKeyRow]) -> Vec<Value> {
+    let spf = match &app.config.delivery.helo_name {
+        Some(host) => format!("v=spf1 a:{host} ~all"),
+        None => "v=spf1 a mx ~all".to_string(),
+    };
+    let mut out = vec![record("TXT", &d.name, &spf)];
+    for k in keys.iter().filter(|k| k.active) {
+        out.push(record("TXT", &signer::dns::dkim_record_name(&k.selector, &d.name), &k.dns_value));
+    }
+    out.push(record("TXT", &format!("_dmarc.{}", d.name), &format!("v=DMARC1; p=none; rua=mailto:postmaster@{}", d.name)));
+    out
+}
+
+async fn full(app: &App, d: &Domain, message: Option<&str>) -> ApiResult<Json<Value>> {
+    let keys = app.store.dkim_keys(d.id).await?;
+    let mut body = json!({
+        "domain": domain_json(d),
+        "sending_dns_records": sending_records(app, d, &keys),
+        "receiving_dns_records": [],
+    });
+    if let Some(m) = message {
+        body["message"] = json!(m);
+    }
+    Ok(Json(body))
+}
+
+pub fn valid_domain_name(name: &str) -> bool {
+    valid_addr(&format!("x@{name}")) && name.is_ascii()
+}
+
+pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let name = form
+        .get("name")
+        .ok_or_else(|| ApiError::BadRequest("name parameter is missing: give the domain name to send from, e.g. name=mg.example.com".into()))?
+        .to_ascii_lowercase();
+    if !valid_domain_name(&name) {
+        return Err(ApiError::BadRequest(format!("{name:?} is not a valid domain name: use a host name like mg.example.com")));
+    }
+    let algorithm = match form.get("dkim_algorithm") {
+        None => signer::Algorithm::Rsa,
+        Some(a) => signer::Algorithm::parse(a)
+            .ok_or_else(|| ApiError::BadRequest(format!("dkim_algorithm {a:?} is not supported: use rsa or ed25519")))?,
+    };
+    let bits = match form.get("dkim_key_size") {
+        None => 2048,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|b| signer::keys::RSA_SIZES.contains(b))
+            .ok_or_else(|| ApiError::BadRequest(format!("dkim_key_size {s:?} is not supported: use 1024, 2048 or 4096")))?,
+    };
+    let selector = form.get("dkim_selector").unwrap_or("k1").to_string();
+    if !dkim::valid_selector(&selector) {
+        return Err(ApiError::BadRequest(format!(
+            "dkim_selector {selector:?} is not valid: use letters, digits and hyphens (dots between labels)"
+        )));
+    }
+    if let Some(p) = form.get("smtp_password") {
+        if !(5..=32).contains(&p.chars().count()) {
+            return Err(ApiError::BadRequest("Password is too short. It must be between 5 and 32 characters.".into()));
+        }
+    }
+    let spam_action = form.get("spam_action").unwrap_or("disabled").to_string();
+    if !["disabled", "block", "tag"].contains(&spam_action.as_str()) {
+        return Err(ApiError::BadRequest(format!("spam_action {spam_action:?} is not valid: use disabled, block or tag")));
+    }
+    let web_scheme = form.get("web_scheme").unwrap_or("https").to_string();
+    if !["http", "https"].contains(&web_scheme.as_str()) {
+        return Err(ApiError::BadRequest(format!("web_scheme {web_scheme:?} is not valid: use http or https")));
+    }
+    let require_tls = form.bool("require_tls")?.unwrap_or(false);
+    let skip_verification = form.bool("skip_verification")?.unwrap_or(false);
+    let wildcard = form.bool("wildcard")?.unwrap_or(false);
+    if app.store.domain(&name).await?.is_some() {
+        return Err(ApiError::BadRequest(format!("Domain name {name} is already taken")));
+    }
+
+    let spec = match algorithm {
+        signer::Algorithm::Rsa => KeySpec::Rsa { bits },
+        signer::Algorithm::Ed25519 => KeySpec::Ed25519,
+    };
+    let key = tokio::task::spawn_blocking(move || PrivateKey::generate(spec))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sealed = dkim::seal_key(&app.master_key, &name, &selector, &key);
+    let dns_value = signer::dns::dkim_txt_value(&key);
+    let new_key = crate::store::domains::NewDkimKey {
+        selector: &selector,
+        algorithm: key.algorithm.as_str(),
+        bits: key.bits as i64,
+        sealed_private_key: &sealed,
+        dns_value: &dns_value,
+        active: true,
+    };
+    let new = NewDomain {
+        name: &name,
+        require_tls,
+        skip_verification,
+        spam_action: &spam_action,
+        wildcard,
+        web_scheme: &web_scheme,
+        web_prefix: form.get("web_prefix").unwrap_or("email"),
+    };
+    let domain = app
+        .store
+        .create_domain(&new, &new_key)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("Domain name {name} is already taken")))?;
+    tracing::info!(domain = %name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "domain created");
+    full(&app, &domain, Some("Domain DNS records have been created")).await
+}
+
+pub async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let mut form = super::form::Form::default();
+    form.push_query(q.as_deref())?;
+    let num = |name: &str, default: i64, max: i64| -> ApiResult<i64> {
+        match form.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=max).contains(n))
+                .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a whole number from 0 to {max}"))),
+        }
+    };
+    let limit = num("limit", 100, 1000)?;
+    let skip = num("skip", 0, i64::MAX)?;
+    let (domains, total) = app.store.domains(limit, skip, form.get("state")).await?;
+    Ok(Json(json!({"total_count": total, "items": domains.iter().map(domain_json).collect::<Vec<_>>()})))
+}
+
+pub async fn find(app: &App, name: &str) -> ApiResult<Domain> {
+    app.store.domain(&name.to_ascii_lowercase()).await?.ok_or_else(|| ApiError::domain_not_found(name))
+}
+
+pub async fn get_one(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = find(&app, &name).await?;
+    full(&app, &d, None).await
+}
+
+fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
+    let mut u = DomainUpdate {
+        require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
+        skip_verification: form.bool("skip_verification")?.or(form.bool("skip-verification")?),
+        wildcard: form.bool("wildcard")?,
+        ..Default::default()
+    };
+    if let Some(s) = form.get("spam_action") {
+        if !["disabled", "block", "tag"].contains(&s) {
+            return Err(ApiError::BadRequest(format!("spam_action {s:?} is not valid: use disabled, block or tag")));
+        }
+        u.spam_action = Some(s.to_string());
+    }
+    if let Some(s) = form.get("web_scheme") {
+        if !["http", "https"].contains(&s) {
+            return Err(ApiError::BadRequest(format!("web_scheme {s:?} is not valid: use http or https")));
+        }
+        u.web_scheme = Some(s.to_string());
+    }
+    u.web_prefix = form.get("web_prefix").map(str::to_string);
+    Ok(u)
+}
+
+pub async fn update(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let u = update_from(&form)?;
+    let d = app
+        .store
+        .update_domain(&name.to_ascii_lowercase(), &u)
+        .await?
+        .ok_or_else(|| ApiError::domain_not_found(&name))?;
+    full(&app, &d, Some("Domain has been updated")).await
+}
+
+pub async fn remove(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    if !app.store.delete_domain(&name.to_ascii_lowercase()).await? {
+        return Err(ApiError::domain_not_found(&name));
+    }
+    tracing::info!(domain = %name, "domain deleted");
+    Ok(Json(json!({"message": "Domain has been deleted"})))
+}
+
+pub async fn get_connection(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = find(&app, &name).await?;
+    Ok(Json(json!({"connection": {"require_tls": d.require_tls, "skip_verification": d.skip_verification}})))
+}
+
+pub async fn put_connection(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let u = DomainUpdate {
+        require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
+        skip_verification: form.bool("skip_verification")?.or(form.bool("skip-verification")?),
+        ..Default::default()
+    };
+    let d = app
+        .store
+        .update_domain(&name.to_ascii_lowercase(), &u)
+        .await?
+        .ok_or_else(|| ApiError::domain_not_found(&name))?;
+    Ok(Json(json!({
+        "message": "Domain connection settings have been updated, may take 10 minutes to fully propagate",
+        "require-tls": d.require_tls,
+        "skip-verification": d.skip_verification,
+    })))
+}

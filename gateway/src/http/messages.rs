@@ -1,0 +1,204 @@
+//! Sending: `POST /v3/{domain}/messages` and `.mime`, and reading a stored
+//! message back.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::form::{parse_form, Form, Value as FormValue};
+use super::{principal, read_body, FORM_OVERHEAD};
+use crate::accept::{accept, body_context};
+use crate::app::App;
+use crate::compose::{self, mime, ComposeError, File, Outgoing, SendRequest, Summary};
+use crate::events::Method;
+
+fn queued(id: &str) -> Json<Value> {
+    Json(json!({"id": format!("<{id}>"), "message": "Queued. Thank you."}))
+}
+
+/// Auth, domain, body: in that order, so a wrong key learns nothing more.
+async fn prepare(app: &App, headers: &HeaderMap, domain: &str, body: Body, query: Option<&str>) -> ApiResult<(crate::store::domains::Domain, Form)> {
+    principal(app, headers).await?.require_sender_for(domain)?;
+    let d = super::domains::find(app, domain).await?;
+    let max = app.config.max_message_size();
+    let bytes = read_body(headers, body, max + FORM_OVERHEAD).await?;
+    let form = parse_form(headers, bytes, query).await?;
+    Ok((d, form))
+}
+
+fn split_options(form: &Form) -> (Vec<(&str, &str)>, Vec<(&str, &str)>, Vec<(&str, &str)>) {
+    let (mut opts, mut vars, mut hdrs) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, value) in &form.fields {
+        let FormValue::Text(v) = value else { continue };
+        if name.len() > 2 && name.is_char_boundary(2) {
+            match &name[..2] {
+                "o:" | "O:" => opts.push((name.as_str(), v.as_str())),
+                "v:" | "V:" => vars.push((&name[2..], v.as_str())),
+                "h:" | "H:" => hdrs.push((&name[2..], v.as_str())),
+                _ => {}
+            }
+        }
+    }
+    (opts, vars, hdrs)
+}
+
+fn files(form: &Form, name: &str) -> Vec<File> {
+    form.files(name)
+        .map(|f| File { filename: f.filename, content_type: f.content_type, data: f.data })
+        .collect()
+}
+
+pub async fn send(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let (d, form) = prepare(&app, &headers, &domain, body, q.as_deref()).await?;
+    if form.get("template").is_some() && !form.has("text") && !form.has("html") {
+        return Err(ApiError::BadRequest(
+            "stored templates are not supported by envoi: send the content in text and/or html".into(),
+        ));
+    }
+    let (opts, vars, hdrs) = split_options(&form);
+    let options = compose::parse_options(&opts, &vars, &hdrs)?;
+    let req = SendRequest {
+        from: form.get("from"),
+        to: form.texts("to").collect(),
+        cc: form.texts("cc").collect(),
+        bcc: form.texts("bcc").collect(),
+        subject: form.text("subject"),
+        text: form.text("text"),
+        html: form.text("html"),
+        amp_html: form.text("amp-html"),
+        attachments: files(&form, "attachment"),
+        inlines: files(&form, "inline"),
+        headers: hdrs,
+        variables: vars,
+        options: opts,
+        recipient_variables: form.get("recipient-variables"),
+    };
+    let messages = compose::compose(&d.name, &req, &options)?;
+    let total: usize = messages.iter().map(|m| m.mime.len()).max().unwrap_or(0);
+    let max = app.config.max_message_size();
+    if total > max {
+        return Err(ComposeError::TooLarge(total, max).into());
+    }
+    accept(&app, &d, &options, &messages, Method::Http).await?;
+    tracing::info!(domain = %d.name, messages = messages.len(), id = %messages[0].message_id, "accepted over HTTP");
+    Ok(queued(&messages[0].message_id))
+}
+
+pub async fn send_mime(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let (d, form) = prepare(&app, &headers, &domain, body, q.as_deref()).await?;
+    let raw = form
+        .files("message")
+        .next()
+        .ok_or(ComposeError::Missing("message"))?;
+    let max = app.config.max_message_size();
+    if raw.data.len() > max {
+        return Err(ComposeError::TooLarge(raw.data.len(), max).into());
+    }
+    let to_values: Vec<&str> = form.texts("to").collect();
+    if to_values.is_empty() {
+        return Err(ComposeError::Missing("to").into());
+    }
+    for v in &to_values {
+        compose::check_single_line("to", v)?;
+    }
+    let recipients = compose::address::parse_list("to", to_values.into_iter())?;
+    if recipients.len() > compose::MAX_RECIPIENTS {
+        return Err(ComposeError::TooManyRecipients(recipients.len()).into());
+    }
+    let (opts, vars, hdrs) = split_options(&form);
+    let options = compose::parse_options(&opts, &vars, &hdrs)?;
+    let prepared = mime::prepare_whole(&raw.data, &d.name)?;
+    let msg = Outgoing {
+        message_id: prepared.message_id,
+        sender: prepared.from.addr.clone(),
+        recipients,
+        summary: Summary {
+            from: prepared.from.to_string(),
+            to: prepared.to,
+            subject: prepared.subject,
+            attachments: Vec::new(),
+        },
+        mime: prepared.mime,
+    };
+    let messages = [msg];
+    accept(&app, &d, &options, &messages, Method::Http).await?;
+    tracing::info!(domain = %d.name, id = %messages[0].message_id, "accepted MIME over HTTP");
+    Ok(queued(&messages[0].message_id))
+}
+
+/// `GET /v3/domains/{domain}/messages/{storage_key}`: the stored message, its
+/// parsed parts, and (envoi's own) where each recipient stands in the queue.
+pub async fn stored(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((domain, key)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    super::admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let m = app
+        .store
+        .message_by_storage_key(d.id, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Message not found: no stored message {key:?} for {}", d.name)))?;
+    let body = app
+        .master_key
+        .open(&body_context(&m.storage_key), &m.sealed_body)
+        .map_err(|e| ApiError::Internal(format!("stored message {key} cannot be opened: {e}")))?;
+    let recipients = app.store.recipients_of(m.id).await?;
+    let parsed = mail_parser::MessageParser::default().parse(&body);
+    let mut out = json!({
+        "recipients": recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(", "),
+        "sender": m.sender,
+        "Message-Id": format!("<{}>", m.message_id),
+        "recipients-status": recipients.iter().map(|r| json!({
+            "recipient": r.address,
+            "status": r.status,
+            "attempts": r.attempts,
+            "next-attempt": crate::time::epoch_seconds(r.next_attempt_at),
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(p) = &parsed {
+        out["from"] = json!(p.header_raw("From").map(str::trim));
+        out["subject"] = json!(p.subject());
+        out["body-plain"] = json!(p.body_text(0));
+        out["body-html"] = json!(p.body_html(0));
+        out["message-headers"] = json!(p
+            .headers_raw()
+            .map(|(k, v)| json!([k, v.trim()]))
+            .collect::<Vec<_>>());
+        out["attachments"] = json!(p
+            .attachments()
+            .map(|a| json!({
+                "filename": mail_parser::MimeHeaders::attachment_name(a),
+                "content-type": mail_parser::MimeHeaders::content_type(a).map(|c| match c.subtype() {
+                    Some(s) => format!("{}/{}", c.ctype(), s),
+                    None => c.ctype().to_string(),
+                }),
+                "size": a.len(),
+            }))
+            .collect::<Vec<_>>());
+    }
+    let wants_mime = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("message/rfc2822"));
+    if wants_mime {
+        out["body-mime"] = json!(String::from_utf8_lossy(&body));
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,102 @@
+//! The Mailgun-compatible HTTP API (axum).
+
+pub mod auth;
+mod domains;
+pub mod error;
+mod events;
+pub mod form;
+mod keys;
+mod messages;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::App;
+use auth::Principal;
+use error::{ApiError, ApiResult};
+
+/// Non-message endpoints take small bodies.
+const SMALL_BODY: usize = 1 << 20;
+/// Multipart framing around a message that is right at the size limit.
+const FORM_OVERHEAD: usize = 256 * 1024;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v4/domains", post(domains::create).get(domains::list))
+        .route("/v4/domains/{name}", get(domains::get_one).put(domains::update).delete(domains::remove))
+        .route("/v3/domains/{name}", delete(domains::remove))
+        .route("/v3/domains/{name}/connection", get(domains::get_connection).put(domains::put_connection))
+        .route("/v3/domains/{name}/messages/{key}", get(messages::stored))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", delete(keys::remove))
+        .route("/v3/{domain}/messages", post(messages::send))
+        .route("/v3/{domain}/messages.mime", post(messages::send_mime))
+        .route("/v3/{domain}/events", get(events::list))
+        .route("/v3/{domain}/events/{token}", get(events::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+async fn healthz(State(app): State<App>) -> ApiResult<Json<serde_json::Value>> {
+    app.store.ping().await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint: check the method and path (envoi serves Mailgun's /v1, /v3 and /v4 API)".into())
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}: check the API reference for this path", uri.path()))
+}
+
+/// Read a whole body up to `limit` bytes: 413 past it, 400 when cut short.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "request body is too large: the limit is {limit} bytes. Send a smaller message (the limit is [smtp].max_message_size)."
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let text = format!("{e:?}");
+        if text.contains("LengthLimit") {
+            too_large()
+        } else {
+            ApiError::BadRequest(format!("the request body could not be read completely ({e}); send it again"))
+        }
+    })
+}
+
+/// The base of absolute URLs in responses: how the client reached us.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+pub async fn admin(app: &App, headers: &HeaderMap) -> ApiResult<()> {
+    auth::authenticate(app, headers).await?.require_admin()
+}
+
+pub async fn principal(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
+    auth::authenticate(app, headers).await
+}
+
+pub async fn small_form(headers: &HeaderMap, body: Body, query: Option<&str>) -> ApiResult<form::Form> {
+    let bytes = read_body(headers, body, SMALL_BODY).await?;
+    form::parse_form(headers, bytes, query).await
+}

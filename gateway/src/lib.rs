@@ -1,0 +1,15 @@
+//! envoi's gateway: configuration, the HTTP API, the store, the queue and
+//! delivery. Pure decisions live in the `policy` and `signer` crates.
+
+pub mod accept;
+pub mod app;
+pub mod compose;
+pub mod config;
+pub mod crypto;
+pub mod dkim;
+pub mod dns_records;
+pub mod events;
+pub mod http;
+pub mod serve;
+pub mod store;
+pub mod time;

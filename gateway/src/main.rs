@@ -1,0 +1,118 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gateway::config::Config;
+
+/// envoi: a self-hosted, Mailgun-compatible transactional email gateway.
+#[derive(Parser)]
+#[command(name = "envoi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (HTTP API, SMTP submission, delivery).
+    Serve {
+        /// TOML config file; without it, the embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and print the effective settings.
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create or update the database schema, then exit.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the DNS records to publish for a domain.
+    DnsRecords {
+        domain: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ENVOI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("envoi: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match cli.command {
+        Command::Serve { config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match rt.block_on(gateway::serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("envoi: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { config } => match load(config.as_deref()) {
+            Ok(c) => {
+                println!("config OK");
+                println!("http.listen = {}", c.http.listen);
+                println!("smtp.listen = {}", c.smtp.listen);
+                println!("store.url = {}", gateway::serve::redact(&c.store.url));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Migrate { config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let result = rt.block_on(async {
+                let store = gateway::store::Store::connect(&config.store.url).await?;
+                store.migrate().await?;
+                store.close().await;
+                Ok::<_, gateway::store::StoreError>(())
+            });
+            match result {
+                Ok(()) => {
+                    println!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("envoi: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::DnsRecords { domain, config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match rt.block_on(gateway::dns_records::print(config, &domain)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("envoi: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

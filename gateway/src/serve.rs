@@ -1,0 +1,80 @@
+//! `envoi serve`: start every listener and stop them cleanly on SIGTERM.
+
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Start(#[from] crate::app::StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let http_addr = config.http.listen;
+    let (app, notes) = App::start(config).await?;
+    if let Some(path) = &notes.new_master_key_file {
+        tracing::warn!(
+            path = %path.display(),
+            "ENVOI_MASTER_KEY is not set: generated a master key and stored it there (mode 0600). \
+             Back it up: DKIM keys and stored messages cannot be read without it."
+        );
+    }
+    if let Some(key) = &notes.new_admin_key {
+        // Printed once, on stderr, and never stored in clear.
+        eprintln!("envoi: generated the account (admin) API key; it is shown only this once:\n\n    {key}\n");
+        eprintln!("envoi: use it as the password of HTTP Basic auth with user \"api\". Set ENVOI_ADMIN_KEY to choose your own.");
+    }
+    let listener = TcpListener::bind(http_addr).await.map_err(|source| ServeError::Bind { addr: http_addr, source })?;
+    tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
+    let router = crate::http::router(app.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServeError::Http)?;
+    tracing::info!("HTTP API stopped; closing the store");
+    app.store.close().await;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: no new connections, finishing requests in flight");
+}
+
+/// A store URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,248 @@
+//! Sending domains and their DKIM keys.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{flag, now_micros, Result, Store};
+
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub require_tls: bool,
+    pub skip_verification: bool,
+    pub spam_action: String,
+    pub wildcard: bool,
+    pub web_scheme: String,
+    pub web_prefix: String,
+    pub dkim_selector: String,
+    pub created_at: i64,
+}
+
+/// A DKIM key as stored: the private half still sealed.
+#[derive(Debug, Clone)]
+pub struct DkimKeyRow {
+    pub id: i64,
+    pub domain_id: i64,
+    pub selector: String,
+    pub algorithm: String,
+    pub bits: i64,
+    pub sealed_private_key: Vec<u8>,
+    pub dns_value: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+/// What a new domain starts with.
+pub struct NewDomain<'a> {
+    pub name: &'a str,
+    pub require_tls: bool,
+    pub skip_verification: bool,
+    pub spam_action: &'a str,
+    pub wildcard: bool,
+    pub web_scheme: &'a str,
+    pub web_prefix: &'a str,
+}
+
+pub struct NewDkimKey<'a> {
+    pub selector: &'a str,
+    pub algorithm: &'a str,
+    pub bits: i64,
+    pub sealed_private_key: &'a [u8],
+    pub dns_value: &'a str,
+    pub active: bool,
+}
+
+/// The editable settings of `PUT /v4/domains/{name}` and `/connection`.
+#[derive(Debug, Default, Clone)]
+pub struct DomainUpdate {
+    pub require_tls: Option<bool>,
+    pub skip_verification: Option<bool>,
+    pub spam_action: Option<String>,
+    pub wildcard: Option<bool>,
+    pub web_scheme: Option<String>,
+    pub web_prefix: Option<String>,
+}
+
+const DOMAIN_COLS: &str = "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
+                           web_scheme, web_prefix, dkim_selector, created_at";
+const KEY_COLS: &str = "id, domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at";
+
+fn domain_from(row: &AnyRow) -> Domain {
+    Domain {
+        id: row.get(0),
+        name: row.get(1),
+        state: row.get(2),
+        require_tls: row.get::<i64, _>(3) != 0,
+        skip_verification: row.get::<i64, _>(4) != 0,
+        spam_action: row.get(5),
+        wildcard: row.get::<i64, _>(6) != 0,
+        web_scheme: row.get(7),
+        web_prefix: row.get(8),
+        dkim_selector: row.get(9),
+        created_at: row.get(10),
+    }
+}
+
+fn key_from(row: &AnyRow) -> DkimKeyRow {
+    DkimKeyRow {
+        id: row.get(0),
+        domain_id: row.get(1),
+        selector: row.get(2),
+        algorithm: row.get(3),
+        bits: row.get(4),
+        sealed_private_key: row.get(5),
+        dns_value: row.get(6),
+        active: row.get::<i64, _>(7) != 0,
+        created_at: row.get(8),
+    }
+}
+
+impl Store {
+    /// Create a domain and its first DKIM key in one transaction. Returns
+    /// `None` when the name is taken.
+    pub async fn create_domain(&self, d: &NewDomain<'_>, key: &NewDkimKey<'_>) -> Result<Option<Domain>> {
+        let now = now_micros();
+        let mut tx = self.writer().begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO domains (name, require_tls, skip_verification, spam_action, wildcard, web_scheme, \
+             web_prefix, dkim_selector, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (name) DO NOTHING RETURNING {DOMAIN_COLS}"
+        ))
+        .bind(d.name)
+        .bind(flag(d.require_tls))
+        .bind(flag(d.skip_verification))
+        .bind(d.spam_action)
+        .bind(flag(d.wildcard))
+        .bind(d.web_scheme)
+        .bind(d.web_prefix)
+        .bind(key.selector)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            return Ok(None);
+        };
+        let domain = domain_from(&row);
+        insert_key(&mut tx, domain.id, key, now).await?;
+        tx.commit().await?;
+        Ok(Some(domain))
+    }
+
+    pub async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        let row = sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.as_ref().map(domain_from))
+    }
+
+    pub async fn domains(&self, limit: i64, skip: i64, state: Option<&str>) -> Result<(Vec<Domain>, i64)> {
+        let state = state.unwrap_or("");
+        let rows = sqlx::query(&format!(
+            "SELECT {DOMAIN_COLS} FROM domains WHERE ($1 = '' OR state = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(state)
+        .bind(limit)
+        .bind(skip)
+        .fetch_all(self.reader())
+        .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM domains WHERE ($1 = '' OR state = $1)")
+            .bind(state)
+            .fetch_one(self.reader())
+            .await?
+            .get(0);
+        Ok((rows.iter().map(domain_from).collect(), total))
+    }
+
+    pub async fn update_domain(&self, name: &str, u: &DomainUpdate) -> Result<Option<Domain>> {
+        let row = sqlx::query(&format!(
+            "UPDATE domains SET \
+               require_tls = COALESCE($2, require_tls), \
+               skip_verification = COALESCE($3, skip_verification), \
+               spam_action = COALESCE($4, spam_action), \
+               wildcard = COALESCE($5, wildcard), \
+               web_scheme = COALESCE($6, web_scheme), \
+               web_prefix = COALESCE($7, web_prefix) \
+             WHERE name = $1 RETURNING {DOMAIN_COLS}"
+        ))
+        .bind(name)
+        .bind(u.require_tls.map(flag))
+        .bind(u.skip_verification.map(flag))
+        .bind(u.spam_action.as_deref())
+        .bind(u.wildcard.map(flag))
+        .bind(u.web_scheme.as_deref())
+        .bind(u.web_prefix.as_deref())
+        .fetch_optional(self.writer())
+        .await?;
+        Ok(row.as_ref().map(domain_from))
+    }
+
+    pub async fn set_domain_state(&self, id: i64, state: &str) -> Result<()> {
+        sqlx::query("UPDATE domains SET state = $2 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// Delete a domain with everything that hangs off it. Returns false when unknown.
+    pub async fn delete_domain(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let Some(row) = sqlx::query("SELECT id FROM domains WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let id: i64 = row.get(0);
+        // Explicit deletes: the same on both backends, whatever the FK settings.
+        for sql in [
+            "DELETE FROM recipients WHERE message_id IN (SELECT id FROM messages WHERE domain_id = $1)",
+            "DELETE FROM messages WHERE domain_id = $1",
+            "DELETE FROM events WHERE domain_id = $1",
+            "DELETE FROM dkim_keys WHERE domain_id = $1",
+            "DELETE FROM domains WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM api_keys WHERE domain_name = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn dkim_keys(&self, domain_id: i64) -> Result<Vec<DkimKeyRow>> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id = $1 ORDER BY id"))
+            .bind(domain_id)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.iter().map(key_from).collect())
+    }
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    domain_id: i64,
+    key: &NewDkimKey<'_>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dkim_keys (domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(domain_id)
+    .bind(key.selector)
+    .bind(key.algorithm)
+    .bind(key.bits)
+    .bind(key.sealed_private_key)
+    .bind(key.dns_value)
+    .bind(flag(key.active))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

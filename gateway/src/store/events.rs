@@ -1,0 +1,101 @@
+//! The event log behind `GET /v3/{domain}/events`.
+
+use sqlx::Row;
+
+use super::{Result, Store};
+
+pub struct NewEvent {
+    pub event_id: String,
+    pub event: &'static str,
+    pub ts: i64,
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub severity: Option<String>,
+    /// JSON array of the message's tags, for filtering.
+    pub tags: String,
+    /// The whole event as the API shows it (JSON).
+    pub data: String,
+}
+
+/// A page request. `after` is the (ts, id) of the last event already seen.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EventQuery {
+    pub begin: Option<i64>,
+    pub end: Option<i64>,
+    pub ascending: bool,
+    pub limit: i64,
+    pub event: Option<String>,
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub tags: Option<String>,
+    pub severity: Option<String>,
+    pub after: Option<(i64, i64)>,
+}
+
+pub struct EventRow {
+    pub id: i64,
+    pub ts: i64,
+    pub data: String,
+}
+
+pub(crate) async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, domain_id: i64, e: &NewEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(domain_id)
+    .bind(&e.event_id)
+    .bind(e.event)
+    .bind(e.ts)
+    .bind(e.recipient.as_deref())
+    .bind(e.message_id.as_deref())
+    .bind(e.severity.as_deref())
+    .bind(&e.tags)
+    .bind(&e.data)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn insert_events(&self, domain_id: i64, events: &[NewEvent]) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        for e in events {
+            insert_event(&mut tx, domain_id, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn events(&self, domain_id: i64, q: &EventQuery) -> Result<Vec<EventRow>> {
+        let (cmp, order) = if q.ascending { (">", "ASC") } else { ("<", "DESC") };
+        let (after_ts, after_id) = q.after.unwrap_or(if q.ascending { (i64::MIN, i64::MIN) } else { (i64::MAX, i64::MAX) });
+        let tag_like = q.tags.as_deref().map(|t| format!("%{}%", serde_json::Value::String(t.to_string())));
+        let sql = format!(
+            "SELECT id, ts, data FROM events WHERE domain_id = $1 \
+             AND ts >= $2 AND ts <= $3 \
+             AND (ts {cmp} $4 OR (ts = $4 AND id {cmp} $5)) \
+             AND ($6 = '' OR event = $6) \
+             AND ($7 = '' OR LOWER(recipient) = LOWER($7)) \
+             AND ($8 = '' OR message_id = $8) \
+             AND ($9 = '' OR severity = $9) \
+             AND ($10 = '' OR tags LIKE $10) \
+             ORDER BY ts {order}, id {order} LIMIT $11"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(domain_id)
+            .bind(q.begin.unwrap_or(0))
+            .bind(q.end.unwrap_or(i64::MAX))
+            .bind(after_ts)
+            .bind(after_id)
+            .bind(q.event.as_deref().unwrap_or(""))
+            .bind(q.recipient.as_deref().unwrap_or(""))
+            .bind(q.message_id.as_deref().unwrap_or(""))
+            .bind(q.severity.as_deref().unwrap_or(""))
+            .bind(tag_like.as_deref().unwrap_or(""))
+            .bind(q.limit)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.iter().map(|r| EventRow { id: r.get(0), ts: r.get(1), data: r.get(2) }).collect())
+    }
+}

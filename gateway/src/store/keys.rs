@@ -1,0 +1,124 @@
+//! API keys: the admin (account) key and per-domain sending keys. Only a hash
+//! of each secret is stored.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{now_micros, Result, Store};
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub secret_hash: Vec<u8>,
+    pub role: String,
+    pub kind: String,
+    pub domain_name: Option<String>,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub secret_hash: &'a [u8],
+    pub role: &'a str,
+    pub kind: &'a str,
+    pub domain_name: Option<&'a str>,
+    pub description: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+const COLS: &str =
+    "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, expires_at, last_used_at";
+
+fn key_from(row: &AnyRow) -> ApiKey {
+    ApiKey {
+        id: row.get(0),
+        secret_hash: row.get(1),
+        role: row.get(2),
+        kind: row.get(3),
+        domain_name: row.get(4),
+        description: row.get(5),
+        created_at: row.get(6),
+        updated_at: row.get(7),
+        expires_at: row.get(8),
+        last_used_at: row.get(9),
+    }
+}
+
+impl Store {
+    pub async fn insert_api_key(&self, k: &NewApiKey<'_>) -> Result<ApiKey> {
+        let now = now_micros();
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_keys (id, secret_hash, role, kind, domain_name, description, created_at, updated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING {COLS}"
+        ))
+        .bind(k.id)
+        .bind(k.secret_hash)
+        .bind(k.role)
+        .bind(k.kind)
+        .bind(k.domain_name)
+        .bind(k.description)
+        .bind(now)
+        .bind(k.expires_at)
+        .fetch_one(self.writer())
+        .await?;
+        Ok(key_from(&row))
+    }
+
+    /// Replace the stored hash of a key (the admin key set from the environment).
+    pub async fn upsert_api_key_hash(&self, k: &NewApiKey<'_>) -> Result<()> {
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO api_keys (id, secret_hash, role, kind, domain_name, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, updated_at = excluded.updated_at",
+        )
+        .bind(k.id)
+        .bind(k.secret_hash)
+        .bind(k.role)
+        .bind(k.kind)
+        .bind(k.domain_name)
+        .bind(k.description)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.as_ref().map(key_from))
+    }
+
+    pub async fn api_keys(&self, domain_name: Option<&str>, kind: Option<&str>) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM api_keys WHERE ($1 = '' OR domain_name = $1) AND ($2 = '' OR kind = $2) \
+             ORDER BY created_at, id"
+        ))
+        .bind(domain_name.unwrap_or(""))
+        .bind(kind.unwrap_or(""))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(key_from).collect())
+    }
+
+    pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(self.writer()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn touch_api_key(&self, id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+}

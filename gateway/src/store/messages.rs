@@ -1,0 +1,171 @@
+//! Accepted messages and their recipients: the durable queue.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::events::{insert_event, NewEvent};
+use super::{Result, Store};
+
+/// One stored message body with its recipients, as accepted.
+pub struct NewMessage {
+    pub storage_key: String,
+    pub message_id: String,
+    pub sender: String,
+    pub sealed_body: Vec<u8>,
+    pub size: i64,
+    /// JSON of `SendOptions`.
+    pub options: String,
+    pub method: &'static str,
+    pub recipients: Vec<NewRecipient>,
+}
+
+pub struct NewRecipient {
+    pub address: String,
+    pub domain: String,
+    pub status: RecipientStatus,
+    pub next_attempt_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientStatus {
+    Queued,
+    Delivered,
+    Failed,
+    /// `o:testmode`: recorded, never delivered.
+    TestMode,
+}
+
+impl RecipientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Queued => "queued",
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::Failed => "failed",
+            RecipientStatus::TestMode => "testmode",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub domain_id: i64,
+    pub storage_key: String,
+    pub message_id: String,
+    pub sender: String,
+    pub sealed_body: Vec<u8>,
+    pub size: i64,
+    pub options: String,
+    pub method: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredRecipient {
+    pub address: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+}
+
+const MSG_COLS: &str = "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at";
+
+fn message_from(row: &AnyRow) -> StoredMessage {
+    StoredMessage {
+        id: row.get(0),
+        domain_id: row.get(1),
+        storage_key: row.get(2),
+        message_id: row.get(3),
+        sender: row.get(4),
+        sealed_body: row.get(5),
+        size: row.get(6),
+        options: row.get(7),
+        method: row.get(8),
+        created_at: row.get(9),
+    }
+}
+
+impl Store {
+    /// Store messages, recipients and their events in one transaction: when
+    /// this returns Ok, all of it is on disk; when it fails, none of it is.
+    pub async fn insert_messages(&self, domain_id: i64, messages: &[NewMessage], events: &[NewEvent]) -> Result<()> {
+        let now = super::now_micros();
+        let mut tx = self.writer().begin().await?;
+        for m in messages {
+            let row = sqlx::query(
+                "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(domain_id)
+            .bind(&m.storage_key)
+            .bind(&m.message_id)
+            .bind(&m.sender)
+            .bind(&m.sealed_body)
+            .bind(m.size)
+            .bind(&m.options)
+            .bind(m.method)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let id: i64 = row.get(0);
+            for r in &m.recipients {
+                sqlx::query(
+                    "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(&r.address)
+                .bind(&r.domain)
+                .bind(r.status.as_str())
+                .bind(r.next_attempt_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for e in events {
+            insert_event(&mut tx, domain_id, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn message_by_storage_key(&self, domain_id: i64, key: &str) -> Result<Option<StoredMessage>> {
+        let row = sqlx::query(&format!("SELECT {MSG_COLS} FROM messages WHERE storage_key = $1 AND domain_id = $2"))
+            .bind(key)
+            .bind(domain_id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.as_ref().map(message_from))
+    }
+
+    pub async fn recipients_of(&self, message_id: i64) -> Result<Vec<StoredRecipient>> {
+        let rows = sqlx::query(
+            "SELECT address, status, attempts, next_attempt_at FROM recipients WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(message_id)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredRecipient {
+                address: r.get(0),
+                status: r.get(1),
+                attempts: r.get(2),
+                next_attempt_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Recipients per status for a domain (the sending queue's view).
+    pub async fn queue_counts(&self, domain_id: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT r.status, COUNT(*) FROM recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE m.domain_id = $1 GROUP BY r.status ORDER BY r.status",
+        )
+        .bind(domain_id)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

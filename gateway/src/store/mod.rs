@@ -1,0 +1,136 @@
+//! Persistence with sqlx. Queries use `$n` placeholders and portable SQL, so the
+//! same code runs on SQLite (the embedded default) and PostgreSQL (several nodes).
+
+pub mod domains;
+pub mod events;
+pub mod keys;
+pub mod messages;
+pub mod settings;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Two pools over one database. SQLite allows a single writer; giving it a
+/// one-connection pool turns lock contention into an orderly queue instead of
+/// SQLITE_BUSY. On PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Store {
+    pub backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url_create(url);
+                let opts = AnyConnectOptions::from_str(&url)?;
+                let write = sqlite_pool(1).connect_with(opts.clone()).await?;
+                // WAL is a property of the file: set it once through the writer.
+                write.execute("PRAGMA journal_mode=WAL").await?;
+                let read = sqlite_pool(8).connect_with(opts).await?;
+                Ok(Store { backend, read, write })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Ok(Store { backend, read: pool.clone(), write: pool })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.write).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn sqlite_pool(n: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(n)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // FULL: a commit is on disk when it returns (a 200 means stored).
+                conn.execute("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON")
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
+/// `sqlite://./envoi.db` → create the file if missing.
+fn sqlite_url_create(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode=rwc")
+}
+
+/// The filesystem path of a SQLite URL, to keep files (the master key) beside it.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(path.into())
+}
+
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+pub(crate) fn flag(v: bool) -> i64 {
+    v as i64
+}
