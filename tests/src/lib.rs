@@ -1,1 +1,263 @@
+//! Test harness: runs the real `envoi` binary on loopback with its own
+//! directory, config and port, and talks to it over HTTP like a user would.
 
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{multipart, Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+static BUILD: Once = Once::new();
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `envoi` binary, built once per test run (same profile as the tests).
+pub fn envoi_bin() -> PathBuf {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    BUILD.call_once(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(workspace_root()).args(["build", "-q", "-p", "gateway", "--bin", "envoi"]);
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building envoi failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    target.join(profile).join("envoi")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("envoi-{tag}-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running envoi. Killed (and its directory removed) on drop.
+pub struct Envoi {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub config_path: PathBuf,
+    child: Option<Child>,
+    pub env: Vec<(String, String)>,
+    pub client: Client,
+    pub stderr_log: PathBuf,
+}
+
+pub struct Options {
+    /// Extra TOML appended to the generated config.
+    pub extra_config: String,
+    /// Extra keys for the `[smtp]` table (which the harness writes itself).
+    pub smtp_extra: String,
+    pub admin_key: Option<String>,
+    pub store_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { extra_config: String::new(), smtp_extra: String::new(), admin_key: Some(ADMIN_KEY.to_string()), store_url: None }
+    }
+}
+
+impl Envoi {
+    pub fn start() -> Envoi {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Envoi {
+        let dir = temp_dir("e2e");
+        let port = free_port();
+        let smtp_port = free_port();
+        let store = opts.store_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("envoi.db").display()));
+        let config = format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{}\n",
+            opts.smtp_extra, opts.extra_config
+        );
+        let config_path = dir.join("envoi.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut env = vec![("ENVOI_LOG".to_string(), "info,sqlx=warn".to_string())];
+        if let Some(k) = opts.admin_key {
+            env.push(("ENVOI_ADMIN_KEY".into(), k));
+        }
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let stderr_log = dir.join("stderr.log");
+        let mut e = Envoi { dir, port, config_path, child: None, env, client, stderr_log };
+        e.spawn();
+        e
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_log).unwrap();
+        let mut cmd = Command::new(envoi_bin());
+        cmd.current_dir(&self.dir)
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env_remove("ENVOI_ADMIN_KEY")
+            .env_remove("ENVOI_MASTER_KEY")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn envoi"));
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("envoi exited during start-up ({status}):\n{}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "envoi did not become ready:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stderr_log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// kill -9: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let pid = c.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "envoi did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.spawn();
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.get(self.url(path)).basic_auth("api", Some(key))
+    }
+    pub fn post(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.post(self.url(path)).basic_auth("api", Some(key))
+    }
+    pub fn put(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.put(self.url(path)).basic_auth("api", Some(key))
+    }
+    pub fn delete(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.delete(self.url(path)).basic_auth("api", Some(key))
+    }
+
+    /// Create a domain with the admin key (RSA 1024: quick to generate).
+    pub fn create_domain(&self, name: &str) -> Value {
+        let r = self
+            .post("/v4/domains", ADMIN_KEY)
+            .form(&[("name", name), ("dkim_key_size", "1024")])
+            .send()
+            .unwrap();
+        expect_json(r, 200)
+    }
+
+    /// A sending key for `domain`; returns the secret.
+    pub fn sending_key(&self, domain: &str) -> String {
+        let r = self
+            .post("/v1/keys", ADMIN_KEY)
+            .form(&[("role", "sending"), ("kind", "domain"), ("domain_name", domain)])
+            .send()
+            .unwrap();
+        expect_json(r, 200)["secret"].as_str().unwrap().to_string()
+    }
+
+    pub fn events(&self, domain: &str, query: &str) -> Vec<Value> {
+        let r = self.get(&format!("/v3/{domain}/events?{query}"), ADMIN_KEY).send().unwrap();
+        expect_json(r, 200)["items"].as_array().unwrap().clone()
+    }
+
+    /// The stored message (with `body-mime`) behind an event's storage key.
+    pub fn stored(&self, domain: &str, storage_key: &str) -> Value {
+        let r = self
+            .get(&format!("/v3/domains/{domain}/messages/{storage_key}"), ADMIN_KEY)
+            .header("Accept", "message/rfc2822")
+            .send()
+            .unwrap();
+        expect_json(r, 200)
+    }
+}
+
+impl Drop for Envoi {
+    fn drop(&mut self) {
+        self.kill9();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("envoi stderr ({}):\n{}", self.dir.display(), self.stderr());
+        }
+    }
+}
+
+/// Assert the status and that the body is JSON; return it.
+pub fn expect_json(r: Response, status: u16) -> Value {
+    let got = r.status().as_u16();
+    let ctype = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = r.text().unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert!(ctype.starts_with("application/json"), "content-type {ctype:?}, body {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Assert an error status with a JSON `message` containing every `needle`
+/// (case-insensitive); return the message.
+pub fn expect_error(r: Response, status: u16, needles: &[&str]) -> String {
+    let v = expect_json(r, status);
+    let msg = v["message"].as_str().unwrap_or_else(|| panic!("no message in {v}")).to_string();
+    for n in needles {
+        assert!(msg.to_lowercase().contains(&n.to_lowercase()), "message {msg:?} does not mention {n:?}");
+    }
+    msg
+}
+
+pub fn text_part(name: &str, value: &str) -> (String, multipart::Part) {
+    (name.to_string(), multipart::Part::text(value.to_string()))
+}
+
+pub fn form_of(parts: Vec<(String, multipart::Part)>) -> multipart::Form {
+    parts.into_iter().fold(multipart::Form::new(), |f, (n, p)| f.part(n, p))
+}

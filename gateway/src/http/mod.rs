@@ -58,27 +58,40 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 }
 
 /// Read a whole body up to `limit` bytes: 413 past it, 400 when cut short.
+/// An oversized body is still drained (within reason) so the client, which is
+/// usually still sending, gets to read the 413 instead of a broken pipe.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+    use futures_util::StreamExt;
+    let drain_cap = limit.saturating_mul(2).saturating_add(16 << 20);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let too_large = || {
         ApiError::TooLarge(format!(
             "request body is too large: the limit is {limit} bytes. Send a smaller message (the limit is [smtp].max_message_size)."
         ))
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut total = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read completely ({e}); send it again"))
+        })?;
+        total += chunk.len();
+        if total > limit {
+            if total > drain_cap || declared.is_some_and(|n| n > drain_cap) {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if total > limit {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let text = format!("{e:?}");
-        if text.contains("LengthLimit") {
-            too_large()
-        } else {
-            ApiError::BadRequest(format!("the request body could not be read completely ({e}); send it again"))
-        }
-    })
+    Ok(buf.freeze())
 }
 
 /// The base of absolute URLs in responses: how the client reached us.
