@@ -23,7 +23,11 @@ pub async fn accept(
 ) -> Result<(), StoreError> {
     let now = now_micros();
     let options_json = serde_json::to_string(opts).expect("options serialise");
-    let status = if opts.testmode { RecipientStatus::TestMode } else { RecipientStatus::Queued };
+    let status = if opts.testmode {
+        RecipientStatus::TestMode
+    } else {
+        RecipientStatus::Queued
+    };
     let due = opts.deliver_at.unwrap_or(now);
     let mut rows = Vec::with_capacity(messages.len());
     let mut evs = Vec::new();
@@ -31,7 +35,14 @@ pub async fn accept(
         let storage_key = random_hex(16);
         let sealed = app.master_key.seal(&body_context(&storage_key), &m.mime);
         for r in &m.recipients {
-            evs.push(events::accepted(m, &r.addr, opts, &storage_key, method, now));
+            evs.push(events::accepted(
+                m,
+                &r.addr,
+                opts,
+                &storage_key,
+                method,
+                now,
+            ));
         }
         rows.push(NewMessage {
             sender: m.sender.clone(),

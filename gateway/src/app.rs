@@ -59,7 +59,10 @@ impl App {
         let (master_key, created) = MasterKey::load(env_master.as_deref(), &key_dir)?;
         notes.new_master_key_file = created;
 
-        let admin_hash = match std::env::var("ENVOI_ADMIN_KEY").ok().filter(|k| !k.is_empty()) {
+        let admin_hash = match std::env::var("ENVOI_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+        {
             Some(secret) => {
                 let hash = hash_secret(&secret);
                 store.upsert_api_key_hash(&admin_row(&hash)).await?;
@@ -77,7 +80,12 @@ impl App {
             },
         };
 
-        let app = App(Arc::new(Inner { config, store, master_key, admin_hash: RwLock::new(admin_hash) }));
+        let app = App(Arc::new(Inner {
+            config,
+            store,
+            master_key,
+            admin_hash: RwLock::new(admin_hash),
+        }));
         Ok((app, notes))
     }
 

@@ -20,7 +20,10 @@ pub enum CryptoError {
     #[error("ENVOI_MASTER_KEY must be 32 bytes as 64 hex digits or base64 (generate one with `openssl rand -hex 32`)")]
     BadMasterKey,
     #[error("cannot read or write the master key file {path}: {source}")]
-    KeyFile { path: PathBuf, source: std::io::Error },
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("decryption failed: the data was altered, belongs to another record, or the master key is not the one it was sealed with")]
     Open,
 }
@@ -38,7 +41,9 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
-        MasterKey { cipher: Aes256Gcm::new(bytes.into()) }
+        MasterKey {
+            cipher: Aes256Gcm::new(bytes.into()),
+        }
     }
 
     pub fn parse(text: &str) -> Result<MasterKey, CryptoError> {
@@ -53,12 +58,18 @@ impl MasterKey {
 
     /// `ENVOI_MASTER_KEY` when set; otherwise the key file in `dir`, created
     /// (mode 0600) on first use. Returns whether a new key file was written.
-    pub fn load(env: Option<&str>, dir: &Path) -> Result<(MasterKey, Option<PathBuf>), CryptoError> {
+    pub fn load(
+        env: Option<&str>,
+        dir: &Path,
+    ) -> Result<(MasterKey, Option<PathBuf>), CryptoError> {
         if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
             return Ok((Self::parse(v)?, None));
         }
         let path = dir.join("envoi.master-key");
-        let io = |source| CryptoError::KeyFile { path: path.clone(), source };
+        let io = |source| CryptoError::KeyFile {
+            path: path.clone(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((Self::parse(&text)?, None)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -84,7 +95,13 @@ impl MasterKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: context })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: context,
+                },
+            )
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -98,7 +115,13 @@ impl MasterKey {
         }
         let (nonce, data) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: data, aad: context })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: data,
+                    aad: context,
+                },
+            )
             .map_err(|_| CryptoError::Open)
     }
 }
@@ -140,7 +163,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("envoi.master-key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("envoi.master-key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (k2, created) = MasterKey::load(None, &dir).unwrap();
@@ -152,7 +178,10 @@ mod tests {
 
     #[test]
     fn bad_master_key_is_explained() {
-        assert!(matches!(MasterKey::parse("short"), Err(CryptoError::BadMasterKey)));
+        assert!(matches!(
+            MasterKey::parse("short"),
+            Err(CryptoError::BadMasterKey)
+        ));
     }
 
     #[test]

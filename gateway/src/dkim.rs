@@ -16,17 +16,32 @@ pub fn seal_key(master: &MasterKey, domain: &str, selector: &str, key: &PrivateK
 #[derive(Debug, thiserror::Error)]
 pub enum KeyLoadError {
     #[error("the DKIM key {selector} of {domain} cannot be decrypted: {source}")]
-    Decrypt { domain: String, selector: String, source: CryptoError },
+    Decrypt {
+        domain: String,
+        selector: String,
+        source: CryptoError,
+    },
     #[error("the DKIM key {selector} of {domain} is unreadable: {source}")]
-    Parse { domain: String, selector: String, source: signer::KeyError },
+    Parse {
+        domain: String,
+        selector: String,
+        source: signer::KeyError,
+    },
 }
 
-pub fn open_key(master: &MasterKey, domain: &str, selector: &str, sealed: &[u8]) -> Result<PrivateKey, KeyLoadError> {
-    let der = master.open(&context(domain, selector), sealed).map_err(|source| KeyLoadError::Decrypt {
-        domain: domain.into(),
-        selector: selector.into(),
-        source,
-    })?;
+pub fn open_key(
+    master: &MasterKey,
+    domain: &str,
+    selector: &str,
+    sealed: &[u8],
+) -> Result<PrivateKey, KeyLoadError> {
+    let der = master
+        .open(&context(domain, selector), sealed)
+        .map_err(|source| KeyLoadError::Decrypt {
+            domain: domain.into(),
+            selector: selector.into(),
+            source,
+        })?;
     PrivateKey::from_pkcs8_der(&der).map_err(|source| KeyLoadError::Parse {
         domain: domain.into(),
         selector: selector.into(),
@@ -39,7 +54,10 @@ pub fn valid_selector(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.split('.').all(|l| {
-            !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 

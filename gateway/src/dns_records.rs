@@ -14,7 +14,10 @@ pub enum DnsRecordsError {
 pub async fn print(config: Config, domain: &str) -> Result<(), DnsRecordsError> {
     let store = Store::connect(&config.store.url).await?;
     store.migrate().await?;
-    let d = store.domain(&domain.to_ascii_lowercase()).await?.ok_or_else(|| DnsRecordsError::Unknown(domain.into()))?;
+    let d = store
+        .domain(&domain.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| DnsRecordsError::Unknown(domain.into()))?;
     let keys = store.dkim_keys(d.id).await?;
     let spf = match &config.delivery.helo_name {
         Some(h) => format!("v=spf1 a:{h} ~all"),
@@ -29,7 +32,10 @@ pub async fn print(config: Config, domain: &str) -> Result<(), DnsRecordsError> 
             signer::dns::zone_file_txt(&k.dns_value)
         );
     }
-    println!("_dmarc.{}.\tTXT\t\"v=DMARC1; p=none; rua=mailto:postmaster@{}\"", d.name, d.name);
+    println!(
+        "_dmarc.{}.\tTXT\t\"v=DMARC1; p=none; rua=mailto:postmaster@{}\"",
+        d.name, d.name
+    );
     store.close().await;
     Ok(())
 }

@@ -34,7 +34,14 @@ pub fn tags_json(opts: &SendOptions) -> String {
 }
 
 /// The `accepted` event of one recipient of one message.
-pub fn accepted(msg: &Outgoing, rcpt: &str, opts: &SendOptions, storage_key: &str, method: Method, ts: i64) -> NewEvent {
+pub fn accepted(
+    msg: &Outgoing,
+    rcpt: &str,
+    opts: &SendOptions,
+    storage_key: &str,
+    method: Method,
+    ts: i64,
+) -> NewEvent {
     let event_id = new_event_id();
     let recipients: Vec<&str> = msg.recipients.iter().map(|r| r.addr.as_str()).collect();
     let data = json!({

@@ -10,7 +10,10 @@ pub enum ServeError {
     #[error(transparent)]
     Start(#[from] crate::app::StartError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -30,7 +33,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         eprintln!("envoi: generated the account (admin) API key; it is shown only this once:\n\n    {key}\n");
         eprintln!("envoi: use it as the password of HTTP Basic auth with user \"api\". Set ENVOI_ADMIN_KEY to choose your own.");
     }
-    let listener = TcpListener::bind(http_addr).await.map_err(|source| ServeError::Bind { addr: http_addr, source })?;
+    let listener = TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: http_addr,
+            source,
+        })?;
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
     let router = crate::http::router(app.clone());
     axum::serve(listener, router)

@@ -9,7 +9,9 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
 /// RFC 2822 with a two-digit day and a zone name: `Thu, 13 Oct 2011 18:02:00 UTC`
 /// (mailgun-go parses RFC1123, which wants exactly this).
 pub fn rfc2822(us: i64) -> String {
-    from_micros(us).format("%a, %d %b %Y %H:%M:%S UTC").to_string()
+    from_micros(us)
+        .format("%a, %d %b %Y %H:%M:%S UTC")
+        .to_string()
 }
 
 /// ISO-8601 without a zone, for `/v1/keys` (mailgun-go requires it).

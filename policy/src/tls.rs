@@ -13,7 +13,11 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// The message level overrides the domain level (Mailgun's documented rule).
-    pub fn with_overrides(self, require_tls: Option<bool>, skip_verification: Option<bool>) -> Self {
+    pub fn with_overrides(
+        self,
+        require_tls: Option<bool>,
+        skip_verification: Option<bool>,
+    ) -> Self {
         TlsSettings {
             require_tls: require_tls.unwrap_or(self.require_tls),
             skip_verification: skip_verification.unwrap_or(self.skip_verification),
@@ -67,8 +71,13 @@ pub fn decide(settings: TlsSettings, offer: Offer) -> TlsMode {
         Offer::NoStartTls => TlsMode::Plaintext,
         Offer::StartTls { cert_valid: true } => TlsMode::Verified,
         Offer::StartTls { cert_valid: false } => match settings {
-            TlsSettings { skip_verification: true, .. } => TlsMode::Unverified,
-            TlsSettings { require_tls: true, .. } => TlsMode::Refuse(RefuseReason::BadCertificate),
+            TlsSettings {
+                skip_verification: true,
+                ..
+            } => TlsMode::Unverified,
+            TlsSettings {
+                require_tls: true, ..
+            } => TlsMode::Refuse(RefuseReason::BadCertificate),
             // Opportunistic: a certificate we cannot trust means no TLS at all,
             // recorded as such (Mailgun's documented behaviour).
             _ => TlsMode::Plaintext,
@@ -85,7 +94,10 @@ mod tests {
     const NONE: Offer = Offer::NoStartTls;
 
     fn s(require_tls: bool, skip_verification: bool) -> TlsSettings {
-        TlsSettings { require_tls, skip_verification }
+        TlsSettings {
+            require_tls,
+            skip_verification,
+        }
     }
 
     #[test]
@@ -118,11 +130,17 @@ mod tests {
     }
     #[test]
     fn require_tls_bad_cert_is_refused() {
-        assert_eq!(decide(s(true, false), BAD), TlsMode::Refuse(RefuseReason::BadCertificate));
+        assert_eq!(
+            decide(s(true, false), BAD),
+            TlsMode::Refuse(RefuseReason::BadCertificate)
+        );
     }
     #[test]
     fn require_tls_without_starttls_is_refused() {
-        assert_eq!(decide(s(true, false), NONE), TlsMode::Refuse(RefuseReason::NoStartTls));
+        assert_eq!(
+            decide(s(true, false), NONE),
+            TlsMode::Refuse(RefuseReason::NoStartTls)
+        );
     }
     #[test]
     fn require_and_skip_good_cert_is_tls() {
@@ -134,7 +152,10 @@ mod tests {
     }
     #[test]
     fn require_and_skip_without_starttls_is_refused() {
-        assert_eq!(decide(s(true, true), NONE), TlsMode::Refuse(RefuseReason::NoStartTls));
+        assert_eq!(
+            decide(s(true, true), NONE),
+            TlsMode::Refuse(RefuseReason::NoStartTls)
+        );
     }
     #[test]
     fn message_overrides_domain_field_by_field() {

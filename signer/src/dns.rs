@@ -68,6 +68,9 @@ mod tests {
 
     #[test]
     fn record_name() {
-        assert_eq!(dkim_record_name("s1", "example.com"), "s1._domainkey.example.com");
+        assert_eq!(
+            dkim_record_name("s1", "example.com"),
+            "s1._domainkey.example.com"
+        );
     }
 }

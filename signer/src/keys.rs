@@ -47,7 +47,9 @@ pub const RSA_MIN_BITS: usize = 1024;
 pub enum KeyError {
     #[error("unsupported RSA key size {0}: use 1024, 2048 or 4096")]
     UnsupportedSize(usize),
-    #[error("RSA key of {0} bits is too weak: DKIM keys must be at least 1024 bits (2048 recommended)")]
+    #[error(
+        "RSA key of {0} bits is too weak: DKIM keys must be at least 1024 bits (2048 recommended)"
+    )]
     TooWeak(usize),
     #[error("the PEM could not be read as an RSA or Ed25519 private key (PKCS#8 or PKCS#1): {0}")]
     BadPem(String),
@@ -99,7 +101,9 @@ impl PrivateKey {
         if bits < RSA_MIN_BITS {
             return Err(KeyError::TooWeak(bits));
         }
-        let pkcs8 = key.to_pkcs8_der().map_err(|e| KeyError::BadPem(e.to_string()))?;
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::BadPem(e.to_string()))?;
         let public = key
             .to_public_key()
             .to_public_key_der()
@@ -132,7 +136,8 @@ impl PrivateKey {
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let pem = pem.trim();
         if pem.contains("BEGIN RSA PRIVATE KEY") {
-            let key = rsa::RsaPrivateKey::from_pkcs1_pem(pem).map_err(|e| KeyError::BadPem(e.to_string()))?;
+            let key = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+                .map_err(|e| KeyError::BadPem(e.to_string()))?;
             return Self::from_rsa(&key);
         }
         if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
@@ -174,7 +179,11 @@ mod tests {
 
     #[test]
     fn generates_each_supported_kind() {
-        for spec in [KeySpec::Rsa { bits: 1024 }, KeySpec::Rsa { bits: 2048 }, KeySpec::Ed25519] {
+        for spec in [
+            KeySpec::Rsa { bits: 1024 },
+            KeySpec::Rsa { bits: 2048 },
+            KeySpec::Ed25519,
+        ] {
             let key = PrivateKey::generate(spec).unwrap();
             let again = PrivateKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
             assert_eq!(again.algorithm, key.algorithm);
@@ -201,7 +210,10 @@ mod tests {
     fn refuses_512_bit_import() {
         let weak = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 512).unwrap();
         let pem = weak.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
-        assert!(matches!(PrivateKey::from_pem(&pem), Err(KeyError::TooWeak(512))));
+        assert!(matches!(
+            PrivateKey::from_pem(&pem),
+            Err(KeyError::TooWeak(512))
+        ));
     }
 
     #[test]

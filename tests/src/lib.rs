@@ -16,33 +16,83 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 static BUILD: Once = Once::new();
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `envoi` binary, built once per test run (same profile as the tests).
 pub fn envoi_bin() -> PathBuf {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     BUILD.call_once(|| {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace_root()).args(["build", "-q", "-p", "gateway", "--bin", "envoi"]);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-q", "-p", "gateway", "--bin", "envoi"]);
         if profile == "release" {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "building envoi failed");
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
     target.join(profile).join("envoi")
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("envoi-{tag}-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A new, empty database on the PostgreSQL server named by
+/// `ENVOI_TEST_POSTGRES_URL` (a URL whose user may create databases), or
+/// `None` when that variable is unset.
+pub fn fresh_postgres() -> Option<String> {
+    let base = std::env::var("ENVOI_TEST_POSTGRES_URL").ok()?;
+    let name = format!("envoi_test_{:016x}", rand::random::<u64>());
+    let out = Command::new("psql")
+        .args([base.as_str(), "-qAtc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("run psql (install postgresql-client)");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Replace the database part of the URL, keeping any query string.
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base.as_str(), ""), |(h, q)| (h, q));
+    let authority_end = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[authority_end..].find('/') {
+        Some(i) => &head[..authority_end + i],
+        None => head,
+    };
+    Some(if query.is_empty() {
+        format!("{root}/{name}")
+    } else {
+        format!("{root}/{name}?{query}")
+    })
+}
+
+/// True when PostgreSQL tests must run (CI), so a missing server is a failure.
+pub fn postgres_required() -> bool {
+    std::env::var_os("CI").is_some()
 }
 
 /// A running envoi. Killed (and its directory removed) on drop.
@@ -67,7 +117,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { extra_config: String::new(), smtp_extra: String::new(), admin_key: Some(ADMIN_KEY.to_string()), store_url: None }
+        Options {
+            extra_config: String::new(),
+            smtp_extra: String::new(),
+            admin_key: Some(ADMIN_KEY.to_string()),
+            store_url: None,
+        }
     }
 }
 
@@ -80,7 +135,14 @@ impl Envoi {
         let dir = temp_dir("e2e");
         let port = free_port();
         let smtp_port = free_port();
-        let store = opts.store_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("envoi.db").display()));
+        // ENVOI_TEST_STORE=postgres runs every end-to-end test on PostgreSQL.
+        let store = opts
+            .store_url
+            .or_else(|| {
+                (std::env::var("ENVOI_TEST_STORE").as_deref() == Ok("postgres"))
+                    .then(|| fresh_postgres().expect("ENVOI_TEST_POSTGRES_URL is not set"))
+            })
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("envoi.db").display()));
         let config = format!(
             "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{}\n",
             opts.smtp_extra, opts.extra_config
@@ -91,15 +153,30 @@ impl Envoi {
         if let Some(k) = opts.admin_key {
             env.push(("ENVOI_ADMIN_KEY".into(), k));
         }
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let stderr_log = dir.join("stderr.log");
-        let mut e = Envoi { dir, port, config_path, child: None, env, client, stderr_log };
+        let mut e = Envoi {
+            dir,
+            port,
+            config_path,
+            child: None,
+            env,
+            client,
+            stderr_log,
+        };
         e.spawn();
         e
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_log)
+            .unwrap();
         let mut cmd = Command::new(envoi_bin());
         cmd.current_dir(&self.dir)
             .args(["serve", "--config"])
@@ -124,9 +201,16 @@ impl Envoi {
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("envoi exited during start-up ({status}):\n{}", self.stderr());
+                panic!(
+                    "envoi exited during start-up ({status}):\n{}",
+                    self.stderr()
+                );
             }
-            assert!(Instant::now() < deadline, "envoi did not become ready:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "envoi did not become ready:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -177,13 +261,17 @@ impl Envoi {
         self.client.get(self.url(path)).basic_auth("api", Some(key))
     }
     pub fn post(&self, path: &str, key: &str) -> RequestBuilder {
-        self.client.post(self.url(path)).basic_auth("api", Some(key))
+        self.client
+            .post(self.url(path))
+            .basic_auth("api", Some(key))
     }
     pub fn put(&self, path: &str, key: &str) -> RequestBuilder {
         self.client.put(self.url(path)).basic_auth("api", Some(key))
     }
     pub fn delete(&self, path: &str, key: &str) -> RequestBuilder {
-        self.client.delete(self.url(path)).basic_auth("api", Some(key))
+        self.client
+            .delete(self.url(path))
+            .basic_auth("api", Some(key))
     }
 
     /// Create a domain with the admin key (RSA 1024: quick to generate).
@@ -200,21 +288,31 @@ impl Envoi {
     pub fn sending_key(&self, domain: &str) -> String {
         let r = self
             .post("/v1/keys", ADMIN_KEY)
-            .form(&[("role", "sending"), ("kind", "domain"), ("domain_name", domain)])
+            .form(&[
+                ("role", "sending"),
+                ("kind", "domain"),
+                ("domain_name", domain),
+            ])
             .send()
             .unwrap();
         expect_json(r, 200)["secret"].as_str().unwrap().to_string()
     }
 
     pub fn events(&self, domain: &str, query: &str) -> Vec<Value> {
-        let r = self.get(&format!("/v3/{domain}/events?{query}"), ADMIN_KEY).send().unwrap();
+        let r = self
+            .get(&format!("/v3/{domain}/events?{query}"), ADMIN_KEY)
+            .send()
+            .unwrap();
         expect_json(r, 200)["items"].as_array().unwrap().clone()
     }
 
     /// The stored message (with `body-mime`) behind an event's storage key.
     pub fn stored(&self, domain: &str, storage_key: &str) -> Value {
         let r = self
-            .get(&format!("/v3/domains/{domain}/messages/{storage_key}"), ADMIN_KEY)
+            .get(
+                &format!("/v3/domains/{domain}/messages/{storage_key}"),
+                ADMIN_KEY,
+            )
             .header("Accept", "message/rfc2822")
             .send()
             .unwrap();
@@ -236,10 +334,18 @@ impl Drop for Envoi {
 /// Assert the status and that the body is JSON; return it.
 pub fn expect_json(r: Response, status: u16) -> Value {
     let got = r.status().as_u16();
-    let ctype = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let text = r.text().unwrap();
     assert_eq!(got, status, "unexpected status; body: {text}");
-    assert!(ctype.starts_with("application/json"), "content-type {ctype:?}, body {text}");
+    assert!(
+        ctype.starts_with("application/json"),
+        "content-type {ctype:?}, body {text}"
+    );
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
@@ -247,9 +353,15 @@ pub fn expect_json(r: Response, status: u16) -> Value {
 /// (case-insensitive); return the message.
 pub fn expect_error(r: Response, status: u16, needles: &[&str]) -> String {
     let v = expect_json(r, status);
-    let msg = v["message"].as_str().unwrap_or_else(|| panic!("no message in {v}")).to_string();
+    let msg = v["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {v}"))
+        .to_string();
     for n in needles {
-        assert!(msg.to_lowercase().contains(&n.to_lowercase()), "message {msg:?} does not mention {n:?}");
+        assert!(
+            msg.to_lowercase().contains(&n.to_lowercase()),
+            "message {msg:?} does not mention {n:?}"
+        );
     }
     msg
 }
@@ -259,5 +371,7 @@ pub fn text_part(name: &str, value: &str) -> (String, multipart::Part) {
 }
 
 pub fn form_of(parts: Vec<(String, multipart::Part)>) -> multipart::Form {
-    parts.into_iter().fold(multipart::Form::new(), |f, (n, p)| f.part(n, p))
+    parts
+        .into_iter()
+        .fold(multipart::Form::new(), |f, (n, p)| f.part(n, p))
 }

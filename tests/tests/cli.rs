@@ -15,20 +15,44 @@ fn version_prints_the_version() {
 fn check_config_names_an_unknown_key() {
     let dir = temp_dir("cfg");
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:8080\"\nlisen_typo = 1\n").unwrap();
-    let out = Command::new(envoi_bin()).args(["check-config", "--config"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "[http]\nlisten = \"127.0.0.1:8080\"\nlisen_typo = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(envoi_bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lisen_typo"), "{err}");
 
     std::fs::write(&path, "[delivery]\nmax_age = \"3 fortnights\"\n").unwrap();
-    let out = Command::new(envoi_bin()).args(["check-config", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(envoi_bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("duration"));
 
-    std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:9999\"\n[policy]\nbounce_rate = 0.05\n").unwrap();
-    let out = Command::new(envoi_bin()).args(["check-config", "--config"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &path,
+        "[http]\nlisten = \"127.0.0.1:9999\"\n[policy]\nbounce_rate = 0.05\n",
+    )
+    .unwrap();
+    let out = Command::new(envoi_bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -36,10 +60,25 @@ fn check_config_names_an_unknown_key() {
 fn migrate_creates_the_schema() {
     let dir = temp_dir("migrate");
     let path = dir.join("c.toml");
-    std::fs::write(&path, format!("[store]\nurl = \"sqlite://{}\"\n", dir.join("m.db").display())).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n",
+            dir.join("m.db").display()
+        ),
+    )
+    .unwrap();
     for _ in 0..2 {
-        let out = Command::new(envoi_bin()).args(["migrate", "--config"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(envoi_bin())
+            .args(["migrate", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert!(dir.join("m.db").exists());
     let _ = std::fs::remove_dir_all(dir);
@@ -47,7 +86,10 @@ fn migrate_creates_the_schema() {
 
 #[test]
 fn admin_key_is_generated_once_and_printed_once() {
-    let mut e = Envoi::start_with(Options { admin_key: None, ..Default::default() });
+    let mut e = Envoi::start_with(Options {
+        admin_key: None,
+        ..Default::default()
+    });
     let log = e.stderr();
     let key = log
         .lines()
@@ -58,7 +100,11 @@ fn admin_key_is_generated_once_and_printed_once() {
     expect_json(e.get("/v4/domains", &key).send().unwrap(), 200);
     e.restart();
     let again = e.stderr();
-    assert_eq!(again.matches(&key).count(), 1, "printed only on first start");
+    assert_eq!(
+        again.matches(&key).count(),
+        1,
+        "printed only on first start"
+    );
     expect_json(e.get("/v4/domains", &key).send().unwrap(), 200);
     assert!(e.dir.join("envoi.master-key").exists());
 }
@@ -89,10 +135,17 @@ fn dns_records_prints_spf_dkim_and_dmarc() {
         .arg(&e.config_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("dns.test.\tTXT\t\"v=spf1"), "{text}");
-    assert!(text.contains("k1._domainkey.dns.test.\tTXT\t\"v=DKIM1; k=rsa; p="), "{text}");
+    assert!(
+        text.contains("k1._domainkey.dns.test.\tTXT\t\"v=DKIM1; k=rsa; p="),
+        "{text}"
+    );
     assert!(text.contains("_dmarc.dns.test."), "{text}");
     e.restart();
 }

@@ -12,10 +12,21 @@ fn accepted_message_survives_kill_9() {
     for i in 0..20 {
         let r = e
             .post("/v3/dur.test/messages", &key)
-            .form(&[("from", "a@dur.test"), ("to", &format!("r{i}@example.org") as &str), ("subject", &format!("n{i}")), ("text", "keep me")])
+            .form(&[
+                ("from", "a@dur.test"),
+                ("to", &format!("r{i}@example.org") as &str),
+                ("subject", &format!("n{i}")),
+                ("text", "keep me"),
+            ])
             .send()
             .unwrap();
-        ids.push(expect_json(r, 200)["id"].as_str().unwrap().trim_matches(['<', '>']).to_string());
+        ids.push(
+            expect_json(r, 200)["id"]
+                .as_str()
+                .unwrap()
+                .trim_matches(['<', '>'])
+                .to_string(),
+        );
     }
     e.kill9();
     e.restart();
@@ -36,13 +47,20 @@ fn stored_bodies_are_encrypted_at_rest() {
     let marker = "PLAINTEXT-MARKER-7f3a9c";
     let r = e
         .post("/v3/enc.test/messages", ADMIN_KEY)
-        .form(&[("from", "a@enc.test"), ("to", "b@example.org"), ("text", marker)])
+        .form(&[
+            ("from", "a@enc.test"),
+            ("to", "b@example.org"),
+            ("text", marker),
+        ])
         .send()
         .unwrap();
     expect_json(r, 200);
     for f in ["envoi.db", "envoi.db-wal"] {
         if let Ok(bytes) = std::fs::read(e.dir.join(f)) {
-            assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "body found in clear in {f}");
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                "body found in clear in {f}"
+            );
         }
     }
 }

@@ -13,7 +13,9 @@ fn mailgun_js_sends_unchanged() {
             std::env::var_os("CI").is_none(),
             "mailgun.js is not installed: run `npm install --prefix tests/clients/mailgun-js`"
         );
-        eprintln!("skipping: mailgun.js not installed (npm install --prefix tests/clients/mailgun-js)");
+        eprintln!(
+            "skipping: mailgun.js not installed (npm install --prefix tests/clients/mailgun-js)"
+        );
         return;
     }
     let e = Envoi::start();
@@ -24,12 +26,20 @@ fn mailgun_js_sends_unchanged() {
         .args(["send.js", &e.url(""), &key, "sdk.test"])
         .output()
         .expect("run node");
-    assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sent"]["status"], 200, "{v}");
     assert_eq!(v["sent"]["message"], "Queued. Thank you.");
     assert_eq!(v["wrongKeyStatus"], 401);
-    let id = v["sent"]["id"].as_str().unwrap().trim_matches(['<', '>']).to_string();
+    let id = v["sent"]["id"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
     let events = e.events("sdk.test", &format!("message-id={id}"));
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["tags"], serde_json::json!(["sdk"]));

@@ -23,7 +23,12 @@ impl Mailbox {
 impl std::fmt::Display for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.name {
-            Some(n) => write!(f, "\"{}\" <{}>", n.replace('\\', "\\\\").replace('"', "\\\""), self.addr),
+            Some(n) => write!(
+                f,
+                "\"{}\" <{}>",
+                n.replace('\\', "\\\\").replace('"', "\\\""),
+                self.addr
+            ),
             None => f.write_str(&self.addr),
         }
     }
@@ -52,18 +57,30 @@ fn split_list(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 pub fn parse_mailbox(field: &'static str, item: &str) -> Result<Mailbox, ComposeError> {
-    let invalid = || ComposeError::InvalidAddress { field, value: item.to_string() };
+    let invalid = || ComposeError::InvalidAddress {
+        field,
+        value: item.to_string(),
+    };
     let item = item.trim();
     let (name, addr) = match (item.rfind('<'), item.ends_with('>')) {
         (Some(open), true) => {
             let name = item[..open].trim();
-            let name = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')).unwrap_or(name);
+            let name = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .unwrap_or(name);
             let name = name.replace("\\\"", "\"").replace("\\\\", "\\");
-            (Some(name).filter(|n| !n.is_empty()), item[open + 1..item.len() - 1].trim())
+            (
+                Some(name).filter(|n| !n.is_empty()),
+                item[open + 1..item.len() - 1].trim(),
+            )
         }
         (None, false) => (None, item),
         _ => return Err(invalid()),
@@ -71,14 +88,23 @@ pub fn parse_mailbox(field: &'static str, item: &str) -> Result<Mailbox, Compose
     if !valid_addr(addr) {
         return Err(invalid());
     }
-    if name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
+    if name
+        .as_deref()
+        .is_some_and(|n| n.chars().any(char::is_control))
+    {
         return Err(invalid());
     }
-    Ok(Mailbox { name, addr: addr.to_string() })
+    Ok(Mailbox {
+        name,
+        addr: addr.to_string(),
+    })
 }
 
 /// Every value of a field, each a list: `to=a&to=b` and `to=a,b` alike.
-pub fn parse_list<'a>(field: &'static str, values: impl Iterator<Item = &'a str>) -> Result<Vec<Mailbox>, ComposeError> {
+pub fn parse_list<'a>(
+    field: &'static str,
+    values: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Mailbox>, ComposeError> {
     let mut out = Vec::new();
     for v in values {
         for item in split_list(v) {
@@ -99,7 +125,9 @@ pub fn valid_addr(addr: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
         && labels.len() >= 2
@@ -119,7 +147,11 @@ mod tests {
 
     #[test]
     fn plain_named_and_quoted() {
-        let l = parse_list("to", ["a@x.com, Bob <b@y.org>", "\"Last, First\" <c@z.net>"].into_iter()).unwrap();
+        let l = parse_list(
+            "to",
+            ["a@x.com, Bob <b@y.org>", "\"Last, First\" <c@z.net>"].into_iter(),
+        )
+        .unwrap();
         assert_eq!(l.len(), 3);
         assert_eq!(l[1].name.as_deref(), Some("Bob"));
         assert_eq!(l[2].name.as_deref(), Some("Last, First"));
@@ -128,7 +160,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_addresses() {
-        for bad in ["nobody", "a@b", "a@@b.com", "<a@b.com", "a b@c.com", "a@-b.com", ".a@b.com", "a@b.com\r\nBcc: x@y.com"] {
+        for bad in [
+            "nobody",
+            "a@b",
+            "a@@b.com",
+            "<a@b.com",
+            "a b@c.com",
+            "a@-b.com",
+            ".a@b.com",
+            "a@b.com\r\nBcc: x@y.com",
+        ] {
             assert!(parse_mailbox("to", bad).is_err(), "{bad}");
         }
     }

@@ -37,10 +37,19 @@ fn addr_list(list: &[Mailbox]) -> Address<'static> {
 }
 
 pub fn content_type_of(f: &File) -> String {
-    if let Some(ct) = f.content_type.as_deref().filter(|c| !c.is_empty() && *c != "application/octet-stream") {
+    if let Some(ct) = f
+        .content_type
+        .as_deref()
+        .filter(|c| !c.is_empty() && *c != "application/octet-stream")
+    {
         return ct.to_string();
     }
-    let ext = f.filename.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let ext = f
+        .filename
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -79,7 +88,13 @@ pub fn build(
     subst: Option<Option<&Value>>,
 ) -> Result<Vec<u8>, ComposeError> {
     let vars = subst.flatten().and_then(Value::as_object);
-    let fill = |s: &str| if subst.is_some() { substitute(s, vars) } else { s.to_string() };
+    let fill = |s: &str| {
+        if subst.is_some() {
+            substitute(s, vars)
+        } else {
+            s.to_string()
+        }
+    };
 
     let mut alternatives = Vec::new();
     if let Some(t) = c.text {
@@ -103,7 +118,10 @@ pub fn build(
                 MimePart::new(content_type_of(f), f.data.to_vec())
                     .inline()
                     .cid(f.filename.clone())
-                    .header("Content-Disposition", Raw::new(format!("inline; filename=\"{}\"", quote(&f.filename)))),
+                    .header(
+                        "Content-Disposition",
+                        Raw::new(format!("inline; filename=\"{}\"", quote(&f.filename))),
+                    ),
             );
         }
         body = MimePart::new("multipart/related", parts);
@@ -111,7 +129,11 @@ pub fn build(
     if !c.attachments.is_empty() {
         let mut parts = vec![body];
         for f in c.attachments {
-            let name = if f.filename.is_empty() { "attachment".to_string() } else { f.filename.clone() };
+            let name = if f.filename.is_empty() {
+                "attachment".to_string()
+            } else {
+                f.filename.clone()
+            };
             parts.push(MimePart::new(content_type_of(f), f.data.to_vec()).attachment(name));
         }
         body = MimePart::new("multipart/mixed", parts);
@@ -203,7 +225,12 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
     let from = super::address::parse_mailbox("from", from)?;
     let to = parsed
         .to()
-        .map(|a| a.iter().filter_map(|m| m.address()).collect::<Vec<_>>().join(", "))
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.address())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default();
     let subject = parsed.subject().unwrap_or("").to_string();
     let message_id = match parsed.message_id() {
@@ -216,7 +243,13 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
             id
         }
     };
-    Ok(Prepared { mime, message_id, from, to, subject })
+    Ok(Prepared {
+        mime,
+        message_id,
+        from,
+        to,
+        subject,
+    })
 }
 
 /// Offset of the CRLF that ends the header section (the first of CRLFCRLF).
@@ -224,7 +257,9 @@ pub fn find_header_end(mime: &[u8]) -> Option<usize> {
     if mime.starts_with(b"\r\n") {
         return Some(0);
     }
-    mime.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2)
+    mime.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
 }
 
 #[cfg(test)]
@@ -238,7 +273,11 @@ mod tests {
 
     #[test]
     fn whole_message_gets_a_message_id() {
-        let p = prepare_whole(b"From: a@x.com\nTo: b@y.com\nSubject: hi\n\nbody\n", "x.com").unwrap();
+        let p = prepare_whole(
+            b"From: a@x.com\nTo: b@y.com\nSubject: hi\n\nbody\n",
+            "x.com",
+        )
+        .unwrap();
         assert!(p.mime.starts_with(b"Message-ID: <"));
         assert!(p.message_id.ends_with("@x.com"));
         assert_eq!(p.from.addr, "a@x.com");
@@ -247,7 +286,11 @@ mod tests {
 
     #[test]
     fn whole_message_keeps_its_message_id() {
-        let p = prepare_whole(b"Message-ID: <abc@x.com>\r\nFrom: a@x.com\r\n\r\nhi", "x.com").unwrap();
+        let p = prepare_whole(
+            b"Message-ID: <abc@x.com>\r\nFrom: a@x.com\r\n\r\nhi",
+            "x.com",
+        )
+        .unwrap();
         assert_eq!(p.message_id, "abc@x.com");
     }
 

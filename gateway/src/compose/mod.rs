@@ -33,7 +33,11 @@ pub enum ComposeError {
     #[error("Send options (parameters starting with o:, h:, or v:) are limited to 16KB total (got {0} bytes)")]
     OptionsTooLarge(usize),
     #[error("invalid value {value:?} for {name}: expected {expected}")]
-    InvalidOption { name: String, value: String, expected: &'static str },
+    InvalidOption {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
     #[error("recipient-variables is not valid: {0}. Send a JSON object like {{\"bob@example.com\": {{\"first\": \"Bob\"}}}}")]
     RecipientVariables(String),
     #[error("message is too large: {0} bytes, the limit is {1} bytes")]
@@ -115,7 +119,11 @@ fn check_header_name(name: &str) -> Result<(), ComposeError> {
 }
 
 /// Options shared by both send endpoints: `o:`, `v:`, the 16 KB limit.
-pub fn parse_options(req_options: &[(&str, &str)], vars: &[(&str, &str)], headers: &[(&str, &str)]) -> Result<SendOptions, ComposeError> {
+pub fn parse_options(
+    req_options: &[(&str, &str)],
+    vars: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Result<SendOptions, ComposeError> {
     let total: usize = req_options
         .iter()
         .chain(vars)
@@ -143,7 +151,11 @@ pub fn new_message_id(domain: &str) -> String {
 /// Build the message(s) of a send request. With `recipient-variables`, one
 /// copy per recipient (only that address in To, `%recipient.KEY%` filled in);
 /// without, one message whose To lists every `to` address.
-pub fn compose(domain: &str, req: &SendRequest<'_>, opts: &SendOptions) -> Result<Vec<Outgoing>, ComposeError> {
+pub fn compose(
+    domain: &str,
+    req: &SendRequest<'_>,
+    opts: &SendOptions,
+) -> Result<Vec<Outgoing>, ComposeError> {
     let from_raw = req.from.ok_or(ComposeError::Missing("from"))?;
     check_single_line("from", from_raw)?;
     let from = address::parse_mailbox("from", from_raw)?;
@@ -175,7 +187,10 @@ pub fn compose(domain: &str, req: &SendRequest<'_>, opts: &SendOptions) -> Resul
         check_header_name(name)?;
         check_single_line(&format!("h:{name}"), value)?;
     }
-    let rcpt_vars = req.recipient_variables.map(options::parse_recipient_variables).transpose()?;
+    let rcpt_vars = req
+        .recipient_variables
+        .map(options::parse_recipient_variables)
+        .transpose()?;
 
     let content = mime::Content {
         from: &from,
@@ -206,15 +221,43 @@ pub fn compose(domain: &str, req: &SendRequest<'_>, opts: &SendOptions) -> Resul
             for rcpt in all {
                 let v = vars.get(&rcpt.key());
                 let message_id = new_message_id(domain);
-                let mime = mime::build(&content, std::slice::from_ref(&rcpt), &[], &message_id, Some(v))?;
-                out.push(outgoing(message_id, mime, vec![rcpt.clone()], &from, &rcpt.to_string(), &content, v, &attachments));
+                let mime = mime::build(
+                    &content,
+                    std::slice::from_ref(&rcpt),
+                    &[],
+                    &message_id,
+                    Some(v),
+                )?;
+                out.push(outgoing(
+                    message_id,
+                    mime,
+                    vec![rcpt.clone()],
+                    &from,
+                    &rcpt.to_string(),
+                    &content,
+                    v,
+                    &attachments,
+                ));
             }
         }
         None => {
             let message_id = new_message_id(domain);
             let mime = mime::build(&content, &to, &cc, &message_id, None)?;
-            let to_header = to.iter().map(Mailbox::to_string).collect::<Vec<_>>().join(", ");
-            out.push(outgoing(message_id, mime, all, &from, &to_header, &content, None, &attachments));
+            let to_header = to
+                .iter()
+                .map(Mailbox::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(outgoing(
+                message_id,
+                mime,
+                all,
+                &from,
+                &to_header,
+                &content,
+                None,
+                &attachments,
+            ));
         }
     }
     Ok(out)
@@ -250,5 +293,3 @@ fn dedupe<'a>(list: impl Iterator<Item = &'a Mailbox>) -> Vec<Mailbox> {
     let mut seen = std::collections::HashSet::new();
     list.filter(|m| seen.insert(m.key())).cloned().collect()
 }
-
-

@@ -58,7 +58,8 @@ impl SendOptions {
                 if v.is_empty() {
                     return Ok(());
                 }
-                if v.len() > MAX_TAG_LEN || !v.is_ascii() || v.chars().any(|c| c.is_ascii_control()) {
+                if v.len() > MAX_TAG_LEN || !v.is_ascii() || v.chars().any(|c| c.is_ascii_control())
+                {
                     return Err(ComposeError::BadTag(v.to_string()));
                 }
                 if !self.tags.iter().any(|t| t.eq_ignore_ascii_case(v)) {
@@ -83,10 +84,8 @@ impl SendOptions {
             "o:tracking" | "o:tracking-opens" | "o:tracking-pixel-location-top" => {
                 bool_opt(name, v)?;
             }
-            "o:tracking-clicks" => {
-                if !v.eq_ignore_ascii_case("htmlonly") {
-                    bool_opt(name, v)?;
-                }
+            "o:tracking-clicks" if !v.eq_ignore_ascii_case("htmlonly") => {
+                bool_opt(name, v)?;
             }
             _ => {}
         }
@@ -104,21 +103,30 @@ impl SendOptions {
 
     /// The `X-Mailgun-Variables` header value, when there are variables.
     pub fn variables_header(&self) -> Option<String> {
-        (!self.user_variables.is_empty()).then(|| Value::Object(self.user_variables.clone()).to_string())
+        (!self.user_variables.is_empty())
+            .then(|| Value::Object(self.user_variables.clone()).to_string())
     }
 }
 
 /// `recipient-variables`: `{"addr": {"key": value}}`.
 pub fn parse_recipient_variables(s: &str) -> Result<Map<String, Value>, ComposeError> {
-    let v: Value = serde_json::from_str(s).map_err(|e| ComposeError::RecipientVariables(e.to_string()))?;
+    let v: Value =
+        serde_json::from_str(s).map_err(|e| ComposeError::RecipientVariables(e.to_string()))?;
     let Value::Object(map) = v else {
-        return Err(ComposeError::RecipientVariables("expected a JSON object keyed by recipient address".into()));
+        return Err(ComposeError::RecipientVariables(
+            "expected a JSON object keyed by recipient address".into(),
+        ));
     };
     if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_object()) {
-        return Err(ComposeError::RecipientVariables(format!("the value for {k:?} must be a JSON object")));
+        return Err(ComposeError::RecipientVariables(format!(
+            "the value for {k:?} must be a JSON object"
+        )));
     }
     // Keys compared case-insensitively with recipients.
-    Ok(map.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect())
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v))
+        .collect())
 }
 
 /// Replace `%recipient.KEY%` with the recipient's values (missing keys become empty).
@@ -133,7 +141,11 @@ pub fn substitute(text: &str, vars: Option<&Map<String, Value>>) -> String {
         out.push_str(&rest[..i]);
         let after = &rest[i + OPEN.len()..];
         match after.find('%') {
-            Some(end) if after[..end].chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') => {
+            Some(end)
+                if after[..end]
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') =>
+            {
                 let key = &after[..end];
                 if let Some(v) = vars.and_then(|m| m.get(key)) {
                     match v {
@@ -164,7 +176,10 @@ mod tests {
         for t in ["a", "b", "c"] {
             o.apply("o:tag", t).unwrap();
         }
-        assert!(matches!(o.apply("o:tag", "d"), Err(ComposeError::TooManyTags(4))));
+        assert!(matches!(
+            o.apply("o:tag", "d"),
+            Err(ComposeError::TooManyTags(4))
+        ));
     }
 
     #[test]
@@ -182,9 +197,13 @@ mod tests {
 
     #[test]
     fn substitution() {
-        let vars = parse_recipient_variables(r#"{"Bob@x.com": {"first": "Bob", "id": 7}}"#).unwrap();
-        let v = vars.get("bob@x.com");
-        assert_eq!(substitute("Hi %recipient.first% #%recipient.id%%recipient.none%!", v), "Hi Bob #7!");
+        let vars =
+            parse_recipient_variables(r#"{"Bob@x.com": {"first": "Bob", "id": 7}}"#).unwrap();
+        let v = vars.get("bob@x.com").and_then(Value::as_object);
+        assert_eq!(
+            substitute("Hi %recipient.first% #%recipient.id%%recipient.none%!", v),
+            "Hi Bob #7!"
+        );
         assert_eq!(substitute("100% sure", v), "100% sure");
     }
 

@@ -13,7 +13,10 @@ pub use units::{parse_duration, parse_size, ByteSize, Dur};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config: {0}")]
@@ -42,7 +45,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".parse().unwrap(), public_url: None }
+        HttpConfig {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            public_url: None,
+        }
     }
 }
 
@@ -78,7 +84,10 @@ pub struct InboundConfig {
 #[allow(clippy::derivable_impls)]
 impl Default for InboundConfig {
     fn default() -> Self {
-        InboundConfig { listen: None, bounce_domain: None }
+        InboundConfig {
+            listen: None,
+            bounce_domain: None,
+        }
     }
 }
 
@@ -90,7 +99,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: "sqlite://./envoi.db".into() }
+        StoreConfig {
+            url: "sqlite://./envoi.db".into(),
+        }
     }
 }
 
@@ -115,7 +126,10 @@ impl Default for DeliveryConfig {
             extra_ca_file: None,
             helo_name: None,
             relay: String::new(),
-            retry_schedule: ["1m", "5m", "30m", "2h", "6h"].iter().map(|s| Dur(parse_duration(s).unwrap())).collect(),
+            retry_schedule: ["1m", "5m", "30m", "2h", "6h"]
+                .iter()
+                .map(|s| Dur(parse_duration(s).unwrap()))
+                .collect(),
             max_age: Dur(Duration::from_secs(3 * 86400)),
             connect_timeout: Dur(Duration::from_secs(30)),
         }
@@ -171,26 +185,37 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         let config = Self::parse(&text).map_err(|e| match e {
-            ConfigError::Invalid(message) => ConfigError::Parse { path: path.into(), message },
+            ConfigError::Invalid(message) => ConfigError::Parse {
+                path: path.into(),
+                message,
+            },
             other => other,
         })?;
         Ok(config)
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
-            return Err(ConfigError::Invalid("[smtp] tls_cert and tls_key must be set together".into()));
+            return Err(ConfigError::Invalid(
+                "[smtp] tls_cert and tls_key must be set together".into(),
+            ));
         }
         if self.delivery.retry_schedule.is_empty() {
-            return Err(ConfigError::Invalid("[delivery] retry_schedule needs at least one duration".into()));
+            return Err(ConfigError::Invalid(
+                "[delivery] retry_schedule needs at least one duration".into(),
+            ));
         }
         if !self.delivery.relay.is_empty() && !self.delivery.relay.contains(':') {
             return Err(ConfigError::Invalid(format!(
@@ -198,7 +223,10 @@ impl Config {
                 self.delivery.relay
             )));
         }
-        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres:") || self.store.url.starts_with("postgresql:")) {
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres:")
+            || self.store.url.starts_with("postgresql:"))
+        {
             return Err(ConfigError::Invalid(format!(
                 "[store] url = {:?}: expected sqlite://PATH or postgres://USER:PASS@HOST/DB",
                 self.store.url
@@ -210,7 +238,9 @@ impl Config {
             ("unsubscribe_rate", self.policy.unsubscribe_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(ConfigError::Invalid(format!("[policy] {name} = {rate}: expected a fraction between 0 and 1")));
+                return Err(ConfigError::Invalid(format!(
+                    "[policy] {name} = {rate}: expected a fraction between 0 and 1"
+                )));
             }
         }
         Ok(())
@@ -236,7 +266,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap_err().to_string();
+        let err = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listne"), "{err}");
         let err = Config::parse("[htpp]\n").unwrap_err().to_string();
         assert!(err.contains("htpp"), "{err}");
@@ -286,7 +318,9 @@ unsubscribe_rate = 0.014
 
     #[test]
     fn bad_duration_says_what_is_expected() {
-        let err = Config::parse("[delivery]\nmax_age = \"3 weeks-ish\"\n").unwrap_err().to_string();
+        let err = Config::parse("[delivery]\nmax_age = \"3 weeks-ish\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duration"), "{err}");
     }
 }

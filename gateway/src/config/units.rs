@@ -36,7 +36,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number and a unit, like \"25MB\""))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number and a unit, like \"25MB\""))?;
     let mult = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" | "K" => 1000,
@@ -45,7 +47,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "KIB" => 1024,
         "MIB" => 1024 * 1024,
         "GIB" => 1024 * 1024 * 1024,
-        other => return Err(format!("invalid size {s:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB)")),
+        other => {
+            return Err(format!(
+                "invalid size {s:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB)"
+            ))
+        }
     };
     Ok(n.saturating_mul(mult))
 }
@@ -53,7 +59,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -67,7 +75,9 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Num(n) => Ok(ByteSize(n)),
-            Raw::Text(s) => parse_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+            Raw::Text(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -82,7 +92,10 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
-        assert_eq!(parse_duration("3d").unwrap(), Duration::from_secs(3 * 86400));
+        assert_eq!(
+            parse_duration("3d").unwrap(),
+            Duration::from_secs(3 * 86400)
+        );
         assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
         assert!(parse_duration("3w").is_err());
         assert!(parse_duration("soon").is_err());

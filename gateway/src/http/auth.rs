@@ -44,19 +44,27 @@ fn basic_password(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| ApiError::Unauthorized(format!("Missing API key. {NEED_KEY}")))?;
-    let value = value.to_str().map_err(|_| ApiError::Unauthorized(format!("Malformed Authorization header. {NEED_KEY}")))?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthorized(format!("Malformed Authorization header. {NEED_KEY}"))
+    })?;
     let encoded = value
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))
-        .ok_or_else(|| ApiError::Unauthorized(format!("Authorization must use the Basic scheme. {NEED_KEY}")))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized(format!(
+                "Authorization must use the Basic scheme. {NEED_KEY}"
+            ))
+        })?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}")))?;
-    let (_user, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}")))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}"))
+        })?;
+    let (_user, password) = decoded.split_once(':').ok_or_else(|| {
+        ApiError::Unauthorized(format!("Malformed Basic credentials. {NEED_KEY}"))
+    })?;
     Ok(password.to_string())
 }
 
@@ -68,7 +76,10 @@ pub fn key_id_of(secret: &str) -> Option<&str> {
         && random.as_bytes()[32] == b'-'
         && id.len() == 17
         && id.as_bytes()[8] == b'-'
-        && id.bytes().enumerate().all(|(i, b)| i == 8 || b.is_ascii_hexdigit());
+        && id
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| i == 8 || b.is_ascii_hexdigit());
     ok.then_some(id)
 }
 
@@ -95,7 +106,10 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
                 }
                 return Ok(match (key.role.as_str(), key.domain_name) {
                     ("admin", _) | (_, None) => Principal::Admin,
-                    (_, Some(domain)) => Principal::Sending { key_id: key.id, domain },
+                    (_, Some(domain)) => Principal::Sending {
+                        key_id: key.id,
+                        domain,
+                    },
                 });
             }
         }
@@ -103,7 +117,9 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
     if app.admin_key_matches(&secret) {
         return Ok(Principal::Admin);
     }
-    Err(ApiError::Unauthorized(format!("Invalid API key. {NEED_KEY}")))
+    Err(ApiError::Unauthorized(format!(
+        "Invalid API key. {NEED_KEY}"
+    )))
 }
 
 #[cfg(test)]
@@ -115,7 +131,10 @@ mod tests {
         let s = format!("{}-{}", "a".repeat(32), "0123abcd-4567ef01");
         assert_eq!(key_id_of(&s), Some("0123abcd-4567ef01"));
         assert_eq!(key_id_of("key-0123"), None);
-        assert_eq!(key_id_of(&format!("{}-{}", "a".repeat(32), "0123abcd_4567ef01")), None);
+        assert_eq!(
+            key_id_of(&format!("{}-{}", "a".repeat(32), "0123abcd_4567ef01")),
+            None
+        );
         assert_eq!(key_id_of("é".repeat(30).as_str()), None);
     }
 }

@@ -48,9 +48,17 @@ pub fn sending_records(app: &App, d: &Domain, keys: &[DkimKeyRow]) -> Vec<Value>
     };
     let mut out = vec![record("TXT", &d.name, &spf)];
     for k in keys.iter().filter(|k| k.active) {
-        out.push(record("TXT", &signer::dns::dkim_record_name(&k.selector, &d.name), &k.dns_value));
+        out.push(record(
+            "TXT",
+            &signer::dns::dkim_record_name(&k.selector, &d.name),
+            &k.dns_value,
+        ));
     }
-    out.push(record("TXT", &format!("_dmarc.{}", d.name), &format!("v=DMARC1; p=none; rua=mailto:postmaster@{}", d.name)));
+    out.push(record(
+        "TXT",
+        &format!("_dmarc.{}", d.name),
+        &format!("v=DMARC1; p=none; rua=mailto:postmaster@{}", d.name),
+    ));
     out
 }
 
@@ -71,7 +79,12 @@ pub fn valid_domain_name(name: &str) -> bool {
     valid_addr(&format!("x@{name}")) && name.is_ascii()
 }
 
-pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let name = form
@@ -79,12 +92,17 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
         .ok_or_else(|| ApiError::BadRequest("name parameter is missing: give the domain name to send from, e.g. name=mg.example.com".into()))?
         .to_ascii_lowercase();
     if !valid_domain_name(&name) {
-        return Err(ApiError::BadRequest(format!("{name:?} is not a valid domain name: use a host name like mg.example.com")));
+        return Err(ApiError::BadRequest(format!(
+            "{name:?} is not a valid domain name: use a host name like mg.example.com"
+        )));
     }
     let algorithm = match form.get("dkim_algorithm") {
         None => signer::Algorithm::Rsa,
-        Some(a) => signer::Algorithm::parse(a)
-            .ok_or_else(|| ApiError::BadRequest(format!("dkim_algorithm {a:?} is not supported: use rsa or ed25519")))?,
+        Some(a) => signer::Algorithm::parse(a).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "dkim_algorithm {a:?} is not supported: use rsa or ed25519"
+            ))
+        })?,
     };
     let bits = match form.get("dkim_key_size") {
         None => 2048,
@@ -92,7 +110,11 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
             .parse::<usize>()
             .ok()
             .filter(|b| signer::keys::RSA_SIZES.contains(b))
-            .ok_or_else(|| ApiError::BadRequest(format!("dkim_key_size {s:?} is not supported: use 1024, 2048 or 4096")))?,
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "dkim_key_size {s:?} is not supported: use 1024, 2048 or 4096"
+                ))
+            })?,
     };
     let selector = form.get("dkim_selector").unwrap_or("k1").to_string();
     if !dkim::valid_selector(&selector) {
@@ -102,22 +124,30 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
     }
     if let Some(p) = form.get("smtp_password") {
         if !(5..=32).contains(&p.chars().count()) {
-            return Err(ApiError::BadRequest("Password is too short. It must be between 5 and 32 characters.".into()));
+            return Err(ApiError::BadRequest(
+                "Password is too short. It must be between 5 and 32 characters.".into(),
+            ));
         }
     }
     let spam_action = form.get("spam_action").unwrap_or("disabled").to_string();
     if !["disabled", "block", "tag"].contains(&spam_action.as_str()) {
-        return Err(ApiError::BadRequest(format!("spam_action {spam_action:?} is not valid: use disabled, block or tag")));
+        return Err(ApiError::BadRequest(format!(
+            "spam_action {spam_action:?} is not valid: use disabled, block or tag"
+        )));
     }
     let web_scheme = form.get("web_scheme").unwrap_or("https").to_string();
     if !["http", "https"].contains(&web_scheme.as_str()) {
-        return Err(ApiError::BadRequest(format!("web_scheme {web_scheme:?} is not valid: use http or https")));
+        return Err(ApiError::BadRequest(format!(
+            "web_scheme {web_scheme:?} is not valid: use http or https"
+        )));
     }
     let require_tls = form.bool("require_tls")?.unwrap_or(false);
     let skip_verification = form.bool("skip_verification")?.unwrap_or(false);
     let wildcard = form.bool("wildcard")?.unwrap_or(false);
     if app.store.domain(&name).await?.is_some() {
-        return Err(ApiError::BadRequest(format!("Domain name {name} is already taken")));
+        return Err(ApiError::BadRequest(format!(
+            "Domain name {name} is already taken"
+        )));
     }
 
     let spec = match algorithm {
@@ -156,7 +186,11 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
     full(&app, &domain, Some("Domain DNS records have been created")).await
 }
 
-pub async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let mut form = super::form::Form::default();
     form.push_query(q.as_deref())?;
@@ -167,20 +201,31 @@ pub async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQu
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (0..=max).contains(n))
-                .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a whole number from 0 to {max}"))),
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} must be a whole number from 0 to {max}"))
+                }),
         }
     };
     let limit = num("limit", 100, 1000)?;
     let skip = num("skip", 0, i64::MAX)?;
     let (domains, total) = app.store.domains(limit, skip, form.get("state")).await?;
-    Ok(Json(json!({"total_count": total, "items": domains.iter().map(domain_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"total_count": total, "items": domains.iter().map(domain_json).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn find(app: &App, name: &str) -> ApiResult<Domain> {
-    app.store.domain(&name.to_ascii_lowercase()).await?.ok_or_else(|| ApiError::domain_not_found(name))
+    app.store
+        .domain(&name.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| ApiError::domain_not_found(name))
 }
 
-pub async fn get_one(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_one(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let d = find(&app, &name).await?;
     full(&app, &d, None).await
@@ -189,19 +234,25 @@ pub async fn get_one(State(app): State<App>, headers: HeaderMap, Path(name): Pat
 fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
     let mut u = DomainUpdate {
         require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
-        skip_verification: form.bool("skip_verification")?.or(form.bool("skip-verification")?),
+        skip_verification: form
+            .bool("skip_verification")?
+            .or(form.bool("skip-verification")?),
         wildcard: form.bool("wildcard")?,
         ..Default::default()
     };
     if let Some(s) = form.get("spam_action") {
         if !["disabled", "block", "tag"].contains(&s) {
-            return Err(ApiError::BadRequest(format!("spam_action {s:?} is not valid: use disabled, block or tag")));
+            return Err(ApiError::BadRequest(format!(
+                "spam_action {s:?} is not valid: use disabled, block or tag"
+            )));
         }
         u.spam_action = Some(s.to_string());
     }
     if let Some(s) = form.get("web_scheme") {
         if !["http", "https"].contains(&s) {
-            return Err(ApiError::BadRequest(format!("web_scheme {s:?} is not valid: use http or https")));
+            return Err(ApiError::BadRequest(format!(
+                "web_scheme {s:?} is not valid: use http or https"
+            )));
         }
         u.web_scheme = Some(s.to_string());
     }
@@ -227,7 +278,11 @@ pub async fn update(
     full(&app, &d, Some("Domain has been updated")).await
 }
 
-pub async fn remove(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     if !app.store.delete_domain(&name.to_ascii_lowercase()).await? {
         return Err(ApiError::domain_not_found(&name));
@@ -236,10 +291,16 @@ pub async fn remove(State(app): State<App>, headers: HeaderMap, Path(name): Path
     Ok(Json(json!({"message": "Domain has been deleted"})))
 }
 
-pub async fn get_connection(State(app): State<App>, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_connection(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let d = find(&app, &name).await?;
-    Ok(Json(json!({"connection": {"require_tls": d.require_tls, "skip_verification": d.skip_verification}})))
+    Ok(Json(
+        json!({"connection": {"require_tls": d.require_tls, "skip_verification": d.skip_verification}}),
+    ))
 }
 
 pub async fn put_connection(
@@ -253,7 +314,9 @@ pub async fn put_connection(
     let form = small_form(&headers, body, q.as_deref()).await?;
     let u = DomainUpdate {
         require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
-        skip_verification: form.bool("skip_verification")?.or(form.bool("skip-verification")?),
+        skip_verification: form
+            .bool("skip_verification")?
+            .or(form.bool("skip-verification")?),
         ..Default::default()
     };
     let d = app

@@ -78,8 +78,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut resp = (status, axum::Json(json!({ "message": self.to_string() }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"envoi\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"envoi\""),
+            );
         }
         resp
     }

@@ -17,7 +17,8 @@ const MAX_LIMIT: i64 = 300;
 const DEFAULT_LIMIT: i64 = 100;
 
 fn encode(q: &EventQuery) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(q).expect("query serialises"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(q).expect("query serialises"))
 }
 
 fn decode(token: &str) -> ApiResult<EventQuery> {
@@ -25,7 +26,11 @@ fn decode(token: &str) -> ApiResult<EventQuery> {
         .decode(token)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| ApiError::BadRequest("invalid page token: follow the paging URLs of a previous events response".into()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "invalid page token: follow the paging URLs of a previous events response".into(),
+            )
+        })
 }
 
 fn query_from(form: &Form) -> ApiResult<EventQuery> {
@@ -65,7 +70,9 @@ fn query_from(form: &Form) -> ApiResult<EventQuery> {
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit {v:?} must be a whole number from 1 to 300")))?,
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit {v:?} must be a whole number from 1 to 300"))
+            })?,
     };
     let owned = |n: &str| form.get(n).map(str::to_string);
     Ok(EventQuery {
@@ -75,14 +82,20 @@ fn query_from(form: &Form) -> ApiResult<EventQuery> {
         limit,
         event: owned("event"),
         recipient: owned("recipient"),
-        message_id: owned("message-id").map(|m| m.trim_start_matches('<').trim_end_matches('>').to_string()),
+        message_id: owned("message-id")
+            .map(|m| m.trim_start_matches('<').trim_end_matches('>').to_string()),
         tags: owned("tags"),
         severity: owned("severity"),
         after: None,
     })
 }
 
-async fn run(app: &App, headers: &HeaderMap, domain: &str, q: EventQuery) -> ApiResult<Json<Value>> {
+async fn run(
+    app: &App,
+    headers: &HeaderMap,
+    domain: &str,
+    q: EventQuery,
+) -> ApiResult<Json<Value>> {
     principal(app, headers).await?.require_admin()?;
     let d = super::domains::find(app, domain).await?;
     let rows = app.store.events(d.id, &q).await?;
@@ -98,14 +111,24 @@ async fn run(app: &App, headers: &HeaderMap, domain: &str, q: EventQuery) -> Api
             v
         })
         .collect();
-    let first = EventQuery { after: None, ..q.clone() };
-    let next = EventQuery { after: rows.last().map(|r| (r.ts, r.id)).or(q.after), ..q.clone() };
+    let first = EventQuery {
+        after: None,
+        ..q.clone()
+    };
+    let next = EventQuery {
+        after: rows.last().map(|r| (r.ts, r.id)).or(q.after),
+        ..q.clone()
+    };
     let previous = EventQuery {
         ascending: !q.ascending,
         after: rows.first().map(|r| (r.ts, r.id)).or(q.after),
         ..q.clone()
     };
-    let last = EventQuery { ascending: !q.ascending, after: None, ..q.clone() };
+    let last = EventQuery {
+        ascending: !q.ascending,
+        after: None,
+        ..q.clone()
+    };
     Ok(Json(json!({
         "items": items,
         "paging": {

@@ -30,10 +30,13 @@ impl Form {
     /// Every text value of `name`, in order (files given where text is
     /// expected are read as UTF-8 text).
     pub fn texts<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields.iter().filter(move |(n, _)| n == name).filter_map(|(_, v)| match v {
-            Value::Text(t) => Some(t.as_str()),
-            Value::File(f) => std::str::from_utf8(&f.data).ok(),
-        })
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .filter_map(|(_, v)| match v {
+                Value::Text(t) => Some(t.as_str()),
+                Value::File(f) => std::str::from_utf8(&f.data).ok(),
+            })
     }
 
     pub fn text<'a>(&'a self, name: &'a str) -> Option<&'a str> {
@@ -42,15 +45,25 @@ impl Form {
 
     /// The last non-empty value, trimmed.
     pub fn get<'a>(&'a self, name: &'a str) -> Option<&'a str> {
-        self.texts(name).map(str::trim).filter(|v| !v.is_empty()).last()
+        self.texts(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .last()
     }
 
     pub fn files<'a>(&'a self, name: &'a str) -> impl Iterator<Item = FilePart> + 'a {
-        self.fields.iter().filter(move |(n, _)| n == name).map(|(_, v)| match v {
-            Value::File(f) => f.clone(),
-            // A text value where a file is expected: a file with no name.
-            Value::Text(t) => FilePart { filename: String::new(), content_type: None, data: Bytes::from(t.clone()) },
-        })
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| match v {
+                Value::File(f) => f.clone(),
+                // A text value where a file is expected: a file with no name.
+                Value::Text(t) => FilePart {
+                    filename: String::new(),
+                    content_type: None,
+                    data: Bytes::from(t.clone()),
+                },
+            })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -85,7 +98,9 @@ pub fn parse_urlencoded(body: &[u8]) -> Result<Vec<(String, Value)>, ApiError> {
         };
         let k = percent_decode(k)?;
         let v = percent_decode(v).map_err(|_| {
-            ApiError::BadRequest(format!("the value of {k:?} is not valid UTF-8 text; send UTF-8, percent-encoded"))
+            ApiError::BadRequest(format!(
+                "the value of {k:?} is not valid UTF-8 text; send UTF-8, percent-encoded"
+            ))
         })?;
         out.push((k, Value::Text(v)));
     }
@@ -113,13 +128,28 @@ fn percent_decode(raw: &[u8]) -> Result<String, ApiError> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| {
-        ApiError::BadRequest("a form field name or value is not valid UTF-8 text; send UTF-8, percent-encoded".into())
+        ApiError::BadRequest(
+            "a form field name or value is not valid UTF-8 text; send UTF-8, percent-encoded"
+                .into(),
+        )
     })
 }
 
-pub async fn parse_form(headers: &HeaderMap, body: Bytes, query: Option<&str>) -> Result<Form, ApiError> {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+pub async fn parse_form(
+    headers: &HeaderMap,
+    body: Bytes,
+    query: Option<&str>,
+) -> Result<Form, ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let mut form = Form::default();
     form.push_query(query)?;
     match mime.as_str() {

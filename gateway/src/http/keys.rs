@@ -38,14 +38,23 @@ pub fn new_secret() -> (String, String) {
     (format!("{}-{id}", random_hex(16)), id)
 }
 
-pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let role = form
         .get("role")
         .ok_or_else(|| ApiError::BadRequest("role parameter is missing: use role=sending (with kind=domain and domain_name) or role=admin".into()))?;
     let domain_name = form.get("domain_name").map(str::to_ascii_lowercase);
-    let kind = form.get("kind").unwrap_or(if domain_name.is_some() { "domain" } else { "user" });
+    let kind = form.get("kind").unwrap_or(if domain_name.is_some() {
+        "domain"
+    } else {
+        "user"
+    });
     match (role, kind) {
         ("sending", "domain") => {
             let name = domain_name.as_deref().ok_or_else(|| {
@@ -68,11 +77,11 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
     let expires_at = match form.get("expiration") {
         None => None,
         Some(s) => {
-            let secs = s
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::BadRequest(format!("expiration {s:?} must be a whole number of seconds above 0")))?;
+            let secs = s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "expiration {s:?} must be a whole number of seconds above 0"
+                ))
+            })?;
             Some(now_micros() + secs.saturating_mul(1_000_000))
         }
     };
@@ -85,7 +94,11 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
             secret_hash: &hash,
             role,
             kind,
-            domain_name: if kind == "domain" { domain_name.as_deref() } else { None },
+            domain_name: if kind == "domain" {
+                domain_name.as_deref()
+            } else {
+                None
+            },
             description: form.get("description").unwrap_or(""),
             expires_at,
         })
@@ -100,15 +113,28 @@ pub async fn create(State(app): State<App>, headers: HeaderMap, RawQuery(q): Raw
     Ok(Json(body))
 }
 
-pub async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     let mut form = super::form::Form::default();
     form.push_query(q.as_deref())?;
-    let keys = app.store.api_keys(form.get("domain_name"), form.get("kind")).await?;
-    Ok(Json(json!({"total_count": keys.len(), "items": keys.iter().map(key_json).collect::<Vec<_>>()})))
+    let keys = app
+        .store
+        .api_keys(form.get("domain_name"), form.get("kind"))
+        .await?;
+    Ok(Json(
+        json!({"total_count": keys.len(), "items": keys.iter().map(key_json).collect::<Vec<_>>()}),
+    ))
 }
 
-pub async fn remove(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
     if id == ADMIN_KEY_ID {
         return Err(ApiError::BadRequest(
@@ -116,7 +142,9 @@ pub async fn remove(State(app): State<App>, headers: HeaderMap, Path(id): Path<S
         ));
     }
     if !app.store.delete_api_key(&id).await? {
-        return Err(ApiError::NotFound(format!("no key matching id {id:?}: list keys with GET /v1/keys")));
+        return Err(ApiError::NotFound(format!(
+            "no key matching id {id:?}: list keys with GET /v1/keys"
+        )));
     }
     tracing::info!(key_id = %id, "API key deleted");
     Ok(Json(json!({"message": "key deleted"})))

@@ -20,7 +20,13 @@ fn queued(id: &str) -> Json<Value> {
 }
 
 /// Auth, domain, body: in that order, so a wrong key learns nothing more.
-async fn prepare(app: &App, headers: &HeaderMap, domain: &str, body: Body, query: Option<&str>) -> ApiResult<(crate::store::domains::Domain, Form)> {
+async fn prepare(
+    app: &App,
+    headers: &HeaderMap,
+    domain: &str,
+    body: Body,
+    query: Option<&str>,
+) -> ApiResult<(crate::store::domains::Domain, Form)> {
     principal(app, headers).await?.require_sender_for(domain)?;
     let d = super::domains::find(app, domain).await?;
     let max = app.config.max_message_size();
@@ -29,7 +35,11 @@ async fn prepare(app: &App, headers: &HeaderMap, domain: &str, body: Body, query
     Ok((d, form))
 }
 
-fn split_options(form: &Form) -> (Vec<(&str, &str)>, Vec<(&str, &str)>, Vec<(&str, &str)>) {
+/// `(name, value)` pairs of one family of prefixed fields.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
+/// Splits `o:`, `v:` and `h:` fields (any case) into their own lists.
+fn split_options(form: &Form) -> (Pairs<'_>, Pairs<'_>, Pairs<'_>) {
     let (mut opts, mut vars, mut hdrs) = (Vec::new(), Vec::new(), Vec::new());
     for (name, value) in &form.fields {
         let FormValue::Text(v) = value else { continue };
@@ -47,7 +57,11 @@ fn split_options(form: &Form) -> (Vec<(&str, &str)>, Vec<(&str, &str)>, Vec<(&st
 
 fn files(form: &Form, name: &str) -> Vec<File> {
     form.files(name)
-        .map(|f| File { filename: f.filename, content_type: f.content_type, data: f.data })
+        .map(|f| File {
+            filename: f.filename,
+            content_type: f.content_type,
+            data: f.data,
+        })
         .collect()
 }
 
@@ -61,7 +75,8 @@ pub async fn send(
     let (d, form) = prepare(&app, &headers, &domain, body, q.as_deref()).await?;
     if form.get("template").is_some() && !form.has("text") && !form.has("html") {
         return Err(ApiError::BadRequest(
-            "stored templates are not supported by envoi: send the content in text and/or html".into(),
+            "stored templates are not supported by envoi: send the content in text and/or html"
+                .into(),
         ));
     }
     let (opts, vars, hdrs) = split_options(&form);
@@ -154,7 +169,12 @@ pub async fn stored(
         .store
         .message_by_storage_key(d.id, &key)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Message not found: no stored message {key:?} for {}", d.name)))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Message not found: no stored message {key:?} for {}",
+                d.name
+            ))
+        })?;
     let body = app
         .master_key
         .open(&body_context(&m.storage_key), &m.sealed_body)

@@ -28,9 +28,17 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v4/domains", post(domains::create).get(domains::list))
-        .route("/v4/domains/{name}", get(domains::get_one).put(domains::update).delete(domains::remove))
+        .route(
+            "/v4/domains/{name}",
+            get(domains::get_one)
+                .put(domains::update)
+                .delete(domains::remove),
+        )
         .route("/v3/domains/{name}", delete(domains::remove))
-        .route("/v3/domains/{name}/connection", get(domains::get_connection).put(domains::put_connection))
+        .route(
+            "/v3/domains/{name}/connection",
+            get(domains::get_connection).put(domains::put_connection),
+        )
         .route("/v3/domains/{name}/messages/{key}", get(messages::stored))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::remove))
@@ -50,11 +58,17 @@ async fn healthz(State(app): State<App>) -> ApiResult<Json<serde_json::Value>> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint: check the method and path (envoi serves Mailgun's /v1, /v3 and /v4 API)".into())
+    ApiError::NotFound(
+        "no such endpoint: check the method and path (envoi serves Mailgun's /v1, /v3 and /v4 API)"
+            .into(),
+    )
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}: check the API reference for this path", uri.path()))
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}: check the API reference for this path",
+        uri.path()
+    ))
 }
 
 /// Read a whole body up to `limit` bytes: 413 past it, 400 when cut short.
@@ -77,7 +91,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResu
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!("the request body could not be read completely ({e}); send it again"))
+            ApiError::BadRequest(format!(
+                "the request body could not be read completely ({e}); send it again"
+            ))
         })?;
         total += chunk.len();
         if total > limit {
@@ -96,8 +112,14 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResu
 
 /// The base of absolute URLs in responses: how the client reached us.
 pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
     format!("{proto}://{host}")
 }
 
@@ -109,7 +131,11 @@ pub async fn principal(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
     auth::authenticate(app, headers).await
 }
 
-pub async fn small_form(headers: &HeaderMap, body: Body, query: Option<&str>) -> ApiResult<form::Form> {
+pub async fn small_form(
+    headers: &HeaderMap,
+    body: Body,
+    query: Option<&str>,
+) -> ApiResult<form::Form> {
     let bytes = read_body(headers, body, SMALL_BODY).await?;
     form::parse_form(headers, bytes, query).await
 }

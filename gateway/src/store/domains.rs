@@ -65,9 +65,11 @@ pub struct DomainUpdate {
     pub web_prefix: Option<String>,
 }
 
-const DOMAIN_COLS: &str = "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
+const DOMAIN_COLS: &str =
+    "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
                            web_scheme, web_prefix, dkim_selector, created_at";
-const KEY_COLS: &str = "id, domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at";
+const KEY_COLS: &str =
+    "id, domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at";
 
 fn domain_from(row: &AnyRow) -> Domain {
     Domain {
@@ -102,7 +104,11 @@ fn key_from(row: &AnyRow) -> DkimKeyRow {
 impl Store {
     /// Create a domain and its first DKIM key in one transaction. Returns
     /// `None` when the name is taken.
-    pub async fn create_domain(&self, d: &NewDomain<'_>, key: &NewDkimKey<'_>) -> Result<Option<Domain>> {
+    pub async fn create_domain(
+        &self,
+        d: &NewDomain<'_>,
+        key: &NewDkimKey<'_>,
+    ) -> Result<Option<Domain>> {
         let now = now_micros();
         let mut tx = self.writer().begin().await?;
         let inserted = sqlx::query(&format!(
@@ -131,14 +137,21 @@ impl Store {
     }
 
     pub async fn domain(&self, name: &str) -> Result<Option<Domain>> {
-        let row = sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {DOMAIN_COLS} FROM domains WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?;
         Ok(row.as_ref().map(domain_from))
     }
 
-    pub async fn domains(&self, limit: i64, skip: i64, state: Option<&str>) -> Result<(Vec<Domain>, i64)> {
+    pub async fn domains(
+        &self,
+        limit: i64,
+        skip: i64,
+        state: Option<&str>,
+    ) -> Result<(Vec<Domain>, i64)> {
         let state = state.unwrap_or("");
         let rows = sqlx::query(&format!(
             "SELECT {DOMAIN_COLS} FROM domains WHERE ($1 = '' OR state = $1) \
@@ -210,16 +223,21 @@ impl Store {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
-        sqlx::query("DELETE FROM api_keys WHERE domain_name = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_keys WHERE domain_name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     pub async fn dkim_keys(&self, domain_id: i64) -> Result<Vec<DkimKeyRow>> {
-        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id = $1 ORDER BY id"))
-            .bind(domain_id)
-            .fetch_all(self.reader())
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id = $1 ORDER BY id"
+        ))
+        .bind(domain_id)
+        .fetch_all(self.reader())
+        .await?;
         Ok(rows.iter().map(key_from).collect())
     }
 }

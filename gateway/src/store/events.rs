@@ -38,7 +38,11 @@ pub struct EventRow {
     pub data: String,
 }
 
-pub(crate) async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, domain_id: i64, e: &NewEvent) -> Result<()> {
+pub(crate) async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    domain_id: i64,
+    e: &NewEvent,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -68,9 +72,20 @@ impl Store {
     }
 
     pub async fn events(&self, domain_id: i64, q: &EventQuery) -> Result<Vec<EventRow>> {
-        let (cmp, order) = if q.ascending { (">", "ASC") } else { ("<", "DESC") };
-        let (after_ts, after_id) = q.after.unwrap_or(if q.ascending { (i64::MIN, i64::MIN) } else { (i64::MAX, i64::MAX) });
-        let tag_like = q.tags.as_deref().map(|t| format!("%{}%", serde_json::Value::String(t.to_string())));
+        let (cmp, order) = if q.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        let (after_ts, after_id) = q.after.unwrap_or(if q.ascending {
+            (i64::MIN, i64::MIN)
+        } else {
+            (i64::MAX, i64::MAX)
+        });
+        let tag_like = q
+            .tags
+            .as_deref()
+            .map(|t| format!("%{}%", serde_json::Value::String(t.to_string())));
         let sql = format!(
             "SELECT id, ts, data FROM events WHERE domain_id = $1 \
              AND ts >= $2 AND ts <= $3 \
@@ -96,6 +111,13 @@ impl Store {
             .bind(q.limit)
             .fetch_all(self.reader())
             .await?;
-        Ok(rows.iter().map(|r| EventRow { id: r.get(0), ts: r.get(1), data: r.get(2) }).collect())
+        Ok(rows
+            .iter()
+            .map(|r| EventRow {
+                id: r.get(0),
+                ts: r.get(1),
+                data: r.get(2),
+            })
+            .collect())
     }
 }

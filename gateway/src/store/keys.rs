@@ -96,7 +96,11 @@ impl Store {
         Ok(row.as_ref().map(key_from))
     }
 
-    pub async fn api_keys(&self, domain_name: Option<&str>, kind: Option<&str>) -> Result<Vec<ApiKey>> {
+    pub async fn api_keys(
+        &self,
+        domain_name: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLS} FROM api_keys WHERE ($1 = '' OR domain_name = $1) AND ($2 = '' OR kind = $2) \
              ORDER BY created_at, id"
@@ -109,7 +113,10 @@ impl Store {
     }
 
     pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(self.writer()).await?;
+        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

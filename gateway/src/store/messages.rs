@@ -68,7 +68,8 @@ pub struct StoredRecipient {
     pub next_attempt_at: i64,
 }
 
-const MSG_COLS: &str = "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at";
+const MSG_COLS: &str =
+    "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at";
 
 fn message_from(row: &AnyRow) -> StoredMessage {
     StoredMessage {
@@ -88,7 +89,12 @@ fn message_from(row: &AnyRow) -> StoredMessage {
 impl Store {
     /// Store messages, recipients and their events in one transaction: when
     /// this returns Ok, all of it is on disk; when it fails, none of it is.
-    pub async fn insert_messages(&self, domain_id: i64, messages: &[NewMessage], events: &[NewEvent]) -> Result<()> {
+    pub async fn insert_messages(
+        &self,
+        domain_id: i64,
+        messages: &[NewMessage],
+        events: &[NewEvent],
+    ) -> Result<()> {
         let now = super::now_micros();
         let mut tx = self.writer().begin().await?;
         for m in messages {
@@ -130,12 +136,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn message_by_storage_key(&self, domain_id: i64, key: &str) -> Result<Option<StoredMessage>> {
-        let row = sqlx::query(&format!("SELECT {MSG_COLS} FROM messages WHERE storage_key = $1 AND domain_id = $2"))
-            .bind(key)
-            .bind(domain_id)
-            .fetch_optional(self.reader())
-            .await?;
+    pub async fn message_by_storage_key(
+        &self,
+        domain_id: i64,
+        key: &str,
+    ) -> Result<Option<StoredMessage>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MSG_COLS} FROM messages WHERE storage_key = $1 AND domain_id = $2"
+        ))
+        .bind(key)
+        .bind(domain_id)
+        .fetch_optional(self.reader())
+        .await?;
         Ok(row.as_ref().map(message_from))
     }
 

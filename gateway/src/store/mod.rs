@@ -44,7 +44,11 @@ pub struct Store {
 impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         match backend {
             Backend::Sqlite => {
                 let url = sqlite_url_create(url);
@@ -53,7 +57,11 @@ impl Store {
                 // WAL is a property of the file: set it once through the writer.
                 write.execute("PRAGMA journal_mode=WAL").await?;
                 let read = sqlite_pool(8).connect_with(opts).await?;
-                Ok(Store { backend, read, write })
+                Ok(Store {
+                    backend,
+                    read,
+                    write,
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -61,15 +69,27 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
                     .await?;
-                Ok(Store { backend, read: pool.clone(), write: pool })
+                Ok(Store {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                })
             }
         }
     }
 
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.write).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.write).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&self.write)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("../migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -101,8 +121,10 @@ fn sqlite_pool(n: u32) -> AnyPoolOptions {
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // FULL: a commit is on disk when it returns (a 200 means stored).
-                conn.execute("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON")
-                    .await?;
+                conn.execute(
+                    "PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON",
+                )
+                .await?;
                 Ok(())
             })
         })
@@ -119,7 +141,9 @@ fn sqlite_url_create(url: &str) -> String {
 
 /// The filesystem path of a SQLite URL, to keep files (the master key) beside it.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;
