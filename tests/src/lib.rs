@@ -9,6 +9,9 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{multipart, Client, RequestBuilder, Response};
+
+pub mod dkim;
+pub mod dns;
 use serde_json::Value;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
