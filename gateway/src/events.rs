@@ -90,3 +90,107 @@ pub fn accepted(
         data: data.to_string(),
     }
 }
+
+/// Mailgun's `delivery-status` of one attempt.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryStatus {
+    pub code: u16,
+    pub enhanced_code: String,
+    pub message: String,
+    pub description: String,
+    pub mx_host: String,
+    pub attempt_no: i64,
+    pub tls: bool,
+    pub certificate_verified: bool,
+    pub session_seconds: f64,
+    pub retry_seconds: Option<u64>,
+}
+
+/// What a delivery event says about the message.
+pub struct DeliveredMessage<'a> {
+    pub message_id: &'a str,
+    pub storage_key: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub size: i64,
+    pub opts: &'a SendOptions,
+    pub method: &'a str,
+}
+
+/// `delivered`, or `failed` with its severity (`temporary`/`permanent`) and reason.
+pub fn delivery(
+    m: &DeliveredMessage<'_>,
+    rcpt: &str,
+    failure: Option<(&str, &str)>,
+    st: &DeliveryStatus,
+    ts: i64,
+) -> NewEvent {
+    let event_id = new_event_id();
+    let kind = if failure.is_some() {
+        "failed"
+    } else {
+        "delivered"
+    };
+    let mut data = json!({
+        "event": kind,
+        "id": event_id,
+        "timestamp": crate::time::epoch_seconds(ts),
+        "log-level": match failure { None => "info", Some(("temporary", _)) => "warn", Some(_) => "error" },
+        "method": m.method,
+        "recipient": rcpt,
+        "recipient-domain": rcpt.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default(),
+        "tags": m.opts.tags,
+        "user-variables": Value::Object(m.opts.user_variables.clone()),
+        "flags": {
+            "is-authenticated": true,
+            "is-test-mode": m.opts.testmode,
+            "is-routed": false,
+            "is-system-test": false,
+        },
+        "envelope": {
+            "sender": m.from,
+            "transport": "smtp",
+            "targets": rcpt,
+            "sending-ip": "",
+        },
+        "message": {
+            "headers": {
+                "to": m.to,
+                "message-id": m.message_id,
+                "from": m.from,
+                "subject": m.subject,
+            },
+            "attachments": [],
+            "size": m.size,
+        },
+        "storage": { "key": m.storage_key },
+        "delivery-status": {
+            "code": st.code,
+            "enhanced-code": st.enhanced_code,
+            "message": st.message,
+            "description": st.description,
+            "mx-host": st.mx_host,
+            "attempt-no": st.attempt_no,
+            "tls": st.tls,
+            "certificate-verified": st.certificate_verified,
+            "utf8": true,
+            "session-seconds": st.session_seconds,
+            "retry-seconds": st.retry_seconds,
+        },
+    });
+    if let Some((severity, reason)) = failure {
+        data["severity"] = json!(severity);
+        data["reason"] = json!(reason);
+    }
+    NewEvent {
+        event_id,
+        event: kind,
+        ts,
+        recipient: Some(rcpt.to_string()),
+        message_id: Some(m.message_id.to_string()),
+        severity: failure.map(|(s, _)| s.to_string()),
+        tags: tags_json(m.opts),
+        data: data.to_string(),
+    }
+}

@@ -6,6 +6,7 @@ pub mod app;
 pub mod compose;
 pub mod config;
 pub mod crypto;
+pub mod delivery;
 pub mod dkim;
 pub mod dns_records;
 pub mod events;

@@ -16,6 +16,8 @@ pub enum ServeError {
     },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("delivery cannot start: {0}")]
+    Delivery(String),
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
@@ -40,12 +42,18 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
+    let deliverer = crate::delivery::Deliverer::new(app.clone()).map_err(ServeError::Delivery)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(deliverer.run(stop_rx));
     let router = crate::http::router(app.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Http)?;
-    tracing::info!("HTTP API stopped; closing the store");
+    tracing::info!("HTTP API stopped; finishing deliveries in flight");
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    tracing::info!("closing the store");
     app.store.close().await;
     Ok(())
 }

@@ -1,4 +1,5 @@
 //! Decisions without I/O. The gateway gathers facts (what an MX offered, what
 //! a domain's counters say) and asks these functions what to do.
 
+pub mod delivery;
 pub mod tls;

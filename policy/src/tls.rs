@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Effective TLS settings for a message: the domain's connection settings,
 /// overridden field by field by the message's `o:require-tls` / `o:skip-verification`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct TlsSettings {
     pub require_tls: bool,
     pub skip_verification: bool,

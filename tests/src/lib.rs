@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{multipart, Client, RequestBuilder, Response};
 
+pub mod ca;
 pub mod dkim;
 pub mod dns;
+pub mod sink;
 use serde_json::Value;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -307,6 +309,51 @@ impl Envoi {
             .send()
             .unwrap();
         expect_json(r, 200)["items"].as_array().unwrap().clone()
+    }
+
+    /// Polls the events API until `query` matches at least one event.
+    pub fn wait_event(&self, domain: &str, query: &str, within: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(e) = self.events(domain, query).into_iter().next() {
+                return e;
+            }
+            assert!(
+                start.elapsed() < within,
+                "no event matching {query:?} for {domain} within {within:?}; log:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last part of envoi's stderr, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
+        let start = log.len().saturating_sub(6000);
+        log[log.floor_char_boundary(start)..].to_string()
+    }
+
+    /// Sends a small message with the admin key; returns the bare Message-Id.
+    pub fn send(&self, domain: &str, to: &str, extra: &[(&str, &str)]) -> String {
+        let from = format!("sender@{domain}");
+        let mut fields = vec![
+            ("from", from.as_str()),
+            ("to", to),
+            ("subject", "Hello"),
+            ("text", "Delivered by envoi."),
+        ];
+        fields.extend_from_slice(extra);
+        let r = self
+            .post(&format!("/v3/{domain}/messages"), ADMIN_KEY)
+            .form(&fields)
+            .send()
+            .unwrap();
+        expect_json(r, 200)["id"]
+            .as_str()
+            .unwrap()
+            .trim_matches(['<', '>'])
+            .to_string()
     }
 
     /// The stored message (with `body-mime`) behind an event's storage key.

@@ -65,13 +65,13 @@ pub struct DomainUpdate {
     pub web_prefix: Option<String>,
 }
 
-const DOMAIN_COLS: &str =
+pub(crate) const DOMAIN_COLS: &str =
     "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
                            web_scheme, web_prefix, dkim_selector, created_at";
 const KEY_COLS: &str =
     "id, domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at";
 
-fn domain_from(row: &AnyRow) -> Domain {
+pub(crate) fn domain_from(row: &AnyRow) -> Domain {
     Domain {
         id: row.get(0),
         name: row.get(1),

@@ -68,10 +68,10 @@ pub struct StoredRecipient {
     pub next_attempt_at: i64,
 }
 
-const MSG_COLS: &str =
+pub(crate) const MSG_COLS: &str =
     "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at";
 
-fn message_from(row: &AnyRow) -> StoredMessage {
+pub(crate) fn message_from(row: &AnyRow) -> StoredMessage {
     StoredMessage {
         id: row.get(0),
         domain_id: row.get(1),

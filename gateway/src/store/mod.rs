@@ -5,6 +5,7 @@ pub mod domains;
 pub mod events;
 pub mod keys;
 pub mod messages;
+pub mod queue;
 pub mod settings;
 
 use std::str::FromStr;

@@ -1,0 +1,570 @@
+//! One destination group: check suppressions and age, find the MX, open a
+//! session with the TLS the policy allows, run one transaction per message,
+//! and turn every reply into a per-recipient outcome.
+
+use std::time::{Duration, Instant};
+
+use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Verdict};
+use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
+
+use super::mx::{RouteError, Target};
+use super::smtp::{Reply, Session, SessionError};
+use super::{Deliverer, Job};
+use crate::events::{self, DeliveredMessage, DeliveryStatus};
+use crate::store::now_micros;
+use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
+
+/// What a message looks like on the wire, prepared once per attempt.
+struct Prepared {
+    signature: Vec<u8>,
+    body: Vec<u8>,
+    from: String,
+    to: String,
+    subject: String,
+}
+
+/// Facts of the session a reply came from.
+#[derive(Clone, Default)]
+struct SessionFacts {
+    mx_host: String,
+    tls: bool,
+    verified: bool,
+    started: Option<Instant>,
+}
+
+/// How one recipient fared in one attempt.
+enum Fate {
+    Delivered(Reply),
+    Temporary(Reply),
+    Permanent(PermanentReason, Reply),
+}
+
+impl Fate {
+    fn from_reply(r: Reply) -> Fate {
+        match classify(r.code, r.enhanced, &r.text) {
+            Verdict::Delivered => Fate::Delivered(r),
+            Verdict::Temporary => Fate::Temporary(r),
+            Verdict::Permanent(reason) => Fate::Permanent(reason, r),
+        }
+    }
+}
+
+fn local_temp(text: impl Into<String>) -> Reply {
+    Reply::local(421, Some(EnhancedCode(4, 4, 0)), text)
+}
+
+pub async fn deliver_group(
+    d: &Deliverer,
+    domain: &str,
+    settings: TlsSettings,
+    jobs: Vec<Job>,
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let mut ready: Vec<(Job, Prepared)> = Vec::new();
+    for mut job in jobs {
+        // Suppressed recipients are never contacted.
+        let mut keep = Vec::new();
+        for r in std::mem::take(&mut job.recipients) {
+            match d
+                .app
+                .store
+                .suppressed(job.message.domain.id, &r.address)
+                .await
+            {
+                Ok(kinds) if !kinds.is_empty() => {
+                    out.push(suppressed_outcome(&job, &r, &kinds[0]));
+                }
+                Ok(_) => keep.push(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "suppression lookup failed; retrying later");
+                    out.push(release(&job, &r));
+                }
+            }
+        }
+        job.recipients = keep;
+        if job.recipients.is_empty() {
+            continue;
+        }
+        match prepare(d, &job).await {
+            Ok(p) => ready.push((job, p)),
+            Err(why) => {
+                tracing::error!(message_id = %job.message.msg.message_id, error = %why, "message cannot be prepared for delivery");
+                let reply = local_temp(why);
+                for r in &job.recipients {
+                    out.push(finish(
+                        d,
+                        &job,
+                        None,
+                        r,
+                        Fate::Temporary(reply.clone()),
+                        &SessionFacts::default(),
+                    ));
+                }
+            }
+        }
+    }
+    if ready.is_empty() {
+        return out;
+    }
+
+    let targets = match d.router.route(domain).await {
+        Ok(t) => t,
+        Err(e) => {
+            let (fate_of, permanent) = (e.to_string(), e.is_permanent());
+            tracing::warn!(domain, error = %e, "no route to the recipient domain");
+            for (job, p) in &ready {
+                for r in &job.recipients {
+                    let reply = if permanent {
+                        let (code, enh) = match e {
+                            RouteError::NullMx(_) => (556, EnhancedCode(5, 1, 10)),
+                            _ => (550, EnhancedCode(5, 1, 2)),
+                        };
+                        Fate::Permanent(
+                            PermanentReason::Generic,
+                            Reply::local(code, Some(enh), fate_of.clone()),
+                        )
+                    } else {
+                        Fate::Temporary(local_temp(fate_of.clone()))
+                    };
+                    out.push(finish(d, job, Some(p), r, reply, &SessionFacts::default()));
+                }
+            }
+            return out;
+        }
+    };
+
+    let mut remaining = ready;
+    let mut last_failure: Option<(Reply, SessionFacts)> = None;
+    for target in &targets {
+        if remaining.is_empty() {
+            break;
+        }
+        let (mut session, facts) = match open(d, target, settings).await {
+            Ok(s) => s,
+            Err((reply, facts)) => {
+                tracing::warn!(mx = %target.host, addr = %target.addr, reply = %reply, "MX not usable, trying the next one");
+                last_failure = Some((reply, facts));
+                continue;
+            }
+        };
+        let mut next_round = Vec::new();
+        let mut broken = false;
+        for (job, p) in remaining {
+            if broken {
+                next_round.push((job, p));
+                continue;
+            }
+            match transaction(&mut session, &job, &p).await {
+                Ok(fates) => {
+                    let all_temp = fates.iter().all(|f| matches!(f, Fate::Temporary(_)));
+                    if all_temp && targets.len() > 1 {
+                        // 4xx for everyone: the next MX may do better.
+                        if let Some(Fate::Temporary(r)) = fates.into_iter().next() {
+                            last_failure = Some((r, facts.clone()));
+                        }
+                        next_round.push((job, p));
+                        let _ = session.rset().await;
+                        continue;
+                    }
+                    for (r, fate) in job.recipients.iter().zip(fates) {
+                        out.push(finish(d, &job, Some(&p), r, fate, &facts));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(mx = %target.host, error = %e, "session broke; remaining messages go to the next MX");
+                    last_failure = Some((local_temp(e.to_string()), facts.clone()));
+                    broken = true;
+                    next_round.push((job, p));
+                }
+            }
+        }
+        if !broken {
+            session.quit().await;
+        }
+        remaining = next_round;
+    }
+    let (reply, facts) = last_failure.unwrap_or_else(|| {
+        (
+            local_temp("no MX host could be reached"),
+            SessionFacts::default(),
+        )
+    });
+    for (job, p) in &remaining {
+        for r in &job.recipients {
+            let fate = match classify(reply.code, reply.enhanced, &reply.text) {
+                Verdict::Permanent(reason) => Fate::Permanent(reason, reply.clone()),
+                _ => Fate::Temporary(reply.clone()),
+            };
+            out.push(finish(d, job, Some(p), r, fate, &facts));
+        }
+    }
+    out
+}
+
+/// Decrypts the body and signs it (once per message: the signature is kept).
+async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
+    let m = &job.message;
+    let body = d
+        .app
+        .master_key
+        .open(
+            &crate::accept::body_context(&m.msg.storage_key),
+            &m.msg.sealed_body,
+        )
+        .map_err(|e| format!("the stored message could not be decrypted: {e}"))?;
+    let signature = match (&m.dkim_signature, job.opts.dkim) {
+        (_, Some(false)) => Vec::new(),
+        (Some(sig), _) => sig.clone(),
+        (None, _) => {
+            let rows = d
+                .app
+                .store
+                .dkim_keys(m.domain.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let keys = d.dkim_keys(&m.domain, &rows)?;
+            if keys.is_empty() {
+                return Err(format!(
+                    "domain {} has no active DKIM key; activate one (messages are never sent unsigned by accident)",
+                    m.domain.name
+                ));
+            }
+            let sig = signer::sign(
+                &body,
+                &keys,
+                signer::sign::default_options(now_micros() as u64 / 1_000_000),
+            )
+            .map_err(|e| format!("DKIM signing failed: {e}"))?;
+            if let Err(e) = d.app.store.save_dkim_signature(m.msg.id, &sig).await {
+                tracing::warn!(error = %e, "could not keep the DKIM signature; it will be computed again");
+            }
+            sig
+        }
+    };
+    let parsed = mail_parser::MessageParser::default().parse_headers(&body);
+    let (from, to, subject) = match &parsed {
+        Some(p) => (
+            header_text(p, "From"),
+            header_text(p, "To"),
+            p.subject().unwrap_or_default().to_string(),
+        ),
+        None => (m.msg.sender.clone(), String::new(), String::new()),
+    };
+    Ok(Prepared {
+        signature,
+        body,
+        from,
+        to,
+        subject,
+    })
+}
+
+fn header_text(p: &mail_parser::Message<'_>, name: &str) -> String {
+    p.header_raw(name)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Connect, greet, and settle TLS as the policy says.
+async fn open(
+    d: &Deliverer,
+    target: &Target,
+    settings: TlsSettings,
+) -> Result<(Session, SessionFacts), (Reply, SessionFacts)> {
+    let cfg = &d.app.config.delivery;
+    let connect_timeout = cfg.connect_timeout.0;
+    let mut facts = SessionFacts {
+        mx_host: target.host.clone(),
+        started: Some(Instant::now()),
+        ..Default::default()
+    };
+    let err = |e: SessionError, f: &SessionFacts| (local_temp(e.to_string()), f.clone());
+
+    let (mut s, greeting) = Session::connect(target.addr, connect_timeout, connect_timeout)
+        .await
+        .map_err(|e| err(e, &facts))?;
+    if greeting.code != 220 {
+        return Err((greeting, facts));
+    }
+    let ehlo = s.ehlo(&d.helo).await.map_err(|e| err(e, &facts))?;
+    if !ehlo.is_positive() {
+        return Err((ehlo, facts));
+    }
+    if !s.caps.starttls {
+        return match decide(settings, Offer::NoStartTls) {
+            TlsMode::Refuse(why) => Err((refused(why), facts)),
+            _ => {
+                tracing::info!(mx = %target.host, "MX offers no STARTTLS: delivering in plaintext");
+                Ok((s, facts))
+            }
+        };
+    }
+    let (connector, seen) = d.tls.connector(settings.skip_verification);
+    match s.starttls(&connector, &target.host).await {
+        Ok(Ok(mut s)) => {
+            let valid = seen.cert_valid().unwrap_or(false);
+            let mode = decide(settings, Offer::StartTls { cert_valid: valid });
+            let info = s.tls.clone().unwrap_or_else(|| super::smtp::TlsInfo {
+                version: String::new(),
+                cipher: String::new(),
+            });
+            tracing::info!(
+                mx = %target.host, tls_version = %info.version, cipher = %info.cipher,
+                certificate_verified = valid, mode = ?mode,
+                cert_error = seen.cert_error().unwrap_or_default(),
+                "TLS session established"
+            );
+            if let TlsMode::Refuse(why) = mode {
+                s.quit().await;
+                return Err((refused(why), facts));
+            }
+            facts.tls = true;
+            facts.verified = valid;
+            let ehlo = s.ehlo(&d.helo).await.map_err(|e| err(e, &facts))?;
+            if !ehlo.is_positive() {
+                return Err((ehlo, facts));
+            }
+            Ok((s, facts))
+        }
+        Ok(Err(reply)) => {
+            // STARTTLS advertised but refused: as if not offered.
+            tracing::warn!(mx = %target.host, reply = %reply, "STARTTLS refused by the MX");
+            Err((reply, facts))
+        }
+        Err(e) => {
+            // A handshake that failed (bad certificate or otherwise) is an
+            // offer we cannot use with verification.
+            tracing::warn!(
+                mx = %target.host, error = %e,
+                cert_error = seen.cert_error().unwrap_or_default(),
+                "TLS handshake failed"
+            );
+            match decide(settings, Offer::StartTls { cert_valid: false }) {
+                TlsMode::Refuse(why) => Err((refused(why), facts)),
+                _ => {
+                    // Opportunistic: a certificate we cannot trust means the
+                    // message goes in clear, on a fresh connection.
+                    tracing::warn!(mx = %target.host, "falling back to plaintext after the TLS failure");
+                    let (mut s, greeting) =
+                        Session::connect(target.addr, connect_timeout, connect_timeout)
+                            .await
+                            .map_err(|e| err(e, &facts))?;
+                    if greeting.code != 220 {
+                        return Err((greeting, facts));
+                    }
+                    let ehlo = s.ehlo(&d.helo).await.map_err(|e| err(e, &facts))?;
+                    if !ehlo.is_positive() {
+                        return Err((ehlo, facts));
+                    }
+                    facts.started = Some(Instant::now());
+                    Ok((s, facts))
+                }
+            }
+        }
+    }
+}
+
+fn refused(why: RefuseReason) -> Reply {
+    Reply::local(421, Some(EnhancedCode(4, 7, 10)), why.describe())
+}
+
+/// MAIL, RCPT for each recipient, DATA: one fate per recipient, in order.
+async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fate>, SessionError> {
+    let size = p.signature.len() + p.body.len();
+    let eight_bit = !p.body.is_ascii();
+    let mail = s
+        .mail_from(&job.message.msg.sender, size, eight_bit)
+        .await?;
+    if !mail.is_positive() {
+        let _ = s.rset().await;
+        return Ok(job
+            .recipients
+            .iter()
+            .map(|_| Fate::from_reply(mail.clone()))
+            .collect());
+    }
+    let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
+    let replies = s.rcpt_to(&addrs).await?;
+    let accepted = replies.iter().filter(|r| r.is_positive()).count();
+    if accepted == 0 {
+        let _ = s.rset().await;
+        return Ok(replies.into_iter().map(Fate::from_reply).collect());
+    }
+    let end = s.data(&[&p.signature, &p.body]).await?;
+    Ok(replies
+        .into_iter()
+        .map(|r| {
+            if r.is_positive() {
+                Fate::from_reply(end.clone())
+            } else {
+                Fate::from_reply(r)
+            }
+        })
+        .collect())
+}
+
+fn message_view<'a>(job: &'a Job, p: Option<&'a Prepared>) -> DeliveredMessage<'a> {
+    let m = &job.message.msg;
+    DeliveredMessage {
+        message_id: &m.message_id,
+        storage_key: &m.storage_key,
+        from: p.map_or(m.sender.as_str(), |p| p.from.as_str()),
+        to: p.map_or("", |p| p.to.as_str()),
+        subject: p.map_or("", |p| p.subject.as_str()),
+        size: m.size,
+        opts: &job.opts,
+        method: &m.method,
+    }
+}
+
+/// Turns a fate into the recipient's new state, its event and any suppression.
+fn finish(
+    d: &Deliverer,
+    job: &Job,
+    p: Option<&Prepared>,
+    r: &crate::store::queue::LeasedRecipient,
+    fate: Fate,
+    facts: &SessionFacts,
+) -> Outcome {
+    let now = now_micros();
+    let view = message_view(job, p);
+    let attempt_no = r.attempts + 1;
+    let status = |reply: &Reply, retry: Option<u64>| DeliveryStatus {
+        code: reply.code,
+        enhanced_code: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
+        message: reply.message().to_string(),
+        description: reply.text.clone(),
+        mx_host: facts.mx_host.clone(),
+        attempt_no,
+        tls: facts.tls,
+        certificate_verified: facts.verified,
+        session_seconds: facts.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
+        retry_seconds: retry,
+    };
+    let base = |update, event, suppress| Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update,
+        attempted: true,
+        event: Some(event),
+        suppress,
+    };
+    match fate {
+        Fate::Delivered(reply) => {
+            tracing::info!(rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls, verified = facts.verified, reply = %reply, "delivered");
+            base(
+                RecipientUpdate::Delivered,
+                events::delivery(&view, &r.address, None, &status(&reply, None), now),
+                None,
+            )
+        }
+        Fate::Temporary(reply) => {
+            let cfg = &d.app.config.delivery;
+            let schedule: Vec<Duration> = cfg.retry_schedule.iter().map(|d| d.0).collect();
+            let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
+            match next_attempt(attempt_no as u32, &schedule, age, cfg.max_age.0) {
+                Some(delay) => {
+                    tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
+                    base(
+                        RecipientUpdate::Retry {
+                            at: now + delay.as_micros() as i64,
+                        },
+                        events::delivery(
+                            &view,
+                            &r.address,
+                            Some(("temporary", "generic")),
+                            &status(&reply, Some(delay.as_secs())),
+                            now,
+                        ),
+                        None,
+                    )
+                }
+                None => {
+                    tracing::warn!(rcpt = %r.address, reply = %reply, "too old to retry: failing permanently");
+                    base(
+                        RecipientUpdate::Failed,
+                        events::delivery(
+                            &view,
+                            &r.address,
+                            Some(("permanent", PermanentReason::Old.as_str())),
+                            &status(&reply, None),
+                            now,
+                        ),
+                        None,
+                    )
+                }
+            }
+        }
+        Fate::Permanent(reason, reply) => {
+            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason = reason.as_str(), "permanent failure");
+            let suppress = reason.suppresses().then(|| Suppression {
+                kind: "bounce",
+                address: r.address.clone(),
+                code: reply.code.to_string(),
+                error: reply.text.clone(),
+            });
+            base(
+                RecipientUpdate::Failed,
+                events::delivery(
+                    &view,
+                    &r.address,
+                    Some(("permanent", reason.as_str())),
+                    &status(&reply, None),
+                    now,
+                ),
+                suppress,
+            )
+        }
+    }
+}
+
+fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind: &str) -> Outcome {
+    let (reason, text) = match kind {
+        "unsubscribe" => (
+            "suppress-unsubscribe",
+            "Not delivering to unsubscribed address",
+        ),
+        "complaint" => (
+            "suppress-complaint",
+            "Not delivering to a user who marked your messages as spam",
+        ),
+        _ => (
+            "suppress-bounce",
+            "Not delivering to previously bounced address",
+        ),
+    };
+    let view = message_view(job, None);
+    let st = DeliveryStatus {
+        code: 605,
+        message: text.into(),
+        description: text.into(),
+        attempt_no: r.attempts + 1,
+        ..Default::default()
+    };
+    tracing::info!(rcpt = %r.address, reason, "suppressed recipient not contacted");
+    Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update: RecipientUpdate::Failed,
+        attempted: false,
+        event: Some(events::delivery(
+            &view,
+            &r.address,
+            Some(("permanent", reason)),
+            &st,
+            now_micros(),
+        )),
+        suppress: None,
+    }
+}
+
+fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Outcome {
+    Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update: RecipientUpdate::Release,
+        attempted: false,
+        event: None,
+        suppress: None,
+    }
+}

@@ -1,0 +1,268 @@
+//! Delivery: the queue worker leases due recipients, groups them by
+//! destination domain (and TLS settings), and carries each group over one
+//! SMTP connection to the best MX that answers.
+//!
+//! - `mx`: where to connect; `tls`: the TLS client; `smtp`: the session;
+//! - `attempt`: one destination group, from route to per-recipient outcome;
+//! - the TLS decision is `policy::tls::decide`, the reply verdict
+//!   `policy::delivery::classify`.
+
+pub mod attempt;
+pub mod mx;
+pub mod smtp;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use policy::tls::TlsSettings;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::app::App;
+use crate::compose::SendOptions;
+use crate::store::now_micros;
+use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
+
+/// A lease outlives any one attempt (connect, TLS, DATA timeouts together);
+/// after a crash, leased recipients come back once it expires.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+const BATCH: i64 = 500;
+const MAX_GROUPS_IN_FLIGHT: usize = 64;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// One message and the recipients of it going to one destination.
+pub struct Job {
+    pub message: Arc<DeliveryMessage>,
+    pub opts: Arc<SendOptions>,
+    pub recipients: Vec<LeasedRecipient>,
+}
+
+/// DKIM keys loaded per domain, kept briefly so RSA keys are not parsed for
+/// every message.
+type KeyCache = Mutex<HashMap<i64, (Instant, Arc<Vec<signer::DkimKey>>)>>;
+
+pub struct Deliverer {
+    pub app: App,
+    pub router: mx::Router,
+    pub tls: tls::TlsClient,
+    pub helo: String,
+    pub wake: Notify,
+    keys: KeyCache,
+    per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Deliverer {
+    pub fn new(app: App) -> Result<Arc<Deliverer>, String> {
+        let cfg = &app.config.delivery;
+        let router = mx::Router::new(cfg)?;
+        let tls = tls::TlsClient::new(cfg.extra_ca_file.as_deref())?;
+        let helo = cfg.helo_name.clone().unwrap_or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| h.contains('.'))
+                .unwrap_or_else(|| "localhost".into())
+        });
+        Ok(Arc::new(Deliverer {
+            app,
+            router,
+            tls,
+            helo,
+            wake: Notify::new(),
+            keys: Mutex::new(HashMap::new()),
+            per_destination: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Active DKIM keys of a domain, ready to sign.
+    pub fn dkim_keys(
+        &self,
+        domain: &crate::store::domains::Domain,
+        rows: &[crate::store::domains::DkimKeyRow],
+    ) -> Result<Arc<Vec<signer::DkimKey>>, String> {
+        if let Some((at, keys)) = self.keys.lock().unwrap().get(&domain.id) {
+            if at.elapsed() < Duration::from_secs(30) {
+                return Ok(keys.clone());
+            }
+        }
+        let mut keys = Vec::new();
+        for row in rows.iter().filter(|r| r.active) {
+            let pk = crate::dkim::open_key(
+                &self.app.master_key,
+                &domain.name,
+                &row.selector,
+                &row.sealed_private_key,
+            )
+            .map_err(|e| e.to_string())?;
+            keys.push(
+                signer::DkimKey::new(&domain.name, &row.selector, &pk)
+                    .map_err(|e| format!("DKIM key {} of {}: {e}", row.selector, domain.name))?,
+            );
+        }
+        // RSA first: receivers that know only RSA look at the first signature.
+        keys.sort_by_key(|k| k.algorithm != signer::Algorithm::Rsa);
+        let keys = Arc::new(keys);
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(domain.id, (Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    fn destination_slots(&self, domain: &str) -> Arc<Semaphore> {
+        let n = self.app.config.limits.per_destination_connections.max(1) as usize;
+        self.per_destination
+            .lock()
+            .unwrap()
+            .entry(domain.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n)))
+            .clone()
+    }
+
+    /// The worker loop: until `stop` turns true, lease and deliver. On stop,
+    /// in-flight groups finish (their own timeouts bound them).
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(MAX_GROUPS_IN_FLIGHT));
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            let leased = if free == 0 {
+                Vec::new()
+            } else {
+                let now = now_micros();
+                match self
+                    .app
+                    .store
+                    .lease_due(now, now + LEASE.as_micros() as i64, BATCH)
+                    .await
+                {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not lease due recipients; retrying");
+                        Vec::new()
+                    }
+                }
+            };
+            if leased.is_empty() {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                }
+                continue;
+            }
+            let groups = match self.group(leased).await {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not load leased messages; they will be retried when the lease expires");
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+            };
+            for ((domain, settings), jobs) in groups {
+                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                let me = self.clone();
+                tasks.spawn(async move {
+                    let dest = me.destination_slots(&domain);
+                    let _d = dest.acquire_owned().await.expect("semaphore open");
+                    let outcomes = attempt::deliver_group(&me, &domain, settings, jobs).await;
+                    me.record(outcomes).await;
+                    drop(permit);
+                });
+            }
+        }
+        tracing::info!(
+            in_flight = tasks.len(),
+            "delivery stopping: letting in-flight deliveries finish"
+        );
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("delivery stopped");
+    }
+
+    async fn record(&self, outcomes: Vec<Outcome>) {
+        for attempt in 0..5 {
+            match self.app.store.record_outcomes(&outcomes).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "could not record delivery outcomes; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        // The leases expire and the recipients are tried again: a duplicate
+        // at worst, never a loss.
+        tracing::error!(
+            n = outcomes.len(),
+            "giving up recording outcomes; recipients will be retried"
+        );
+    }
+
+    /// Groups leased recipients by (destination domain, TLS settings), one
+    /// job per message within a group.
+    async fn group(
+        &self,
+        leased: Vec<LeasedRecipient>,
+    ) -> Result<Vec<((String, TlsSettings), Vec<Job>)>, crate::store::StoreError> {
+        let mut ids: Vec<i64> = leased.iter().map(|r| r.message_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let messages = self.app.store.messages_for_delivery(&ids).await?;
+        let mut parsed: HashMap<i64, (Arc<DeliveryMessage>, Arc<SendOptions>)> = HashMap::new();
+        let mut groups: HashMap<(String, TlsSettings), HashMap<i64, Job>> = HashMap::new();
+        let mut orphans = Vec::new();
+        for r in leased {
+            let Some(dm) = messages.get(&r.message_id) else {
+                orphans.push(r);
+                continue;
+            };
+            let (msg, opts) = parsed
+                .entry(r.message_id)
+                .or_insert_with(|| {
+                    let opts: SendOptions =
+                        serde_json::from_str(&dm.msg.options).unwrap_or_default();
+                    (Arc::new(dm.clone()), Arc::new(opts))
+                })
+                .clone();
+            let settings = TlsSettings {
+                require_tls: msg.domain.require_tls,
+                skip_verification: msg.domain.skip_verification,
+            }
+            .with_overrides(opts.require_tls, opts.skip_verification);
+            groups
+                .entry((r.domain.clone(), settings))
+                .or_default()
+                .entry(r.message_id)
+                .or_insert_with(|| Job {
+                    message: msg.clone(),
+                    opts: opts.clone(),
+                    recipients: Vec::new(),
+                })
+                .recipients
+                .push(r);
+        }
+        if !orphans.is_empty() {
+            // Their message is gone (domain deleted): close them out.
+            let outcomes: Vec<Outcome> = orphans
+                .iter()
+                .map(|r| Outcome {
+                    recipient_id: r.id,
+                    domain_id: 0,
+                    update: RecipientUpdate::Failed,
+                    attempted: false,
+                    event: None,
+                    suppress: None,
+                })
+                .collect();
+            self.record(outcomes).await;
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(k, jobs)| (k, jobs.into_values().collect()))
+            .collect())
+    }
+}

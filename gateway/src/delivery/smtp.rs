@@ -1,0 +1,382 @@
+//! An SMTP client session to one MX: greeting, EHLO, STARTTLS, then any
+//! number of MAIL/RCPT/DATA transactions on the same connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use policy::delivery::EnhancedCode;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One SMTP reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: u16,
+    pub enhanced: Option<EnhancedCode>,
+    /// The text of every line, without the code, joined by a space.
+    pub text: String,
+}
+
+impl Reply {
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+
+    /// The text without its leading enhanced code.
+    pub fn message(&self) -> &str {
+        match self.enhanced {
+            Some(_) => self
+                .text
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest)
+                .trim(),
+            None => self.text.trim(),
+        }
+    }
+
+    /// A reply envoi makes up itself (DNS failure, TLS refusal, timeout),
+    /// shaped like one from a server.
+    pub fn local(code: u16, enhanced: Option<EnhancedCode>, text: impl Into<String>) -> Reply {
+        let text = text.into();
+        Reply {
+            code,
+            enhanced,
+            text: match enhanced {
+                Some(e) => format!("{e} {text}"),
+                None => text,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.text)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("connection to {addr} failed: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the server spoke something other than SMTP: {0}")]
+    Protocol(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+}
+
+/// What EHLO advertised.
+#[derive(Debug, Default, Clone)]
+pub struct Capabilities {
+    pub starttls: bool,
+    pub pipelining: bool,
+    pub eightbitmime: bool,
+    pub smtputf8: bool,
+    pub size: Option<u64>,
+}
+
+impl Capabilities {
+    fn from_ehlo(text_lines: &[String]) -> Capabilities {
+        let mut c = Capabilities::default();
+        for line in text_lines.iter().skip(1) {
+            let mut words = line.split_whitespace();
+            let kw = words.next().unwrap_or("").to_ascii_uppercase();
+            match kw.as_str() {
+                "STARTTLS" => c.starttls = true,
+                "PIPELINING" => c.pipelining = true,
+                "8BITMIME" => c.eightbitmime = true,
+                "SMTPUTF8" => c.smtputf8 = true,
+                "SIZE" => c.size = words.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0),
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// The TLS parameters of an encrypted session, for events and logs.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+}
+
+pub struct Session {
+    io: BufStream<Box<dyn Io>>,
+    pub caps: Capabilities,
+    pub tls: Option<TlsInfo>,
+    timeout: Duration,
+    pub peer: SocketAddr,
+}
+
+/// Bounded time for each command's reply (RFC 5321 §4.5.3.2 suggests minutes;
+/// the DATA end gets longer).
+const DATA_END_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Session {
+    /// Connects and reads the greeting. A non-2xx greeting is returned as the
+    /// reply so the caller can classify it.
+    pub async fn connect(
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<(Session, Reply), SessionError> {
+        let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| SessionError::Timeout("the TCP connection"))?
+            .map_err(|source| SessionError::Connect { addr, source })?;
+        let _ = tcp.set_nodelay(true);
+        let mut s = Session {
+            io: BufStream::new(Box::new(tcp) as Box<dyn Io>),
+            caps: Capabilities::default(),
+            tls: None,
+            timeout,
+            peer: addr,
+        };
+        let greeting = s.read_reply("the greeting").await?;
+        Ok((s, greeting))
+    }
+
+    async fn read_reply(&mut self, what: &'static str) -> Result<Reply, SessionError> {
+        let t = self.timeout;
+        self.read_reply_within(what, t).await.map(|(r, _)| r)
+    }
+
+    async fn read_reply_within(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<(Reply, Vec<String>), SessionError> {
+        tokio::time::timeout(within, async {
+            let mut lines = Vec::new();
+            let mut code = 0u16;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = self.io.read_line(&mut line).await?;
+                if n == 0 {
+                    return Err(SessionError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the server closed the connection while we waited for {what}"),
+                    )));
+                }
+                if line.len() > 4096 || lines.len() > 200 {
+                    return Err(SessionError::Protocol("reply too long".into()));
+                }
+                let l = line.trim_end_matches(['\r', '\n']);
+                let c: u16 = l
+                    .get(..3)
+                    .and_then(|c| c.parse().ok())
+                    .filter(|c| (200..600).contains(c))
+                    .ok_or_else(|| SessionError::Protocol(format!("{l:?}")))?;
+                if code != 0 && c != code {
+                    return Err(SessionError::Protocol(format!(
+                        "reply code changed mid-reply: {l:?}"
+                    )));
+                }
+                code = c;
+                let sep = l.as_bytes().get(3).copied();
+                lines.push(l.get(4..).unwrap_or("").to_string());
+                match sep {
+                    Some(b'-') => continue,
+                    Some(b' ') | None => break,
+                    _ => return Err(SessionError::Protocol(format!("{l:?}"))),
+                }
+            }
+            let enhanced = lines.first().and_then(|l| EnhancedCode::parse_prefix(l));
+            // Continuation lines repeat the enhanced code; keep it once.
+            let text = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    if i > 0 && enhanced.is_some() {
+                        l.split_once(' ')
+                            .filter(|(c, _)| EnhancedCode::parse_prefix(c).is_some())
+                            .map_or(l.as_str(), |(_, r)| r)
+                    } else {
+                        l.as_str()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((
+                Reply {
+                    code,
+                    enhanced,
+                    text,
+                },
+                lines,
+            ))
+        })
+        .await
+        .map_err(|_| SessionError::Timeout(what))?
+    }
+
+    async fn command(&mut self, line: &str, what: &'static str) -> Result<Reply, SessionError> {
+        self.io.write_all(line.as_bytes()).await?;
+        self.io.write_all(b"\r\n").await?;
+        self.io.flush().await?;
+        self.read_reply(what).await
+    }
+
+    /// EHLO (HELO when EHLO is refused); records the capabilities.
+    pub async fn ehlo(&mut self, helo_name: &str) -> Result<Reply, SessionError> {
+        self.io
+            .write_all(format!("EHLO {helo_name}\r\n").as_bytes())
+            .await?;
+        self.io.flush().await?;
+        let t = self.timeout;
+        let (reply, lines) = self.read_reply_within("the EHLO reply", t).await?;
+        if reply.code == 250 {
+            self.caps = Capabilities::from_ehlo(&lines);
+            return Ok(reply);
+        }
+        self.caps = Capabilities::default();
+        self.command(&format!("HELO {helo_name}"), "the HELO reply")
+            .await
+    }
+
+    /// STARTTLS and the handshake. On `Ok`, the session is encrypted and EHLO
+    /// must be sent again. On a handshake error the connection is unusable.
+    pub async fn starttls(
+        mut self,
+        connector: &tokio_rustls::TlsConnector,
+        host: &str,
+    ) -> Result<Result<Session, Reply>, SessionError> {
+        let reply = self.command("STARTTLS", "the STARTTLS reply").await?;
+        if reply.code != 220 {
+            return Ok(Err(reply));
+        }
+        let Session {
+            io, timeout, peer, ..
+        } = self;
+        let stream = io.into_inner();
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| SessionError::Tls(format!("bad host name {host:?}: {e}")))?;
+        let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| SessionError::Timeout("the TLS handshake"))?
+            .map_err(|e| SessionError::Tls(e.to_string()))?;
+        let conn = tls.get_ref().1;
+        let info = TlsInfo {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1."))
+                .unwrap_or_default(),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+        };
+        Ok(Ok(Session {
+            io: BufStream::new(Box::new(tls) as Box<dyn Io>),
+            caps: Capabilities::default(),
+            tls: Some(info),
+            timeout,
+            peer,
+        }))
+    }
+
+    pub async fn mail_from(
+        &mut self,
+        sender: &str,
+        size: usize,
+        eight_bit: bool,
+    ) -> Result<Reply, SessionError> {
+        let mut cmd = format!("MAIL FROM:<{sender}>");
+        if self.caps.size.is_some() {
+            cmd.push_str(&format!(" SIZE={size}"));
+        }
+        if eight_bit && self.caps.eightbitmime {
+            cmd.push_str(" BODY=8BITMIME");
+        }
+        if !sender.is_ascii() && self.caps.smtputf8 {
+            cmd.push_str(" SMTPUTF8");
+        }
+        self.command(&cmd, "the MAIL FROM reply").await
+    }
+
+    /// RCPT TO for each address; with PIPELINING all are sent before reading.
+    pub async fn rcpt_to(&mut self, addresses: &[&str]) -> Result<Vec<Reply>, SessionError> {
+        if self.caps.pipelining {
+            for a in addresses {
+                self.io
+                    .write_all(format!("RCPT TO:<{a}>\r\n").as_bytes())
+                    .await?;
+            }
+            self.io.flush().await?;
+            let mut replies = Vec::with_capacity(addresses.len());
+            for _ in addresses {
+                replies.push(self.read_reply("a RCPT TO reply").await?);
+            }
+            Ok(replies)
+        } else {
+            let mut replies = Vec::with_capacity(addresses.len());
+            for a in addresses {
+                replies.push(
+                    self.command(&format!("RCPT TO:<{a}>"), "a RCPT TO reply")
+                        .await?,
+                );
+            }
+            Ok(replies)
+        }
+    }
+
+    /// DATA, then `parts` in order (dot-stuffed, CRLF-terminated), then the
+    /// final dot. Returns the DATA reply if it was not 354, else the final one.
+    pub async fn data(&mut self, parts: &[&[u8]]) -> Result<Reply, SessionError> {
+        let go = self.command("DATA", "the DATA reply").await?;
+        if go.code != 354 {
+            return Ok(go);
+        }
+        let mut at_line_start = true;
+        let mut last = b'\n';
+        for part in parts {
+            let mut rest: &[u8] = part;
+            while !rest.is_empty() {
+                if at_line_start && rest[0] == b'.' {
+                    self.io.write_all(b".").await?;
+                }
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |i| i + 1);
+                self.io.write_all(&rest[..end]).await?;
+                at_line_start = rest[end - 1] == b'\n';
+                last = rest[end - 1];
+                rest = &rest[end..];
+            }
+        }
+        if last != b'\n' {
+            self.io.write_all(b"\r\n").await?;
+        }
+        self.io.write_all(b".\r\n").await?;
+        self.io.flush().await?;
+        self.read_reply_within("the end-of-data reply", DATA_END_TIMEOUT)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    pub async fn rset(&mut self) -> Result<Reply, SessionError> {
+        self.command("RSET", "the RSET reply").await
+    }
+
+    /// Polite goodbye; errors do not matter any more.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.command("QUIT", "the QUIT reply"),
+        )
+        .await;
+    }
+}

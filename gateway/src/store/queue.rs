@@ -1,0 +1,238 @@
+//! The delivery queue: leasing due recipients and recording what happened.
+//!
+//! A lease is a time, not a lock: a worker that dies (kill -9) leaves leases
+//! that simply expire, and the recipients are picked up again. Leasing and
+//! recording are each one transaction for a whole batch.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::domains::{domain_from, Domain, DOMAIN_COLS};
+use super::events::{insert_event, NewEvent};
+use super::messages::{message_from, StoredMessage, MSG_COLS};
+use super::{Backend, Result, Store};
+
+/// A recipient leased for one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct LeasedRecipient {
+    pub id: i64,
+    pub message_id: i64,
+    pub address: String,
+    pub domain: String,
+    pub attempts: i64,
+}
+
+/// A message to deliver, with its domain and its signature once computed.
+#[derive(Debug, Clone)]
+pub struct DeliveryMessage {
+    pub msg: StoredMessage,
+    pub domain: Domain,
+    pub dkim_signature: Option<Vec<u8>>,
+}
+
+/// What became of a leased recipient.
+#[derive(Debug, Clone)]
+pub enum RecipientUpdate {
+    Delivered,
+    Failed,
+    /// Try again at this time (microseconds).
+    Retry {
+        at: i64,
+    },
+    /// Not attempted (shutdown, per-destination limit): back to the queue as is.
+    Release,
+}
+
+#[derive(Debug, Clone)]
+pub struct Suppression {
+    pub kind: &'static str,
+    pub address: String,
+    pub code: String,
+    pub error: String,
+}
+
+pub struct Outcome {
+    pub recipient_id: i64,
+    pub domain_id: i64,
+    pub update: RecipientUpdate,
+    /// Whether this was an attempt (counts towards `attempts`).
+    pub attempted: bool,
+    pub event: Option<NewEvent>,
+    pub suppress: Option<Suppression>,
+}
+
+impl Store {
+    /// Leases up to `limit` due recipients until `lease_until` (microseconds).
+    pub async fn lease_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<LeasedRecipient>> {
+        // Several nodes on PostgreSQL: skip rows another node is leasing.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE recipients SET lease_until = $1 WHERE id IN (\
+               SELECT id FROM recipients WHERE status = 'queued' AND next_attempt_at <= $2 \
+               AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3{lock}) \
+             RETURNING id, message_id, address, domain, attempts"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.writer())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LeasedRecipient {
+                id: r.get(0),
+                message_id: r.get(1),
+                address: r.get(2),
+                domain: r.get(3),
+                attempts: r.get(4),
+            })
+            .collect())
+    }
+
+    /// The messages (and their domains) of leased recipients, by message id.
+    pub async fn messages_for_delivery(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, DeliveryMessage>> {
+        let mut domains: HashMap<i64, Domain> = HashMap::new();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(200) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {MSG_COLS}, dkim_signature FROM messages WHERE id IN ({})",
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                let msg = message_from(&row);
+                let dkim_signature: Option<Vec<u8>> = row.get(10);
+                if !domains.contains_key(&msg.domain_id) {
+                    let row =
+                        sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1"))
+                            .bind(msg.domain_id)
+                            .fetch_optional(self.reader())
+                            .await?;
+                    // A deleted domain takes its messages with it (ON DELETE CASCADE).
+                    let Some(row) = row else { continue };
+                    domains.insert(msg.domain_id, domain_from(&row));
+                }
+                let domain = domains[&msg.domain_id].clone();
+                out.insert(
+                    msg.id,
+                    DeliveryMessage {
+                        msg,
+                        domain,
+                        dkim_signature,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn save_dkim_signature(&self, message_id: i64, signature: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE messages SET dkim_signature = $1 WHERE id = $2")
+            .bind(signature)
+            .bind(message_id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// The suppression lists a recipient is on for a domain (`bounce`,
+    /// `unsubscribe`, `complaint`).
+    pub async fn suppressed(&self, domain_id: i64, address: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT kind FROM suppressions WHERE domain_id = $1 AND address = $2 ORDER BY kind",
+        )
+        .bind(domain_id)
+        .bind(address.to_ascii_lowercase())
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Records a batch of outcomes, their events and suppressions in one
+    /// transaction.
+    pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = super::now_micros();
+        let mut tx = self.writer().begin().await?;
+        for o in outcomes {
+            let inc = o.attempted as i64;
+            let q = match &o.update {
+                RecipientUpdate::Delivered | RecipientUpdate::Failed => {
+                    let status = if matches!(o.update, RecipientUpdate::Delivered) {
+                        "delivered"
+                    } else {
+                        "failed"
+                    };
+                    sqlx::query(
+                        "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(status)
+                    .bind(inc)
+                    .bind(now)
+                    .bind(o.recipient_id)
+                }
+                RecipientUpdate::Retry { at } => sqlx::query(
+                    "UPDATE recipients SET next_attempt_at = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                )
+                .bind(*at)
+                .bind(inc)
+                .bind(now)
+                .bind(o.recipient_id),
+                RecipientUpdate::Release => sqlx::query(
+                    "UPDATE recipients SET lease_until = NULL, attempts = attempts + $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(inc)
+                .bind(now)
+                .bind(o.recipient_id),
+            };
+            q.execute(&mut *tx).await?;
+            if let Some(e) = &o.event {
+                insert_event(&mut tx, o.domain_id, e).await?;
+            }
+            if let Some(s) = &o.suppress {
+                sqlx::query(
+                    "INSERT INTO suppressions (domain_id, kind, address, code, error, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, created_at = $6",
+                )
+                .bind(o.domain_id)
+                .bind(s.kind)
+                .bind(s.address.to_ascii_lowercase())
+                .bind(&s.code)
+                .bind(&s.error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Due or leased recipients left (for tests, logs and shutdown).
+    pub async fn queued_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM recipients WHERE status = 'queued'")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.get(0))
+    }
+}
