@@ -33,6 +33,8 @@ pub struct Script {
     pub rcpt: Option<RcptRule>,
     /// Replies to successive end-of-DATA, then "250 2.0.0 OK" for ever.
     pub data_replies: Mutex<VecDeque<String>>,
+    /// Time taken before answering each end-of-DATA (a slow MX).
+    pub data_delay: Duration,
 }
 
 struct Shared {
@@ -202,6 +204,9 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
                         &l[..]
                     };
                     data.extend_from_slice(content);
+                }
+                if !s.script.data_delay.is_zero() {
+                    tokio::time::sleep(s.script.data_delay).await;
                 }
                 let reply = s
                     .script

@@ -53,13 +53,37 @@ fn local_temp(text: impl Into<String>) -> Reply {
     Reply::local(421, Some(EnhancedCode(4, 4, 0)), text)
 }
 
+/// Outcomes go to the recorder as soon as each transaction ends.
+pub type OutcomeSink = tokio::sync::mpsc::UnboundedSender<Vec<Outcome>>;
+
+fn flush(out: &mut Vec<Outcome>, tx: &OutcomeSink) {
+    if !out.is_empty() {
+        // The recorder outlives every delivery task; if it is gone the
+        // leases expire and the recipients are retried.
+        let _ = tx.send(std::mem::take(out));
+    }
+}
+
 pub async fn deliver_group(
     d: &Deliverer,
     domain: &str,
     settings: TlsSettings,
     jobs: Vec<Job>,
-) -> Vec<Outcome> {
+    tx: &OutcomeSink,
+) {
     let mut out = Vec::new();
+    deliver_group_into(d, domain, settings, jobs, &mut out, tx).await;
+    flush(&mut out, tx);
+}
+
+async fn deliver_group_into(
+    d: &Deliverer,
+    domain: &str,
+    settings: TlsSettings,
+    jobs: Vec<Job>,
+    out: &mut Vec<Outcome>,
+    tx: &OutcomeSink,
+) {
     let mut ready: Vec<(Job, Prepared)> = Vec::new();
     for mut job in jobs {
         // Suppressed recipients are never contacted.
@@ -104,7 +128,7 @@ pub async fn deliver_group(
         }
     }
     if ready.is_empty() {
-        return out;
+        return;
     }
 
     let targets = match d.router.route(domain).await {
@@ -129,7 +153,7 @@ pub async fn deliver_group(
                     out.push(finish(d, job, Some(p), r, reply, &SessionFacts::default()));
                 }
             }
-            return out;
+            return;
         }
     };
 
@@ -169,6 +193,7 @@ pub async fn deliver_group(
                     for (r, fate) in job.recipients.iter().zip(fates) {
                         out.push(finish(d, &job, Some(&p), r, fate, &facts));
                     }
+                    flush(out, tx);
                 }
                 Err(e) => {
                     tracing::warn!(mx = %target.host, error = %e, "session broke; remaining messages go to the next MX");
@@ -198,7 +223,6 @@ pub async fn deliver_group(
             out.push(finish(d, job, Some(p), r, fate, &facts));
         }
     }
-    out
 }
 
 /// Decrypts the body and signs it (once per message: the signature is kept).

@@ -26,8 +26,11 @@ use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUp
 
 /// A lease outlives any one attempt (connect, TLS, DATA timeouts together);
 /// after a crash, leased recipients come back once it expires.
-const LEASE: Duration = Duration::from_secs(15 * 60);
+/// On PostgreSQL (several nodes) that is how long a crashed node's work waits;
+/// on SQLite (one node) leases are handed back at startup.
+const LEASE: Duration = Duration::from_secs(5 * 60);
 const BATCH: i64 = 500;
+const JOBS_PER_CONNECTION: usize = 50;
 const MAX_GROUPS_IN_FLIGHT: usize = 64;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -122,8 +125,32 @@ impl Deliverer {
     /// The worker loop: until `stop` turns true, lease and deliver. On stop,
     /// in-flight groups finish (their own timeouts bound them).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.app.store.backend == crate::store::Backend::Sqlite {
+            match self.app.store.release_all_leases().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    recipients = n,
+                    "picked up deliveries left in flight by a previous run"
+                ),
+                Err(e) => tracing::error!(error = %e, "could not hand back old leases"),
+            }
+        }
         let slots = Arc::new(Semaphore::new(MAX_GROUPS_IN_FLIGHT));
         let mut tasks = tokio::task::JoinSet::new();
+        // Outcomes are committed by one recorder, in groups: each is on disk
+        // within moments of the MX's reply (few duplicates after a crash)
+        // without a commit per message.
+        let (outcomes_tx, mut outcomes_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Outcome>>();
+        let recorder = {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while outcomes_rx.recv_many(&mut buf, 256).await > 0 {
+                    let batch: Vec<Outcome> = buf.drain(..).flatten().collect();
+                    me.record(batch).await;
+                }
+            })
+        };
         loop {
             if *stop.borrow() {
                 break;
@@ -164,16 +191,22 @@ impl Deliverer {
                     continue;
                 }
             };
-            for ((domain, settings), jobs) in groups {
-                let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                let me = self.clone();
-                tasks.spawn(async move {
-                    let dest = me.destination_slots(&domain);
-                    let _d = dest.acquire_owned().await.expect("semaphore open");
-                    let outcomes = attempt::deliver_group(&me, &domain, settings, jobs).await;
-                    me.record(outcomes).await;
-                    drop(permit);
-                });
+            for ((domain, settings), mut jobs) in groups {
+                // Big groups are split so a destination gets several connections.
+                while !jobs.is_empty() {
+                    let n = jobs.len().min(JOBS_PER_CONNECTION);
+                    let chunk: Vec<Job> = jobs.drain(..n).collect();
+                    let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                    let me = self.clone();
+                    let tx = outcomes_tx.clone();
+                    let domain = domain.clone();
+                    tasks.spawn(async move {
+                        let dest = me.destination_slots(&domain);
+                        let _d = dest.acquire_owned().await.expect("semaphore open");
+                        attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
+                        drop(permit);
+                    });
+                }
             }
         }
         tracing::info!(
@@ -181,6 +214,8 @@ impl Deliverer {
             "delivery stopping: letting in-flight deliveries finish"
         );
         while tasks.join_next().await.is_some() {}
+        drop(outcomes_tx);
+        let _ = recorder.await;
         tracing::info!("delivery stopped");
     }
 

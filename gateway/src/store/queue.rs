@@ -119,7 +119,9 @@ impl Store {
             for row in q.fetch_all(self.reader()).await? {
                 let msg = message_from(&row);
                 let dkim_signature: Option<Vec<u8>> = row.get(10);
-                if !domains.contains_key(&msg.domain_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    domains.entry(msg.domain_id)
+                {
                     let row =
                         sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1"))
                             .bind(msg.domain_id)
@@ -127,7 +129,7 @@ impl Store {
                             .await?;
                     // A deleted domain takes its messages with it (ON DELETE CASCADE).
                     let Some(row) = row else { continue };
-                    domains.insert(msg.domain_id, domain_from(&row));
+                    slot.insert(domain_from(&row));
                 }
                 let domain = domains[&msg.domain_id].clone();
                 out.insert(
@@ -226,6 +228,15 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Hands back every lease: on a single node (SQLite) at startup, any
+    /// lease is a leftover of a process that died mid-delivery.
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let r = sqlx::query("UPDATE recipients SET lease_until = NULL WHERE status = 'queued' AND lease_until IS NOT NULL")
+            .execute(self.writer())
+            .await?;
+        Ok(r.rows_affected())
     }
 
     /// Due or leased recipients left (for tests, logs and shutdown).
