@@ -148,9 +148,17 @@ impl Envoi {
                     .then(|| fresh_postgres().expect("ENVOI_TEST_POSTGRES_URL is not set"))
             })
             .unwrap_or_else(|| format!("sqlite://{}", dir.join("envoi.db").display()));
+        // Tests never reach the Internet: without a [delivery] table of the
+        // test's own, deliveries go to a closed local port and are retried.
+        let delivery = if opts.extra_config.contains("[delivery]") {
+            String::new()
+        } else {
+            "[delivery]\nrelay = \"127.0.0.1:9\"\nconnect_timeout = \"1s\"\n".to_string()
+        };
         let config = format!(
             "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{}\n",
-            opts.smtp_extra, opts.extra_config
+            opts.smtp_extra,
+            format!("{delivery}{}", opts.extra_config)
         );
         let config_path = dir.join("envoi.toml");
         std::fs::write(&config_path, config).unwrap();

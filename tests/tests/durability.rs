@@ -31,7 +31,7 @@ fn accepted_message_survives_kill_9() {
     e.kill9();
     e.restart();
     for (i, id) in ids.iter().enumerate() {
-        let events = e.events("dur.test", &format!("message-id={id}"));
+        let events = e.events("dur.test", &format!("event=accepted&message-id={id}"));
         assert_eq!(events.len(), 1, "accepted event of message {i} survived");
         let stored = e.stored("dur.test", events[0]["storage"]["key"].as_str().unwrap());
         assert_eq!(stored["recipients-status"][0]["status"], "queued");

@@ -122,7 +122,7 @@ fn accepted_message_survives_kill_9_on_postgres() {
     let id = send(&e, &key, "pgdur.test", "r@example.org", "durable");
     e.kill9();
     e.restart();
-    let events = e.events("pgdur.test", &format!("message-id={id}"));
+    let events = e.events("pgdur.test", &format!("event=accepted&message-id={id}"));
     assert_eq!(events.len(), 1);
     let stored = e.stored("pgdur.test", events[0]["storage"]["key"].as_str().unwrap());
     assert_eq!(stored["recipients-status"][0]["status"], "queued");
