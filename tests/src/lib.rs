@@ -319,6 +319,11 @@ impl Envoi {
         expect_json(r, 200)["items"].as_array().unwrap().clone()
     }
 
+    /// The process id of the running envoi (benchmarks read /proc with it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("envoi is running").id()
+    }
+
     /// Polls the events API until `query` matches at least one event.
     pub fn wait_event(&self, domain: &str, query: &str, within: Duration) -> Value {
         let start = Instant::now();
