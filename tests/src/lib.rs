@@ -156,9 +156,8 @@ impl Envoi {
             "[delivery]\nrelay = \"127.0.0.1:9\"\nconnect_timeout = \"1s\"\n".to_string()
         };
         let config = format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{}\n",
-            opts.smtp_extra,
-            format!("{delivery}{}", opts.extra_config)
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{}\n",
+            opts.smtp_extra, opts.extra_config
         );
         let config_path = dir.join("envoi.toml");
         std::fs::write(&config_path, config).unwrap();
