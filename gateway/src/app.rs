@@ -19,6 +19,9 @@ pub struct Inner {
     pub store: Store,
     pub master_key: MasterKey,
     admin_hash: RwLock<Vec<u8>>,
+    /// Rung when messages are queued, so delivery starts without waiting
+    /// for its next poll.
+    pub queue_wake: tokio::sync::Notify,
 }
 
 impl std::ops::Deref for App {
@@ -81,6 +84,7 @@ impl App {
         };
 
         let app = App(Arc::new(Inner {
+            queue_wake: tokio::sync::Notify::new(),
             config,
             store,
             master_key,

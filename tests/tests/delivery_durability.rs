@@ -107,3 +107,46 @@ fn kill_9_mid_batch_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sigterm_lets_in_flight_deliveries_finish() {
+    let sink = Sink::start(Script {
+        data_delay: Duration::from_secs(2),
+        ..Script::default()
+    });
+    let dns = TestDns::start();
+    dns.mx("dest.test", 10, "mx.dest.test");
+    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
+    let mut e = Envoi::start_with(Options {
+        extra_config: format!(
+            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n",
+            sink.addr.port(),
+            dns.config_line()
+        ),
+        ..Options::default()
+    });
+    e.create_domain("shop.test");
+    let id = e.send("shop.test", "rcpt@dest.test", &[]);
+    // Wait until the MX has the connection (the DATA answer takes 2 s).
+    let start = Instant::now();
+    while sink.connections() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no delivery started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = e.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(sink.received().len(), 1, "the delivery in flight finished");
+    // And it was recorded before exiting: nothing is sent again.
+    e.restart();
+    e.wait_event(
+        "shop.test",
+        &format!("event=delivered&message-id={id}"),
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sink.received().len(), 1);
+}

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use policy::tls::TlsSettings;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 use crate::app::App;
 use crate::compose::SendOptions;
@@ -50,7 +50,6 @@ pub struct Deliverer {
     pub router: mx::Router,
     pub tls: tls::TlsClient,
     pub helo: String,
-    pub wake: Notify,
     keys: KeyCache,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -71,7 +70,6 @@ impl Deliverer {
             router,
             tls,
             helo,
-            wake: Notify::new(),
             keys: Mutex::new(HashMap::new()),
             per_destination: Mutex::new(HashMap::new()),
         }))
@@ -177,7 +175,7 @@ impl Deliverer {
             if leased.is_empty() {
                 tokio::select! {
                     _ = stop.changed() => {}
-                    _ = self.wake.notified() => {}
+                    _ = self.app.queue_wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
