@@ -260,3 +260,33 @@ fn testmode_is_never_delivered() {
         .is_empty());
     assert_eq!(w.sink.connections(), 0);
 }
+
+#[test]
+fn one_connection_carries_several_messages_to_the_same_mx() {
+    let w = world(Script::default(), "");
+    // Scheduled for the same second, so they are leased together.
+    let at = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3)
+    .to_string();
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            w.e.send(
+                SENDER,
+                &format!("r{i}@dest.test"),
+                &[("o:deliverytime", at.as_str())],
+            )
+        })
+        .collect();
+    w.sink.wait_for(5, WAIT);
+    for id in &ids {
+        event(&w, &format!("event=delivered&message-id={id}"));
+    }
+    assert_eq!(
+        w.sink.connections(),
+        1,
+        "five messages, one SMTP connection"
+    );
+}
