@@ -22,6 +22,15 @@ pub struct Inner {
     /// Rung when messages are queued, so delivery starts without waiting
     /// for its next poll.
     pub queue_wake: tokio::sync::Notify,
+    /// Bumped whenever a DKIM key changes, so signers reload their keys.
+    pub dkim_generation: std::sync::atomic::AtomicU64,
+}
+
+impl App {
+    pub fn bump_dkim_generation(&self) {
+        self.dkim_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl std::ops::Deref for App {
@@ -85,6 +94,7 @@ impl App {
 
         let app = App(Arc::new(Inner {
             queue_wake: tokio::sync::Notify::new(),
+            dkim_generation: std::sync::atomic::AtomicU64::new(0),
             config,
             store,
             master_key,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod dkim;
+pub mod dns_check;
 pub mod dns_records;
 pub mod events;
 pub mod http;

@@ -43,7 +43,7 @@ pub struct Job {
 
 /// DKIM keys loaded per domain, kept briefly so RSA keys are not parsed for
 /// every message.
-type KeyCache = Mutex<HashMap<i64, (Instant, Arc<Vec<signer::DkimKey>>)>>;
+type KeyCache = Mutex<HashMap<i64, (u64, Instant, Arc<Vec<signer::DkimKey>>)>>;
 
 pub struct Deliverer {
     pub app: App,
@@ -81,8 +81,12 @@ impl Deliverer {
         domain: &crate::store::domains::Domain,
         rows: &[crate::store::domains::DkimKeyRow],
     ) -> Result<Arc<Vec<signer::DkimKey>>, String> {
-        if let Some((at, keys)) = self.keys.lock().unwrap().get(&domain.id) {
-            if at.elapsed() < Duration::from_secs(30) {
+        let generation = self
+            .app
+            .dkim_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if let Some((g, at, keys)) = self.keys.lock().unwrap().get(&domain.id) {
+            if *g == generation && at.elapsed() < Duration::from_secs(60) {
                 return Ok(keys.clone());
             }
         }
@@ -106,7 +110,7 @@ impl Deliverer {
         self.keys
             .lock()
             .unwrap()
-            .insert(domain.id, (Instant::now(), keys.clone()));
+            .insert(domain.id, (generation, Instant::now(), keys.clone()));
         Ok(keys)
     }
 

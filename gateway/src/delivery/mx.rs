@@ -39,6 +39,38 @@ impl RouteError {
     }
 }
 
+/// A resolver honouring `[delivery].nameservers` (the system's otherwise).
+pub fn resolver(cfg: &DeliveryConfig) -> Result<TokioResolver, String> {
+    let resolver = if cfg.nameservers.is_empty() {
+        TokioResolver::builder_tokio()
+            .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
+            .build()
+            .map_err(|e| e.to_string())?
+    } else {
+        let servers = cfg
+            .nameservers
+            .iter()
+            .map(|ns| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = ns.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = ns.port();
+                NameServerConfig::new(ns.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        let mut opts = ResolverOpts::default();
+        opts.attempts = 2;
+        TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(servers),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(opts)
+        .build()
+        .map_err(|e| e.to_string())?
+    };
+    Ok(resolver)
+}
+
 pub struct Router {
     resolver: TokioResolver,
     port: u16,
@@ -47,33 +79,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(cfg: &DeliveryConfig) -> Result<Router, String> {
-        let resolver = if cfg.nameservers.is_empty() {
-            TokioResolver::builder_tokio()
-                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
-                .build()
-                .map_err(|e| e.to_string())?
-        } else {
-            let servers = cfg
-                .nameservers
-                .iter()
-                .map(|ns| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = ns.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = ns.port();
-                    NameServerConfig::new(ns.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            let mut opts = ResolverOpts::default();
-            opts.attempts = 2;
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-            .with_options(opts)
-            .build()
-            .map_err(|e| e.to_string())?
-        };
+        let resolver = resolver(cfg)?;
         let relay = if cfg.relay.is_empty() {
             None
         } else {

@@ -1,6 +1,7 @@
 //! The Mailgun-compatible HTTP API (axum).
 
 pub mod auth;
+mod dkim_keys;
 mod domains;
 pub mod error;
 mod events;
@@ -11,7 +12,7 @@ mod messages;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -41,6 +42,21 @@ pub fn router(app: App) -> Router {
         )
         .route("/v3/domains/{name}/messages/{key}", get(messages::stored))
         .route("/v1/keys", post(keys::create).get(keys::list))
+        .route(
+            "/v1/dkim/keys",
+            post(dkim_keys::create)
+                .get(dkim_keys::list)
+                .delete(dkim_keys::remove),
+        )
+        .route("/v4/domains/{name}/keys", get(dkim_keys::of_domain))
+        .route(
+            "/v4/domains/{name}/keys/{selector}/activate",
+            put(dkim_keys::activate),
+        )
+        .route(
+            "/v4/domains/{name}/keys/{selector}/deactivate",
+            put(dkim_keys::deactivate),
+        )
         .route("/v1/keys/{id}", delete(keys::remove))
         .route("/v3/{domain}/messages", post(messages::send))
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))

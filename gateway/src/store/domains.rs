@@ -264,3 +264,150 @@ async fn insert_key(
     .await?;
     Ok(())
 }
+
+/// Why a key could not be removed or switched off.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyChange {
+    Done,
+    NotFound,
+    /// It is the domain's last active key.
+    LastActive,
+}
+
+impl Store {
+    /// Adds a key to a domain; `false` when the selector is taken.
+    pub async fn add_dkim_key(&self, domain_id: i64, key: &NewDkimKey<'_>) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let taken = sqlx::query("SELECT 1 FROM dkim_keys WHERE domain_id = $1 AND selector = $2")
+            .bind(domain_id)
+            .bind(key.selector)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if taken {
+            return Ok(false);
+        }
+        insert_key(&mut tx, domain_id, key, now_micros()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn active_others(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        domain_id: i64,
+        selector: &str,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM dkim_keys WHERE domain_id = $1 AND selector <> $2 AND active = 1",
+        )
+        .bind(domain_id)
+        .bind(selector)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.get(0))
+    }
+
+    /// Switches a key on or off; a domain always keeps one active key.
+    pub async fn set_dkim_key_active(
+        &self,
+        domain_id: i64,
+        selector: &str,
+        active: bool,
+    ) -> Result<KeyChange> {
+        let mut tx = self.writer().begin().await?;
+        if !active && Self::active_others(&mut tx, domain_id, selector).await? == 0 {
+            let exists =
+                sqlx::query("SELECT 1 FROM dkim_keys WHERE domain_id = $1 AND selector = $2")
+                    .bind(domain_id)
+                    .bind(selector)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            return Ok(if exists {
+                KeyChange::LastActive
+            } else {
+                KeyChange::NotFound
+            });
+        }
+        let n =
+            sqlx::query("UPDATE dkim_keys SET active = $1 WHERE domain_id = $2 AND selector = $3")
+                .bind(flag(active))
+                .bind(domain_id)
+                .bind(selector)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Ok(KeyChange::NotFound);
+        }
+        if active {
+            sqlx::query("UPDATE domains SET dkim_selector = $1 WHERE id = $2")
+                .bind(selector)
+                .bind(domain_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(KeyChange::Done)
+    }
+
+    pub async fn delete_dkim_key(&self, domain_id: i64, selector: &str) -> Result<KeyChange> {
+        let mut tx = self.writer().begin().await?;
+        let row =
+            sqlx::query("SELECT active FROM dkim_keys WHERE domain_id = $1 AND selector = $2")
+                .bind(domain_id)
+                .bind(selector)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Ok(KeyChange::NotFound);
+        };
+        let active = row.get::<i64, _>(0) != 0;
+        if active && Self::active_others(&mut tx, domain_id, selector).await? == 0 {
+            return Ok(KeyChange::LastActive);
+        }
+        sqlx::query("DELETE FROM dkim_keys WHERE domain_id = $1 AND selector = $2")
+            .bind(domain_id)
+            .bind(selector)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(KeyChange::Done)
+    }
+
+    /// Every key with its domain name, optionally filtered.
+    pub async fn all_dkim_keys(
+        &self,
+        domain: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<(String, DkimKeyRow)>> {
+        let rows = sqlx::query(
+            "SELECT d.name, k.id, k.domain_id, k.selector, k.algorithm, k.bits, k.private_key, k.dns_value, k.active, k.created_at \
+             FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
+             WHERE ($1 = '' OR d.name = $1) AND ($2 = '' OR k.selector = $2) ORDER BY d.name, k.id",
+        )
+        .bind(domain.unwrap_or(""))
+        .bind(selector.unwrap_or(""))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    DkimKeyRow {
+                        id: r.get(1),
+                        domain_id: r.get(2),
+                        selector: r.get(3),
+                        algorithm: r.get(4),
+                        bits: r.get(5),
+                        sealed_private_key: r.get(6),
+                        dns_value: r.get(7),
+                        active: r.get::<i64, _>(8) != 0,
+                        created_at: r.get(9),
+                    },
+                )
+            })
+            .collect())
+    }
+}

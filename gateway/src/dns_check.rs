@@ -1,0 +1,28 @@
+//! DNS lookups for the API (is a DKIM record published?), through the same
+//! nameservers as delivery. A fresh resolver per check, so a record just
+//! published is not hidden by a cached "not found".
+
+use crate::app::App;
+
+/// The TXT strings at `name` (each record's strings joined), or an error text.
+pub async fn txt(app: &App, name: &str) -> Result<Vec<String>, String> {
+    let resolver = crate::delivery::mx::resolver(&app.config.delivery)?;
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    match resolver.txt_lookup(fqdn.as_str()).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_resolver::proto::rr::RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+        Err(e) => Err(format!("DNS lookup failed: {e}")),
+    }
+}

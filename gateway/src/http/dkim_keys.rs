@@ -1,0 +1,298 @@
+//! Mailgun's DKIM key management: create or import keys, list, delete,
+//! activate (once the record is in DNS) and deactivate. Private keys are
+//! sealed at rest and never returned.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+use signer::{KeySpec, PrivateKey};
+
+use super::error::{ApiError, ApiResult};
+use super::{admin, small_form};
+use crate::app::App;
+use crate::dkim;
+use crate::store::domains::{DkimKeyRow, KeyChange, NewDkimKey};
+
+fn dns_record(domain: &str, k: &DkimKeyRow) -> Value {
+    json!({
+        "name": signer::dns::dkim_record_name(&k.selector, domain),
+        "record_type": "TXT",
+        "value": k.dns_value,
+        "valid": "unknown",
+        "cached": [],
+        "is_active": k.active,
+    })
+}
+
+fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
+    json!({
+        "signing_domain": domain,
+        "selector": k.selector,
+        "algorithm": k.algorithm,
+        "bits": k.bits,
+        "active": k.active,
+        "created_at": crate::time::rfc2822(k.created_at),
+        "dns_record": dns_record(domain, k),
+    })
+}
+
+/// `POST /v1/dkim/keys`: `signing_domain`, `selector`, and either `pem` (a
+/// file or a string, to import) or `bits` / `algorithm` to generate. The new
+/// key starts inactive: activate it once its record is published.
+pub async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let domain_name = form
+        .get("signing_domain")
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "signing_domain is missing: name the domain the key signs for".into(),
+            )
+        })?
+        .to_ascii_lowercase();
+    let selector = form
+        .get("selector")
+        .ok_or_else(|| ApiError::BadRequest("selector is missing: e.g. selector=k2".into()))?
+        .to_string();
+    if !dkim::valid_selector(&selector) {
+        return Err(ApiError::BadRequest(format!(
+            "selector {selector:?} is not valid: use letters, digits and hyphens (dots between labels)"
+        )));
+    }
+    let domain = super::domains::find(&app, &domain_name).await?;
+    let taken = || {
+        ApiError::Conflict(format!(
+            "domain {} already has a key with selector {selector}: pick another selector or delete that key first",
+            domain.name
+        ))
+    };
+    // Checked before generating: a key can take seconds to make.
+    if app
+        .store
+        .dkim_keys(domain.id)
+        .await?
+        .iter()
+        .any(|k| k.selector == selector)
+    {
+        return Err(taken());
+    }
+    let pem: Option<String> = match form.get("pem") {
+        Some(text) => Some(text.to_string()),
+        None => form
+            .files("pem")
+            .next()
+            .map(|f| String::from_utf8_lossy(&f.data).into_owned()),
+    };
+    let key = match pem {
+        Some(pem) => {
+            PrivateKey::from_pem(&pem).map_err(|e| ApiError::BadRequest(format!("pem: {e}")))?
+        }
+        None => {
+            let algorithm = match form.get("algorithm") {
+                None => signer::Algorithm::Rsa,
+                Some(a) => signer::Algorithm::parse(a).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "algorithm {a:?} is not supported: use rsa or ed25519"
+                    ))
+                })?,
+            };
+            let spec = match algorithm {
+                signer::Algorithm::Ed25519 => KeySpec::Ed25519,
+                signer::Algorithm::Rsa => {
+                    let bits = match form.get("bits") {
+                        None => 2048,
+                        Some(b) => b.parse().map_err(|_| {
+                            ApiError::BadRequest(format!(
+                                "bits {b:?} is not a number: use 1024, 2048 or 4096"
+                            ))
+                        })?,
+                    };
+                    KeySpec::Rsa { bits }
+                }
+            };
+            tokio::task::spawn_blocking(move || PrivateKey::generate(spec))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        }
+    };
+    let sealed = dkim::seal_key(&app.master_key, &domain.name, &selector, &key);
+    let dns_value = signer::dns::dkim_txt_value(&key);
+    let new = NewDkimKey {
+        selector: &selector,
+        algorithm: key.algorithm.as_str(),
+        bits: key.bits as i64,
+        sealed_private_key: &sealed,
+        dns_value: &dns_value,
+        active: false,
+    };
+    if !app.store.add_dkim_key(domain.id, &new).await? {
+        return Err(taken());
+    }
+    tracing::info!(domain = %domain.name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "DKIM key added (inactive until activated)");
+    let row = app
+        .store
+        .dkim_keys(domain.id)
+        .await?
+        .into_iter()
+        .find(|k| k.selector == selector)
+        .ok_or_else(|| ApiError::Internal("key vanished".into()))?;
+    Ok(Json(json!({
+        "signing_domain": domain.name,
+        "selector": selector,
+        "dns_record": dns_record(&domain.name, &row),
+    })))
+}
+
+/// `GET /v1/dkim/keys` (`signing_domain`, `selector` filters).
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let mut form = super::form::Form::default();
+    form.push_query(q.as_deref())?;
+    let keys = app
+        .store
+        .all_dkim_keys(form.get("signing_domain"), form.get("selector"))
+        .await?;
+    let items: Vec<Value> = keys.iter().map(|(d, k)| key_json(d, k)).collect();
+    Ok(Json(json!({ "items": items, "paging": {} })))
+}
+
+/// `DELETE /v1/dkim/keys?signing_domain=&selector=`.
+pub async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let mut form = super::form::Form::default();
+    form.push_query(q.as_deref())?;
+    let (Some(domain), Some(selector)) = (form.get("signing_domain"), form.get("selector")) else {
+        return Err(ApiError::BadRequest(
+            "signing_domain and selector are required query parameters".into(),
+        ));
+    };
+    let d = super::domains::find(&app, domain).await?;
+    match app.store.delete_dkim_key(d.id, selector).await? {
+        KeyChange::Done => {
+            app.bump_dkim_generation();
+            Ok(Json(json!({ "message": "success" })))
+        }
+        KeyChange::NotFound => Err(ApiError::NotFound("domain key not found".into())),
+        KeyChange::LastActive => Err(ApiError::BadRequest(
+            "cannot delete domain key: must have at least one active domain key".into(),
+        )),
+    }
+}
+
+/// `GET /v4/domains/{name}/keys`.
+pub async fn of_domain(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &name).await?;
+    let keys = app.store.dkim_keys(d.id).await?;
+    let items: Vec<Value> = keys.iter().map(|k| key_json(&d.name, k)).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `PUT /v4/domains/{name}/keys/{selector}/activate`: refused until the
+/// record is published (the TXT in DNS carries this key), unless `force=true`.
+pub async fn activate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((name, selector)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let force = form.bool("force")?.unwrap_or(false);
+    let d = super::domains::find(&app, &name).await?;
+    let key = app
+        .store
+        .dkim_keys(d.id)
+        .await?
+        .into_iter()
+        .find(|k| k.selector == selector)
+        .ok_or_else(|| ApiError::NotFound("domain key not found".into()))?;
+    if !force {
+        let record = signer::dns::dkim_record_name(&selector, &d.name);
+        let found = crate::dns_check::txt(&app, &record).await;
+        let published = found
+            .as_ref()
+            .map(|values| values.iter().any(|v| same_key(v, &key.dns_value)))
+            .unwrap_or(false);
+        if !published {
+            let seen = match found {
+                Ok(v) if v.is_empty() => "no TXT record".to_string(),
+                Ok(v) => format!("TXT {:?}", v),
+                Err(e) => e,
+            };
+            return Err(ApiError::BadRequest(format!(
+                "the DKIM record for selector {selector} is not published yet: DNS has {seen} at {record}; publish TXT \"{}\" there, or pass force=true",
+                key.dns_value
+            )));
+        }
+    }
+    match app.store.set_dkim_key_active(d.id, &selector, true).await? {
+        KeyChange::Done => {}
+        _ => return Err(ApiError::NotFound("domain key not found".into())),
+    }
+    app.bump_dkim_generation();
+    tracing::info!(domain = %d.name, selector = %selector, force, "DKIM key activated");
+    Ok(Json(json!({
+        "message": "domain key activated",
+        "authority": d.name,
+        "selector": selector,
+        "active": true,
+    })))
+}
+
+/// `PUT /v4/domains/{name}/keys/{selector}/deactivate`.
+pub async fn deactivate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((name, selector)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &name).await?;
+    match app
+        .store
+        .set_dkim_key_active(d.id, &selector, false)
+        .await?
+    {
+        KeyChange::Done => {}
+        KeyChange::NotFound => return Err(ApiError::NotFound("domain key not found".into())),
+        KeyChange::LastActive => {
+            return Err(ApiError::BadRequest(
+                "cannot deactivate domain key: must have at least one active domain key".into(),
+            ))
+        }
+    }
+    app.bump_dkim_generation();
+    Ok(Json(json!({
+        "message": "domain key deactivated",
+        "authority": d.name,
+        "selector": selector,
+        "active": false,
+    })))
+}
+
+/// TXT values compare without the spaces DNS tools add or drop.
+fn same_key(published: &str, ours: &str) -> bool {
+    let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    norm(published) == norm(ours)
+}
