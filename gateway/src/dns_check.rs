@@ -26,3 +26,9 @@ pub async fn txt(app: &App, name: &str) -> Result<Vec<String>, String> {
         Err(e) => Err(format!("DNS lookup failed: {e}")),
     }
 }
+
+/// TXT values compare without the spaces DNS tools add or drop.
+pub fn same_txt(published: &str, ours: &str) -> bool {
+    let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    norm(published) == norm(ours)
+}

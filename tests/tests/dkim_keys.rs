@@ -186,3 +186,40 @@ fn key_management_errors_are_clear() {
         .unwrap();
     expect_error(r, 404, &["not found"]);
 }
+
+#[test]
+fn verify_checks_spf_dkim_and_dmarc_in_dns() {
+    let w = world();
+    let verify = || {
+        expect_json(
+            w.e.put(&format!("/v4/domains/{SENDER}/verify"), ADMIN_KEY)
+                .send()
+                .unwrap(),
+            200,
+        )
+    };
+    let find = |v: &Value, prefix: &str| -> Value {
+        v["sending_dns_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap()
+            .clone()
+    };
+    // DKIM is published (by world()), SPF is not yet.
+    let v = verify();
+    assert_eq!(v["domain"]["state"], "unverified");
+    assert_eq!(find(&v, SENDER)["valid"], "invalid");
+    assert_eq!(find(&v, "k1._domainkey")["valid"], "valid");
+    assert_eq!(find(&v, "_dmarc")["valid"], "invalid");
+
+    w.dns.txt(SENDER, "v=spf1 a:envoi.test ~all");
+    let v = verify();
+    assert_eq!(find(&v, SENDER)["valid"], "valid");
+    assert_eq!(find(&v, SENDER)["cached"][0], "v=spf1 a:envoi.test ~all");
+    assert_eq!(
+        v["domain"]["state"], "active",
+        "SPF and DKIM hold; DMARC is advised only"
+    );
+}

@@ -233,7 +233,11 @@ pub async fn activate(
         let found = crate::dns_check::txt(&app, &record).await;
         let published = found
             .as_ref()
-            .map(|values| values.iter().any(|v| same_key(v, &key.dns_value)))
+            .map(|values| {
+                values
+                    .iter()
+                    .any(|v| crate::dns_check::same_txt(v, &key.dns_value))
+            })
             .unwrap_or(false);
         if !published {
             let seen = match found {
@@ -289,10 +293,4 @@ pub async fn deactivate(
         "selector": selector,
         "active": false,
     })))
-}
-
-/// TXT values compare without the spaces DNS tools add or drop.
-fn same_key(published: &str, ours: &str) -> bool {
-    let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    norm(published) == norm(ours)
 }

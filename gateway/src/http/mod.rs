@@ -49,6 +49,7 @@ pub fn router(app: App) -> Router {
                 .delete(dkim_keys::remove),
         )
         .route("/v4/domains/{name}/keys", get(dkim_keys::of_domain))
+        .route("/v4/domains/{name}/verify", put(domains::verify))
         .route(
             "/v4/domains/{name}/keys/{selector}/activate",
             put(dkim_keys::activate),
