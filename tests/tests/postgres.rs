@@ -53,7 +53,7 @@ fn send_flow_and_events_paging_on_postgres() {
         );
     }
     // Walk the pages one event at a time: five, in order, then an empty page.
-    let mut url = e.url("/v3/pg.test/events?limit=2&ascending=yes");
+    let mut url = e.url("/v3/pg.test/events?limit=2&ascending=yes&event=accepted");
     let mut subjects = Vec::new();
     loop {
         let page = expect_json(
