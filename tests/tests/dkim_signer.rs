@@ -283,3 +283,64 @@ fn a_message_without_from_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("From"), "{err}");
 }
+
+/// dkimpy (Python) as a second independent verifier; `.ci/run` installs it.
+fn dkimpy(message: &[u8]) -> Option<(bool, String)> {
+    use std::io::Write;
+    let script = envoi_tests::workspace_root().join("tests/clients/dkimpy/verify.py");
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import dkim, dns.resolver, nacl"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dkimpy is not installed: pip install dkimpy dnspython pynacl"
+        );
+        eprintln!("skipping dkimpy: pip install dkimpy dnspython pynacl");
+        return None;
+    }
+    let addr = fixture().dns.addr;
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .args([addr.ip().to_string(), addr.port().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[test]
+fn dkimpy_verifies_every_key_kind_and_rejects_tampering() {
+    for sel in ["rsa1024", "rsa2048", "rsa4096", "ed"] {
+        for (name, msg) in corpus()
+            .into_iter()
+            .filter(|(n, _)| *n != "large attachment")
+        {
+            let out = signed(&msg, &[key(sel)], opts(Canon::Relaxed, Canon::Relaxed));
+            let Some((ok, said)) = dkimpy(&out) else {
+                return;
+            };
+            assert!(ok, "dkimpy on {name} with {sel}: {said}");
+        }
+    }
+    let out = signed(
+        &corpus()[0].1,
+        &[key("rsa2048"), key("ed")],
+        opts(Canon::Simple, Canon::Simple),
+    );
+    let Some((ok, said)) = dkimpy(&out) else {
+        return;
+    };
+    assert!(ok, "dual-signed, simple/simple: {said}");
+    let bad = tamper(&out, "Thanks for your order.", "Thanks for your ORDER.");
+    let Some((ok, _)) = dkimpy(&bad) else { return };
+    assert!(!ok, "dkimpy must fail a tampered body");
+}
