@@ -302,7 +302,7 @@ fn messages_mime_stores_the_message_as_given() {
         .unwrap();
     let body = expect_json(r, 200);
     assert_eq!(body["id"], "<raw-1@mime.test>");
-    let ev = &e.events("mime.test", "tags=raw")[0];
+    let ev = &e.events("mime.test", "event=accepted&tags=raw")[0];
     let stored = e.stored("mime.test", ev["storage"]["key"].as_str().unwrap());
     assert_eq!(stored["body-mime"], mime.replace('\n', "\r\n"));
 }
@@ -325,13 +325,20 @@ fn events_filter_and_page_with_absolute_urls() {
             .unwrap();
         expect_json(r, 200);
     }
-    assert_eq!(e.events("ev.test", "tags=even").len(), 3);
-    assert_eq!(e.events("ev.test", "recipient=r1@example.org").len(), 1);
+    assert_eq!(e.events("ev.test", "event=accepted&tags=even").len(), 3);
+    assert_eq!(
+        e.events("ev.test", "event=accepted&recipient=r1@example.org")
+            .len(),
+        1
+    );
     assert_eq!(e.events("ev.test", "event=delivered").len(), 0);
 
     // Page through two at a time, ascending, following paging.next.
     let r = e
-        .get("/v3/ev.test/events?ascending=yes&limit=2", ADMIN_KEY)
+        .get(
+            "/v3/ev.test/events?event=accepted&ascending=yes&limit=2",
+            ADMIN_KEY,
+        )
         .send()
         .unwrap();
     let mut page = expect_json(r, 200);
@@ -371,11 +378,18 @@ fn events_filter_and_page_with_absolute_urls() {
     // begin/end accept epoch seconds and RFC 2822.
     let future = "Thu, 01 Jan 2099 00:00:00 +0000";
     assert_eq!(
-        e.events("ev.test", &format!("begin={}", urlencode(future)))
-            .len(),
+        e.events(
+            "ev.test",
+            &format!("event=accepted&begin={}", urlencode(future))
+        )
+        .len(),
         0
     );
-    assert_eq!(e.events("ev.test", "begin=0&ascending=yes").len(), 5);
+    assert_eq!(
+        e.events("ev.test", "event=accepted&begin=0&ascending=yes")
+            .len(),
+        5
+    );
 }
 
 fn urlencode(s: &str) -> String {
