@@ -86,23 +86,21 @@ async fn deliver_group_into(
 ) {
     let mut ready: Vec<(Job, Prepared)> = Vec::new();
     for mut job in jobs {
-        // Suppressed recipients are never contacted.
+        // Suppressed recipients are never contacted (one lookup per message).
+        let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
+        let lists = match d.app.store.suppressed(job.message.domain.id, &addrs).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "suppression lookup failed; retrying later");
+                out.extend(job.recipients.iter().map(|r| release(&job, r)));
+                continue;
+            }
+        };
         let mut keep = Vec::new();
         for r in std::mem::take(&mut job.recipients) {
-            match d
-                .app
-                .store
-                .suppressed(job.message.domain.id, &r.address)
-                .await
-            {
-                Ok(kinds) if !kinds.is_empty() => {
-                    out.push(suppressed_outcome(&job, &r, &kinds[0]));
-                }
-                Ok(_) => keep.push(r),
-                Err(e) => {
-                    tracing::error!(error = %e, "suppression lookup failed; retrying later");
-                    out.push(release(&job, &r));
-                }
+            match lists.get(&r.address.to_ascii_lowercase()) {
+                Some(kind) => out.push(suppressed_outcome(&job, &r, kind)),
+                None => keep.push(r),
             }
         }
         job.recipients = keep;
@@ -240,13 +238,7 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
         (_, Some(false)) => Vec::new(),
         (Some(sig), _) => sig.clone(),
         (None, _) => {
-            let rows = d
-                .app
-                .store
-                .dkim_keys(m.domain.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            let keys = d.dkim_keys(&m.domain, &rows)?;
+            let keys = d.dkim_keys(&m.domain).await?;
             if keys.is_empty() {
                 return Err(format!(
                     "domain {} has no active DKIM key; activate one (messages are never sent unsigned by accident)",
@@ -304,16 +296,9 @@ async fn open(
     };
     let err = |e: SessionError, f: &SessionFacts| (local_temp(e.to_string()), f.clone());
 
-    let (mut s, greeting) = Session::connect(target.addr, connect_timeout, connect_timeout)
+    let s = greet(d, target, connect_timeout)
         .await
-        .map_err(|e| err(e, &facts))?;
-    if greeting.code != 220 {
-        return Err((greeting, facts));
-    }
-    let ehlo = s.ehlo(&d.helo).await.map_err(|e| err(e, &facts))?;
-    if !ehlo.is_positive() {
-        return Err((ehlo, facts));
-    }
+        .map_err(|r| (r, facts.clone()))?;
     if !s.caps.starttls {
         return match decide(settings, Offer::NoStartTls) {
             TlsMode::Refuse(why) => Err((refused(why), facts)),
@@ -369,23 +354,35 @@ async fn open(
                     // Opportunistic: a certificate we cannot trust means the
                     // message goes in clear, on a fresh connection.
                     tracing::warn!(mx = %target.host, "falling back to plaintext after the TLS failure");
-                    let (mut s, greeting) =
-                        Session::connect(target.addr, connect_timeout, connect_timeout)
-                            .await
-                            .map_err(|e| err(e, &facts))?;
-                    if greeting.code != 220 {
-                        return Err((greeting, facts));
-                    }
-                    let ehlo = s.ehlo(&d.helo).await.map_err(|e| err(e, &facts))?;
-                    if !ehlo.is_positive() {
-                        return Err((ehlo, facts));
-                    }
+                    let s = greet(d, target, connect_timeout)
+                        .await
+                        .map_err(|r| (r, facts.clone()))?;
                     facts.started = Some(Instant::now());
                     Ok((s, facts))
                 }
             }
         }
     }
+}
+
+/// Connect, read the greeting and say EHLO; any refusal comes back as the reply.
+async fn greet(
+    d: &Deliverer,
+    target: &Target,
+    timeout: std::time::Duration,
+) -> Result<Session, Reply> {
+    let local = |e: SessionError| local_temp(e.to_string());
+    let (mut s, greeting) = Session::connect(target.addr, timeout, timeout)
+        .await
+        .map_err(local)?;
+    if greeting.code != 220 {
+        return Err(greeting);
+    }
+    let ehlo = s.ehlo(&d.helo).await.map_err(local)?;
+    if !ehlo.is_positive() {
+        return Err(ehlo);
+    }
+    Ok(s)
 }
 
 fn refused(why: RefuseReason) -> Reply {

@@ -76,10 +76,10 @@ impl Deliverer {
     }
 
     /// Active DKIM keys of a domain, ready to sign.
-    pub fn dkim_keys(
+    /// The store is read only when the cache is cold or a key changed.
+    pub async fn dkim_keys(
         &self,
         domain: &crate::store::domains::Domain,
-        rows: &[crate::store::domains::DkimKeyRow],
     ) -> Result<Arc<Vec<signer::DkimKey>>, String> {
         let generation = self
             .app
@@ -90,6 +90,12 @@ impl Deliverer {
                 return Ok(keys.clone());
             }
         }
+        let rows = self
+            .app
+            .store
+            .dkim_keys(domain.id)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut keys = Vec::new();
         for row in rows.iter().filter(|r| r.active) {
             let pk = crate::dkim::open_key(
