@@ -10,10 +10,49 @@ use serde_json::{json, Value};
 use signer::{KeySpec, PrivateKey};
 
 use super::error::{ApiError, ApiResult};
+use super::form::Form;
 use super::{admin, small_form};
 use crate::app::App;
 use crate::dkim;
 use crate::store::domains::{DkimKeyRow, KeyChange, NewDkimKey};
+
+/// The key to make, from the form's algorithm and size fields (their names
+/// differ between endpoints); RSA 2048 when neither is given.
+pub fn key_spec(form: &Form, algorithm_field: &str, bits_field: &str) -> ApiResult<KeySpec> {
+    let algorithm = match form.get(algorithm_field) {
+        None => signer::Algorithm::Rsa,
+        Some(a) => signer::Algorithm::parse(a).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{algorithm_field} {a:?} is not supported: use rsa or ed25519"
+            ))
+        })?,
+    };
+    Ok(match algorithm {
+        signer::Algorithm::Ed25519 => KeySpec::Ed25519,
+        signer::Algorithm::Rsa => KeySpec::Rsa {
+            bits: match form.get(bits_field) {
+                None => 2048,
+                Some(s) => s
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|b| signer::keys::RSA_SIZES.contains(b))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "{bits_field} {s:?} is not supported: use 1024, 2048 or 4096"
+                        ))
+                    })?,
+            },
+        },
+    })
+}
+
+/// Generates a key off the async threads (RSA takes a while).
+pub async fn generate(spec: KeySpec) -> ApiResult<PrivateKey> {
+    tokio::task::spawn_blocking(move || PrivateKey::generate(spec))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
 
 fn dns_record(domain: &str, k: &DkimKeyRow) -> Value {
     json!({
@@ -94,34 +133,7 @@ pub async fn create(
         Some(pem) => {
             PrivateKey::from_pem(&pem).map_err(|e| ApiError::BadRequest(format!("pem: {e}")))?
         }
-        None => {
-            let algorithm = match form.get("algorithm") {
-                None => signer::Algorithm::Rsa,
-                Some(a) => signer::Algorithm::parse(a).ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "algorithm {a:?} is not supported: use rsa or ed25519"
-                    ))
-                })?,
-            };
-            let spec = match algorithm {
-                signer::Algorithm::Ed25519 => KeySpec::Ed25519,
-                signer::Algorithm::Rsa => {
-                    let bits = match form.get("bits") {
-                        None => 2048,
-                        Some(b) => b.parse().map_err(|_| {
-                            ApiError::BadRequest(format!(
-                                "bits {b:?} is not a number: use 1024, 2048 or 4096"
-                            ))
-                        })?,
-                    };
-                    KeySpec::Rsa { bits }
-                }
-            };
-            tokio::task::spawn_blocking(move || PrivateKey::generate(spec))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?
-        }
+        None => generate(key_spec(&form, "algorithm", "bits")?).await?,
     };
     let sealed = dkim::seal_key(&app.master_key, &domain.name, &selector, &key);
     let dns_value = signer::dns::dkim_txt_value(&key);

@@ -5,7 +5,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
-use signer::{KeySpec, PrivateKey};
 
 use super::error::{ApiError, ApiResult};
 use super::{admin, small_form};
@@ -96,26 +95,7 @@ pub async fn create(
             "{name:?} is not a valid domain name: use a host name like mg.example.com"
         )));
     }
-    let algorithm = match form.get("dkim_algorithm") {
-        None => signer::Algorithm::Rsa,
-        Some(a) => signer::Algorithm::parse(a).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "dkim_algorithm {a:?} is not supported: use rsa or ed25519"
-            ))
-        })?,
-    };
-    let bits = match form.get("dkim_key_size") {
-        None => 2048,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|b| signer::keys::RSA_SIZES.contains(b))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "dkim_key_size {s:?} is not supported: use 1024, 2048 or 4096"
-                ))
-            })?,
-    };
+    let spec = super::dkim_keys::key_spec(&form, "dkim_algorithm", "dkim_key_size")?;
     let selector = form.get("dkim_selector").unwrap_or("k1").to_string();
     if !dkim::valid_selector(&selector) {
         return Err(ApiError::BadRequest(format!(
@@ -150,14 +130,7 @@ pub async fn create(
         )));
     }
 
-    let spec = match algorithm {
-        signer::Algorithm::Rsa => KeySpec::Rsa { bits },
-        signer::Algorithm::Ed25519 => KeySpec::Ed25519,
-    };
-    let key = tokio::task::spawn_blocking(move || PrivateKey::generate(spec))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let key = super::dkim_keys::generate(spec).await?;
     let sealed = dkim::seal_key(&app.master_key, &name, &selector, &key);
     let dns_value = signer::dns::dkim_txt_value(&key);
     let new_key = crate::store::domains::NewDkimKey {

@@ -1,7 +1,7 @@
 //! The Mailgun-compatible HTTP API (axum).
 
 pub mod auth;
-mod dkim_keys;
+pub(crate) mod dkim_keys;
 mod domains;
 pub mod error;
 mod events;
