@@ -54,6 +54,13 @@ pub async fn generate(spec: KeySpec) -> ApiResult<PrivateKey> {
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+/// Mailgun's words, then which key and how to see the ones that exist.
+fn key_not_found(domain: &str, selector: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "domain key not found: {domain} has no key with selector {selector:?}; list its keys with GET /v4/domains/{domain}/keys"
+    ))
+}
+
 fn dns_record(domain: &str, k: &DkimKeyRow) -> Value {
     json!({
         "name": signer::dns::dkim_record_name(&k.selector, domain),
@@ -200,7 +207,7 @@ pub async fn remove(
             app.bump_dkim_generation();
             Ok(Json(json!({ "message": "success" })))
         }
-        KeyChange::NotFound => Err(ApiError::NotFound("domain key not found".into())),
+        KeyChange::NotFound => Err(key_not_found(&d.name, selector)),
         KeyChange::LastActive => Err(ApiError::BadRequest(
             "cannot delete domain key: must have at least one active domain key".into(),
         )),
@@ -239,7 +246,7 @@ pub async fn activate(
         .await?
         .into_iter()
         .find(|k| k.selector == selector)
-        .ok_or_else(|| ApiError::NotFound("domain key not found".into()))?;
+        .ok_or_else(|| key_not_found(&d.name, selector.as_ref()))?;
     if !force {
         let record = signer::dns::dkim_record_name(&selector, &d.name);
         let found = crate::dns_check::txt(&app, &record).await;
@@ -265,7 +272,7 @@ pub async fn activate(
     }
     match app.store.set_dkim_key_active(d.id, &selector, true).await? {
         KeyChange::Done => {}
-        _ => return Err(ApiError::NotFound("domain key not found".into())),
+        _ => return Err(key_not_found(&d.name, selector.as_ref())),
     }
     app.bump_dkim_generation();
     tracing::info!(domain = %d.name, selector = %selector, force, "DKIM key activated");
@@ -291,7 +298,7 @@ pub async fn deactivate(
         .await?
     {
         KeyChange::Done => {}
-        KeyChange::NotFound => return Err(ApiError::NotFound("domain key not found".into())),
+        KeyChange::NotFound => return Err(key_not_found(&d.name, selector.as_ref())),
         KeyChange::LastActive => {
             return Err(ApiError::BadRequest(
                 "cannot deactivate domain key: must have at least one active domain key".into(),
