@@ -32,3 +32,14 @@ pub fn same_txt(published: &str, ours: &str) -> bool {
     let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     norm(published) == norm(ours)
 }
+
+/// Whether the TXT at `record` carries `value`; if not, what DNS has
+/// instead, in words for an error message or a log line.
+pub async fn published(app: &App, record: &str, value: &str) -> Result<(), String> {
+    match txt(app, record).await {
+        Ok(found) if found.iter().any(|v| same_txt(v, value)) => Ok(()),
+        Ok(found) if found.is_empty() => Err("no TXT record".into()),
+        Ok(found) => Err(format!("TXT {found:?}")),
+        Err(e) => Err(e),
+    }
+}

@@ -44,7 +44,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
     let deliverer = crate::delivery::Deliverer::new(app.clone()).map_err(ServeError::Delivery)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(deliverer.run(stop_rx));
+    let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
+    let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx));
     let router = crate::http::router(app.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -53,6 +54,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     tracing::info!("HTTP API stopped; finishing deliveries in flight");
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    let _ = rotator.await;
     tracing::info!("closing the store");
     app.store.close().await;
     Ok(())

@@ -20,13 +20,17 @@ struct World {
 }
 
 fn world() -> World {
+    world_with("")
+}
+
+fn world_with(config: &str) -> World {
     let sink = Sink::start(Script::default());
     let dns = TestDns::start();
     dns.mx("dest.test", 10, "mx.dest.test");
     dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
     let e = Envoi::start_with(Options {
         extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n",
+            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n{config}",
             sink.addr.port(),
             dns.config_line()
         ),
@@ -117,6 +121,125 @@ fn rotation_end_to_end() {
         "private keys are never returned"
     );
     v.assert_pass(&old);
+}
+
+fn key_list(e: &Envoi) -> Vec<Value> {
+    let keys = expect_json(
+        e.get(&format!("/v4/domains/{SENDER}/keys"), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    keys["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn automatic_rotation_activates_the_new_key_once_its_record_is_published() {
+    let w = world_with("[dkim]\nrotation_check = \"200ms\"\n");
+    let v = Verifier::new(w.dns.addr);
+    let old = deliver(&w, 1);
+    assert_eq!(selectors_of(&v.assert_pass(&old)), ["k1"]);
+
+    let rotate = || {
+        w.e.post(
+            &format!("/v1/dkim_management/domains/{SENDER}/rotate"),
+            ADMIN_KEY,
+        )
+        .send()
+        .unwrap()
+    };
+    let r = expect_json(rotate(), 200);
+    assert_eq!(r["message"], "ok");
+    let record = &r["keys"][0]["dns_record"];
+    let selector = r["keys"][0]["selector"].as_str().unwrap().to_string();
+    assert_eq!(r["keys"][0]["replaces"], "k1");
+    assert_eq!(
+        record["name"],
+        format!("{selector}._domainkey.{SENDER}").as_str()
+    );
+    // One rotation at a time: the second names the record still to publish.
+    expect_error(rotate(), 409, &["already waiting", &selector]);
+
+    // Until the record is in DNS, k1 keeps signing.
+    std::thread::sleep(Duration::from_millis(800));
+    let meanwhile = deliver(&w, 2);
+    assert_eq!(selectors_of(&v.assert_pass(&meanwhile)), ["k1"]);
+    let listed = key_list(&w.e);
+    let new = listed
+        .iter()
+        .find(|k| k["selector"] == selector.as_str())
+        .unwrap();
+    assert_eq!(new["active"], false);
+    assert_eq!(new["replaces"], "k1");
+
+    w.dns.txt(
+        record["name"].as_str().unwrap(),
+        record["value"].as_str().unwrap(),
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let keys = key_list(&w.e);
+        let active: Vec<&str> = keys
+            .iter()
+            .filter(|k| k["active"] == true)
+            .map(|k| k["selector"].as_str().unwrap())
+            .collect();
+        if active == [selector.as_str()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated key was not activated after its record appeared: {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let new_msg = deliver(&w, 3);
+    assert_eq!(selectors_of(&v.assert_pass(&new_msg)), [selector.as_str()]);
+    // The old key is kept (listed, inactive) and older mail still verifies.
+    let listed = key_list(&w.e);
+    let k1 = listed.iter().find(|k| k["selector"] == "k1").unwrap();
+    assert_eq!(k1["active"], false);
+    v.assert_pass(&old);
+}
+
+#[test]
+fn rotation_schedule_is_mailgun_shaped_and_at_least_five_days() {
+    let w = world();
+    let path = format!("/v1/dkim_management/domains/{SENDER}/rotation");
+    let r =
+        w.e.put(&path, ADMIN_KEY)
+            .form(&[("rotation_enabled", "true"), ("rotation_interval", "1d")])
+            .send()
+            .unwrap();
+    expect_error(r, 400, &["rotation_interval", "5d"]);
+    let r =
+        w.e.put(&path, ADMIN_KEY)
+            .form(&[("rotation_enabled", "true"), ("rotation_interval", "7d")])
+            .send()
+            .unwrap();
+    let body = expect_json(r, 200);
+    let d = &body["domain"];
+    assert_eq!(d["name"], SENDER);
+    assert_eq!(d["active_selector"], "k1");
+    assert_eq!(d["rotation_enabled"], true);
+    assert_eq!(d["rotation_interval"], "7d");
+    assert_eq!(d["records"][0]["name"], "k1._domainkey.shop.test");
+    assert_eq!(d["records"][0]["identifier"], "DKIM");
+    let r =
+        w.e.put(&path, ADMIN_KEY)
+            .form(&[("rotation_enabled", "false")])
+            .send()
+            .unwrap();
+    let body = expect_json(r, 200);
+    assert_eq!(body["domain"]["rotation_enabled"], false);
+    assert_eq!(body["domain"]["rotation_interval"], "7d");
+    let r =
+        w.e.put("/v1/dkim_management/domains/nope.test/rotation", ADMIN_KEY)
+            .form(&[("rotation_enabled", "true")])
+            .send()
+            .unwrap();
+    expect_error(r, 404, &["nope.test"]);
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub limits: LimitsConfig,
     pub policy: PolicyConfig,
+    pub dkim: DkimConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +177,22 @@ impl Default for PolicyConfig {
             bounce_rate: 0.05,
             complaint_rate: 0.008,
             unsubscribe_rate: 0.014,
+        }
+    }
+}
+
+/// envoi's own: how often automatic DKIM rotation looks for domains due a
+/// new key and for rotated keys whose record is now published.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkimConfig {
+    pub rotation_check: Dur,
+}
+
+impl Default for DkimConfig {
+    fn default() -> Self {
+        DkimConfig {
+            rotation_check: Dur(Duration::from_secs(300)),
         }
     }
 }

@@ -14,7 +14,7 @@ use super::form::Form;
 use super::{admin, small_form};
 use crate::app::App;
 use crate::dkim;
-use crate::store::domains::{DkimKeyRow, KeyChange, NewDkimKey};
+use crate::store::domains::{DkimKeyRow, KeyChange};
 
 /// The key to make, from the form's algorithm and size fields (their names
 /// differ between endpoints); RSA 2048 when neither is given.
@@ -79,6 +79,7 @@ fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
         "algorithm": k.algorithm,
         "bits": k.bits,
         "active": k.active,
+        "replaces": k.replaces,
         "created_at": crate::time::rfc2822(k.created_at),
         "dns_record": dns_record(domain, k),
     })
@@ -142,16 +143,8 @@ pub async fn create(
         }
         None => generate(key_spec(&form, "algorithm", "bits")?).await?,
     };
-    let sealed = dkim::seal_key(&app.master_key, &domain.name, &selector, &key);
-    let dns_value = signer::dns::dkim_txt_value(&key);
-    let new = NewDkimKey {
-        selector: &selector,
-        algorithm: key.algorithm.as_str(),
-        bits: key.bits as i64,
-        sealed_private_key: &sealed,
-        dns_value: &dns_value,
-        active: false,
-    };
+    let sealed = dkim::SealedKey::new(&app.master_key, &domain.name, &selector, &key);
+    let new = sealed.row(false, None);
     if !app.store.add_dkim_key(domain.id, &new).await? {
         return Err(taken());
     }
@@ -249,21 +242,7 @@ pub async fn activate(
         .ok_or_else(|| key_not_found(&d.name, selector.as_ref()))?;
     if !force {
         let record = signer::dns::dkim_record_name(&selector, &d.name);
-        let found = crate::dns_check::txt(&app, &record).await;
-        let published = found
-            .as_ref()
-            .map(|values| {
-                values
-                    .iter()
-                    .any(|v| crate::dns_check::same_txt(v, &key.dns_value))
-            })
-            .unwrap_or(false);
-        if !published {
-            let seen = match found {
-                Ok(v) if v.is_empty() => "no TXT record".to_string(),
-                Ok(v) => format!("TXT {:?}", v),
-                Err(e) => e,
-            };
+        if let Err(seen) = crate::dns_check::published(&app, &record, &key.dns_value).await {
             return Err(ApiError::BadRequest(format!(
                 "the DKIM record for selector {selector} is not published yet: DNS has {seen} at {record}; publish TXT \"{}\" there, or pass force=true",
                 key.dns_value

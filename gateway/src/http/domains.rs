@@ -131,16 +131,8 @@ pub async fn create(
     }
 
     let key = super::dkim_keys::generate(spec).await?;
-    let sealed = dkim::seal_key(&app.master_key, &name, &selector, &key);
-    let dns_value = signer::dns::dkim_txt_value(&key);
-    let new_key = crate::store::domains::NewDkimKey {
-        selector: &selector,
-        algorithm: key.algorithm.as_str(),
-        bits: key.bits as i64,
-        sealed_private_key: &sealed,
-        dns_value: &dns_value,
-        active: true,
-    };
+    let sealed = dkim::SealedKey::new(&app.master_key, &name, &selector, &key);
+    let new_key = sealed.row(true, None);
     let new = NewDomain {
         name: &name,
         require_tls,

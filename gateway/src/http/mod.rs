@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub(crate) mod dkim_keys;
+mod dkim_rotation;
 mod domains;
 pub mod error;
 mod events;
@@ -49,6 +50,14 @@ pub fn router(app: App) -> Router {
                 .delete(dkim_keys::remove),
         )
         .route("/v4/domains/{name}/keys", get(dkim_keys::of_domain))
+        .route(
+            "/v1/dkim_management/domains/{name}/rotate",
+            post(dkim_rotation::rotate),
+        )
+        .route(
+            "/v1/dkim_management/domains/{name}/rotation",
+            put(dkim_rotation::schedule),
+        )
         .route("/v4/domains/{name}/verify", put(domains::verify))
         .route(
             "/v4/domains/{name}/keys/{selector}/activate",

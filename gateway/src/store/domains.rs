@@ -18,6 +18,9 @@ pub struct Domain {
     pub web_prefix: String,
     pub dkim_selector: String,
     pub created_at: i64,
+    /// Automatic DKIM rotation: on, and how often (seconds).
+    pub dkim_rotation_enabled: bool,
+    pub dkim_rotation_interval: i64,
 }
 
 /// A DKIM key as stored: the private half still sealed.
@@ -32,6 +35,9 @@ pub struct DkimKeyRow {
     pub dns_value: String,
     pub active: bool,
     pub created_at: i64,
+    /// Set on a key made by a rotation while it waits for its DNS record:
+    /// the selector it will replace once published.
+    pub replaces: Option<String>,
 }
 
 /// What a new domain starts with.
@@ -52,6 +58,7 @@ pub struct NewDkimKey<'a> {
     pub sealed_private_key: &'a [u8],
     pub dns_value: &'a str,
     pub active: bool,
+    pub replaces: Option<&'a str>,
 }
 
 /// The editable settings of `PUT /v4/domains/{name}` and `/connection`.
@@ -67,9 +74,10 @@ pub struct DomainUpdate {
 
 pub(crate) const DOMAIN_COLS: &str =
     "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
-                           web_scheme, web_prefix, dkim_selector, created_at";
-const KEY_COLS: &str =
-    "id, domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at";
+                           web_scheme, web_prefix, dkim_selector, created_at, \
+                           dkim_rotation_enabled, dkim_rotation_interval";
+const KEY_COLS: &str = "k.id, k.domain_id, k.selector, k.algorithm, k.bits, k.private_key, \
+                        k.dns_value, k.active, k.created_at, k.replaces";
 
 pub(crate) fn domain_from(row: &AnyRow) -> Domain {
     Domain {
@@ -84,20 +92,28 @@ pub(crate) fn domain_from(row: &AnyRow) -> Domain {
         web_prefix: row.get(8),
         dkim_selector: row.get(9),
         created_at: row.get(10),
+        dkim_rotation_enabled: row.get::<i64, _>(11) != 0,
+        dkim_rotation_interval: row.get(12),
     }
 }
 
 fn key_from(row: &AnyRow) -> DkimKeyRow {
+    key_at(row, 0)
+}
+
+/// A key whose columns (`KEY_COLS`) start at `at`.
+fn key_at(row: &AnyRow, at: usize) -> DkimKeyRow {
     DkimKeyRow {
-        id: row.get(0),
-        domain_id: row.get(1),
-        selector: row.get(2),
-        algorithm: row.get(3),
-        bits: row.get(4),
-        sealed_private_key: row.get(5),
-        dns_value: row.get(6),
-        active: row.get::<i64, _>(7) != 0,
-        created_at: row.get(8),
+        id: row.get(at),
+        domain_id: row.get(at + 1),
+        selector: row.get(at + 2),
+        algorithm: row.get(at + 3),
+        bits: row.get(at + 4),
+        sealed_private_key: row.get(at + 5),
+        dns_value: row.get(at + 6),
+        active: row.get::<i64, _>(at + 7) != 0,
+        created_at: row.get(at + 8),
+        replaces: row.get(at + 9),
     }
 }
 
@@ -193,6 +209,37 @@ impl Store {
         Ok(row.as_ref().map(domain_from))
     }
 
+    /// Turns automatic DKIM rotation on or off.
+    pub async fn set_dkim_rotation(
+        &self,
+        domain_id: i64,
+        enabled: bool,
+        interval_secs: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE domains SET dkim_rotation_enabled = $1, dkim_rotation_interval = $2 WHERE id = $3",
+        )
+        .bind(flag(enabled))
+        .bind(interval_secs)
+        .bind(domain_id)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Domains automatic rotation must look at: rotation on, or a rotated
+    /// key still waiting for its DNS record.
+    pub async fn rotation_domains(&self) -> Result<Vec<Domain>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOMAIN_COLS} FROM domains WHERE dkim_rotation_enabled = 1 \
+             OR EXISTS (SELECT 1 FROM dkim_keys k WHERE k.domain_id = domains.id AND k.replaces IS NOT NULL) \
+             ORDER BY id"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.iter().map(domain_from).collect())
+    }
+
     pub async fn set_domain_state(&self, id: i64, state: &str) -> Result<()> {
         sqlx::query("UPDATE domains SET state = $2 WHERE id = $1")
             .bind(id)
@@ -233,7 +280,7 @@ impl Store {
 
     pub async fn dkim_keys(&self, domain_id: i64) -> Result<Vec<DkimKeyRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id = $1 ORDER BY id"
+            "SELECT {KEY_COLS} FROM dkim_keys k WHERE domain_id = $1 ORDER BY id"
         ))
         .bind(domain_id)
         .fetch_all(self.reader())
@@ -249,8 +296,8 @@ async fn insert_key(
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO dkim_keys (domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO dkim_keys (domain_id, selector, algorithm, bits, private_key, dns_value, active, created_at, replaces) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(domain_id)
     .bind(key.selector)
@@ -260,6 +307,7 @@ async fn insert_key(
     .bind(key.dns_value)
     .bind(flag(key.active))
     .bind(now)
+    .bind(key.replaces)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -341,6 +389,32 @@ impl Store {
             return Ok(KeyChange::NotFound);
         }
         if active {
+            // A rotated-in key takes over from the key it replaces, which
+            // stays listed (and in DNS) for mail already signed with it.
+            let replaces = sqlx::query(
+                "SELECT replaces FROM dkim_keys WHERE domain_id = $1 AND selector = $2",
+            )
+            .bind(domain_id)
+            .bind(selector)
+            .fetch_one(&mut *tx)
+            .await?
+            .get::<Option<String>, _>(0);
+            if let Some(old) = replaces {
+                sqlx::query(
+                    "UPDATE dkim_keys SET active = 0 WHERE domain_id = $1 AND selector = $2",
+                )
+                .bind(domain_id)
+                .bind(&old)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE dkim_keys SET replaces = NULL WHERE domain_id = $1 AND selector = $2",
+                )
+                .bind(domain_id)
+                .bind(selector)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query("UPDATE domains SET dkim_selector = $1 WHERE id = $2")
                 .bind(selector)
                 .bind(domain_id)
@@ -381,33 +455,17 @@ impl Store {
         domain: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<(String, DkimKeyRow)>> {
-        let rows = sqlx::query(
-            "SELECT d.name, k.id, k.domain_id, k.selector, k.algorithm, k.bits, k.private_key, k.dns_value, k.active, k.created_at \
-             FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
+        let rows = sqlx::query(&format!(
+            "SELECT d.name, {KEY_COLS} FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
              WHERE ($1 = '' OR d.name = $1) AND ($2 = '' OR k.selector = $2) ORDER BY d.name, k.id",
-        )
+        ))
         .bind(domain.unwrap_or(""))
         .bind(selector.unwrap_or(""))
         .fetch_all(self.reader())
         .await?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>(0),
-                    DkimKeyRow {
-                        id: r.get(1),
-                        domain_id: r.get(2),
-                        selector: r.get(3),
-                        algorithm: r.get(4),
-                        bits: r.get(5),
-                        sealed_private_key: r.get(6),
-                        dns_value: r.get(7),
-                        active: r.get::<i64, _>(8) != 0,
-                        created_at: r.get(9),
-                    },
-                )
-            })
+            .map(|r| (r.get::<String, _>(0), key_at(r, 1)))
             .collect())
     }
 }

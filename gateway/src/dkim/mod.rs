@@ -4,6 +4,43 @@
 use signer::PrivateKey;
 
 use crate::crypto::{CryptoError, MasterKey};
+use crate::store::domains::NewDkimKey;
+
+pub mod rotation;
+
+/// A key ready to store: sealed for its domain and selector, with the TXT
+/// value to publish.
+pub struct SealedKey {
+    pub selector: String,
+    pub algorithm: &'static str,
+    pub bits: i64,
+    pub sealed: Vec<u8>,
+    pub dns_value: String,
+}
+
+impl SealedKey {
+    pub fn new(master: &MasterKey, domain: &str, selector: &str, key: &PrivateKey) -> SealedKey {
+        SealedKey {
+            selector: selector.to_string(),
+            algorithm: key.algorithm.as_str(),
+            bits: key.bits as i64,
+            sealed: seal_key(master, domain, selector, key),
+            dns_value: signer::dns::dkim_txt_value(key),
+        }
+    }
+
+    pub fn row<'a>(&'a self, active: bool, replaces: Option<&'a str>) -> NewDkimKey<'a> {
+        NewDkimKey {
+            selector: &self.selector,
+            algorithm: self.algorithm,
+            bits: self.bits,
+            sealed_private_key: &self.sealed,
+            dns_value: &self.dns_value,
+            active,
+            replaces,
+        }
+    }
+}
 
 fn context(domain: &str, selector: &str) -> Vec<u8> {
     format!("dkim:{}:{}", domain.to_ascii_lowercase(), selector).into_bytes()

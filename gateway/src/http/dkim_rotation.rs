@@ -1,0 +1,126 @@
+//! Mailgun's automatic sender security rotation:
+//! `POST /v1/dkim_management/domains/{name}/rotate` (now) and
+//! `PUT /v1/dkim_management/domains/{name}/rotation` (on a schedule). The
+//! work is in `crate::dkim::rotation`.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::{admin, small_form};
+use crate::app::App;
+use crate::dkim::rotation::{self, RotateError, MIN_INTERVAL};
+use crate::store::domains::Domain;
+
+impl From<RotateError> for ApiError {
+    fn from(e: RotateError) -> Self {
+        match e {
+            RotateError::Store(e) => e.into(),
+            RotateError::AlreadyPending { .. } => ApiError::Conflict(e.to_string()),
+            RotateError::NoActiveKey { .. } => ApiError::BadRequest(e.to_string()),
+            RotateError::Generate { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// `POST …/rotate`: new keys now, each activated once its record is seen.
+/// Mailgun answers `{"message":"ok"}`; envoi adds the records to publish.
+pub async fn rotate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &name).await?;
+    let made = rotation::rotate(&app, &d).await?;
+    let keys: Vec<Value> = made
+        .iter()
+        .map(|k| {
+            json!({
+                "selector": k.selector,
+                "replaces": k.replaces,
+                "dns_record": {"name": k.record, "record_type": "TXT", "value": k.value, "valid": "unknown"},
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "message": "ok", "keys": keys })))
+}
+
+/// `PUT …/rotation`: `rotation_enabled`, `rotation_interval` (≥ 5d).
+pub async fn schedule(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let d = super::domains::find(&app, &name).await?;
+    let enabled = form
+        .bool("rotation_enabled")?
+        .unwrap_or(d.dkim_rotation_enabled);
+    let interval = match form.get("rotation_interval") {
+        Some(text) => {
+            let i = crate::config::parse_duration(text).map_err(|e| {
+                ApiError::BadRequest(format!("rotation_interval {text:?}: {e} (e.g. \"30d\")"))
+            })?;
+            if i < MIN_INTERVAL {
+                return Err(ApiError::BadRequest(format!(
+                    "rotation_interval {text:?} is too short: the minimum is 5d"
+                )));
+            }
+            i.as_secs() as i64
+        }
+        None if d.dkim_rotation_interval > 0 => d.dkim_rotation_interval,
+        None => MIN_INTERVAL.as_secs() as i64,
+    };
+    app.store.set_dkim_rotation(d.id, enabled, interval).await?;
+    tracing::info!(domain = %d.name, enabled, interval_secs = interval, "DKIM rotation schedule set");
+    let d = super::domains::find(&app, &name).await?;
+    Ok(Json(json!({ "domain": domain_json(&app, &d).await? })))
+}
+
+/// Mailgun's rotation view of a domain: the selector in use, the schedule,
+/// and the DKIM records (active keys, and rotated keys still to publish).
+async fn domain_json(app: &App, d: &Domain) -> ApiResult<Value> {
+    let keys = app.store.dkim_keys(d.id).await?;
+    let records: Vec<Value> = keys
+        .iter()
+        .filter(|k| k.active || k.replaces.is_some())
+        .map(|k| {
+            let comment = match &k.replaces {
+                Some(old) => format!("rotation: publish this to replace {old}"),
+                None => "active".to_string(),
+            };
+            json!({
+                "name": signer::dns::dkim_record_name(&k.selector, &d.name),
+                "type": "TXT",
+                "identifier": "DKIM",
+                "value": k.dns_value,
+                "comment": comment,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "id": d.id.to_string(),
+        "name": d.name,
+        "state": d.state,
+        "active_selector": d.dkim_selector,
+        "rotation_enabled": d.dkim_rotation_enabled,
+        "rotation_interval": interval_text(d.dkim_rotation_interval),
+        "records": records,
+    }))
+}
+
+/// `5d` when a whole number of days, seconds otherwise.
+fn interval_text(secs: i64) -> String {
+    if secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        format!("{secs}s")
+    }
+}
