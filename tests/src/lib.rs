@@ -109,6 +109,8 @@ pub struct Envoi {
     pub env: Vec<(String, String)>,
     pub client: Client,
     pub stderr_log: PathBuf,
+    /// The store this envoi runs on (tests may reach in to damage it).
+    pub store_url: String,
 }
 
 pub struct Options {
@@ -178,6 +180,7 @@ impl Envoi {
             env,
             client,
             stderr_log,
+            store_url: store,
         };
         e.spawn();
         e

@@ -1,0 +1,129 @@
+//! What delivery does when what it needs from the store cannot be used: a
+//! stored message whose bytes were damaged, a DKIM key that no longer
+//! decrypts. The message is kept and retried with the reason, then fails as
+//! `old`; it is never sent, and certainly never sent unsigned.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use envoi_tests::dns::TestDns;
+use envoi_tests::sink::{Script, Sink};
+use envoi_tests::*;
+
+const SENDER: &str = "shop.test";
+const WAIT: Duration = Duration::from_secs(30);
+
+struct World {
+    e: Envoi,
+    sink: Sink,
+    _dns: TestDns,
+}
+
+fn world() -> World {
+    let sink = Sink::start(Script::default());
+    let dns = TestDns::start();
+    dns.mx("dest.test", 10, "mx.dest.test");
+    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
+    let e = Envoi::start_with(Options {
+        extra_config: format!(
+            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\nretry_schedule = [\"500ms\"]\nmax_age = \"5s\"\n",
+            sink.addr.port(),
+            dns.config_line(),
+        ),
+        ..Options::default()
+    });
+    e.create_domain(SENDER);
+    World { e, sink, _dns: dns }
+}
+
+/// Runs SQL against the envoi's own store, as damage from outside would.
+fn damage(e: &Envoi, sql: &str, bytes: Vec<u8>, message_id: &str) {
+    let url = e.store_url.clone();
+    let sql = sql.to_string();
+    let id = message_id.trim_matches(['<', '>']).to_string();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let n = sqlx::query(&sql)
+                .bind(bytes)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            assert_eq!(n, 1, "the damage reached one row");
+            pool.close().await;
+        });
+}
+
+fn in_seconds(s: u64) -> String {
+    (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + s)
+        .to_string()
+}
+
+/// A temporary failure naming `needle`, then `old`, and the sink untouched.
+fn deferred_then_old(w: &World, id: &str, needle: &str) {
+    let temp = w.e.wait_event(
+        SENDER,
+        &format!("event=failed&severity=temporary&message-id={id}"),
+        WAIT,
+    );
+    let text = temp["delivery-status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains(needle),
+        "the reason names the problem: {temp}"
+    );
+    let old = w.e.wait_event(
+        SENDER,
+        &format!("event=failed&severity=permanent&message-id={id}"),
+        WAIT,
+    );
+    assert_eq!(old["reason"], "old", "{old}");
+    assert!(
+        w.sink.received().is_empty(),
+        "nothing was sent: {:?}",
+        w.sink.received().len()
+    );
+}
+
+#[test]
+fn a_damaged_stored_message_is_retried_with_the_reason_then_fails_old() {
+    let w = world();
+    let id = w.e.send(
+        SENDER,
+        "rcpt@dest.test",
+        &[("o:deliverytime", &in_seconds(2))],
+    );
+    damage(
+        &w.e,
+        "UPDATE messages SET body = $1 WHERE message_id = $2",
+        vec![0x42; 64],
+        &id,
+    );
+    deferred_then_old(&w, &id, "stored message could not be decrypted");
+    // The server keeps serving: the next message goes out.
+    let next = w.e.send(SENDER, "other@dest.test", &[]);
+    w.e.wait_event(SENDER, &format!("event=delivered&message-id={next}"), WAIT);
+}
+
+#[test]
+fn a_dkim_key_that_does_not_decrypt_holds_the_message_never_unsigned() {
+    let mut w = world();
+    // The operator restarts with another master key: the domain's DKIM key
+    // (sealed under the first) no longer opens; new messages still store.
+    w.e.terminate();
+    w.e.env.push(("ENVOI_MASTER_KEY".into(), "ab".repeat(32)));
+    w.e.restart();
+    let id = w.e.send(SENDER, "rcpt@dest.test", &[]);
+    deferred_then_old(&w, &id, "cannot be decrypted");
+    let log = w.e.log_tail();
+    assert!(log.contains("DKIM key k1 of shop.test"), "{log}");
+}
