@@ -13,5 +13,6 @@ pub mod dns_records;
 pub mod events;
 pub mod http;
 pub mod serve;
+pub mod smtp;
 pub mod store;
 pub mod time;

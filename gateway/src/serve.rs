@@ -18,6 +18,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("delivery cannot start: {0}")]
     Delivery(String),
+    #[error(transparent)]
+    Smtp(crate::smtp::SmtpError),
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
@@ -43,7 +45,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         })?;
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
     let deliverer = crate::delivery::Deliverer::new(app.clone()).map_err(ServeError::Delivery)?;
+    let smtp = crate::smtp::Server::bind(&app)
+        .await
+        .map_err(ServeError::Smtp)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
     let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx));
     let router = crate::http::router(app.clone());
@@ -51,8 +57,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Http)?;
-    tracing::info!("HTTP API stopped; finishing deliveries in flight");
+    tracing::info!("HTTP API stopped; finishing SMTP sessions and deliveries in flight");
     let _ = stop_tx.send(true);
+    let _ = submission.await;
     let _ = worker.await;
     let _ = rotator.await;
     tracing::info!("closing the store");

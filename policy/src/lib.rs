@@ -2,4 +2,5 @@
 //! a domain's counters say) and asks these functions what to do.
 
 pub mod delivery;
+pub mod relay;
 pub mod tls;

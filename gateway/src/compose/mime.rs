@@ -252,6 +252,43 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
     })
 }
 
+/// Removes Mailgun's option headers (`X-Mailgun-*`, folded lines included)
+/// from a CRLF message's header section; returns them unfolded, in order.
+pub fn take_mailgun_headers(mime: &mut Vec<u8>) -> Vec<(String, String)> {
+    let Some(end) = find_header_end(mime) else {
+        return Vec::new();
+    };
+    let mut taken = Vec::new();
+    let mut kept = Vec::with_capacity(mime.len());
+    let mut dropping = false;
+    for line in mime[..end].split_inclusive(|&b| b == b'\n') {
+        let folded = matches!(line.first(), Some(b' ' | b'\t'));
+        if !folded {
+            dropping = line.len() >= 10 && line[..10].eq_ignore_ascii_case(b"x-mailgun-");
+            if dropping {
+                let text = String::from_utf8_lossy(line);
+                if let Some((name, value)) = text.split_once(':') {
+                    taken.push((name.trim().to_string(), value.trim().to_string()));
+                }
+                continue;
+            }
+        } else if dropping {
+            if let Some((_, value)) = taken.last_mut() {
+                value.push(' ');
+                value.push_str(String::from_utf8_lossy(line).trim());
+            }
+            continue;
+        }
+        kept.extend_from_slice(line);
+    }
+    if taken.is_empty() {
+        return taken;
+    }
+    kept.extend_from_slice(&mime[end..]);
+    *mime = kept;
+    taken
+}
+
 /// Offset of the CRLF that ends the header section (the first of CRLFCRLF).
 pub fn find_header_end(mime: &[u8]) -> Option<usize> {
     if mime.starts_with(b"\r\n") {
@@ -265,6 +302,23 @@ pub fn find_header_end(mime: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailgun_headers_are_taken_out_folded_lines_and_all() {
+        let mut m = b"From: a@x.com\r\nX-Mailgun-Tag: one\r\nSubject: hi\r\nx-mailgun-variables: {\"a\":\r\n 1}\r\n\r\nX-Mailgun-Tag: body\r\n".to_vec();
+        let taken = take_mailgun_headers(&mut m);
+        assert_eq!(
+            taken,
+            [
+                ("X-Mailgun-Tag".to_string(), "one".to_string()),
+                ("x-mailgun-variables".to_string(), "{\"a\": 1}".to_string())
+            ]
+        );
+        assert_eq!(
+            m,
+            b"From: a@x.com\r\nSubject: hi\r\n\r\nX-Mailgun-Tag: body\r\n".to_vec()
+        );
+    }
 
     #[test]
     fn line_endings() {

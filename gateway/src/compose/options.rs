@@ -31,6 +31,57 @@ pub struct SendOptions {
     pub skip_verification: Option<bool>,
 }
 
+/// The options of a message submitted over SMTP, from its `X-Mailgun-*`
+/// headers (contract §4), checked as the API fields are. Returns the
+/// options and the recipient variables, if any.
+pub fn from_mailgun_headers(
+    headers: &[(String, String)],
+) -> Result<(SendOptions, Option<Map<String, Value>>), ComposeError> {
+    let mut opts: Vec<(&str, &str)> = Vec::new();
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut recipient_vars = None;
+    for (name, value) in headers {
+        let field = match name.to_ascii_lowercase().as_str() {
+            "x-mailgun-tag" => "o:tag",
+            "x-mailgun-dkim" => "o:dkim",
+            "x-mailgun-require-tls" => "o:require-tls",
+            "x-mailgun-skip-verification" => "o:skip-verification",
+            "x-mailgun-drop-message" => "o:testmode",
+            "x-mailgun-deliver-by" => "o:deliverytime",
+            "x-mailgun-track" => "o:tracking",
+            "x-mailgun-track-clicks" => "o:tracking-clicks",
+            "x-mailgun-track-opens" => "o:tracking-opens",
+            "x-mailgun-variables" => {
+                // Several headers merge; each is a JSON object.
+                let obj = serde_json::from_str::<Map<String, Value>>(value).map_err(|_| {
+                    ComposeError::InvalidOption {
+                        name: name.clone(),
+                        value: value.clone(),
+                        expected: "a JSON object like {\"key\": \"value\"}",
+                    }
+                })?;
+                for (k, v) in obj {
+                    let text = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    vars.push((k, text));
+                }
+                continue;
+            }
+            "x-mailgun-recipient-variables" => {
+                recipient_vars = Some(parse_recipient_variables(value)?);
+                continue;
+            }
+            _ => continue,
+        };
+        opts.push((field, value.as_str()));
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let parsed = super::parse_options(&opts, &vars, &[])?;
+    Ok((parsed, recipient_vars))
+}
+
 /// Mailgun booleans: yes|no|true|false in any case (and 1/0).
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {

@@ -61,6 +61,10 @@ pub struct SmtpConfig {
     pub tls_key: Option<PathBuf>,
     pub allow_plain_auth_without_tls: bool,
     pub max_message_size: ByteSize,
+    /// envoi's own: a silent client is told 421 and dropped after this.
+    pub idle_timeout: Dur,
+    /// envoi's own: more simultaneous clients are told 421.
+    pub max_connections: u32,
 }
 
 impl Default for SmtpConfig {
@@ -71,6 +75,8 @@ impl Default for SmtpConfig {
             tls_key: None,
             allow_plain_auth_without_tls: false,
             max_message_size: ByteSize(25_000_000),
+            idle_timeout: Dur(Duration::from_secs(300)),
+            max_connections: 1000,
         }
     }
 }

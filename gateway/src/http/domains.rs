@@ -103,11 +103,7 @@ pub async fn create(
         )));
     }
     if let Some(p) = form.get("smtp_password") {
-        if !(5..=32).contains(&p.chars().count()) {
-            return Err(ApiError::BadRequest(
-                "Password is too short. It must be between 5 and 32 characters.".into(),
-            ));
-        }
+        super::credentials::check_password(p)?;
     }
     let spam_action = form.get("spam_action").unwrap_or("disabled").to_string();
     if !["disabled", "block", "tag"].contains(&spam_action.as_str()) {
@@ -148,6 +144,10 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::BadRequest(format!("Domain name {name} is already taken")))?;
     tracing::info!(domain = %name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "domain created");
+    // Mailgun's smtp_login is postmaster@domain; its password is smtp_password.
+    if let Some(p) = form.get("smtp_password") {
+        super::credentials::add(&app, &domain, &format!("postmaster@{name}"), p).await?;
+    }
     full(&app, &domain, Some("Domain DNS records have been created")).await
 }
 
@@ -159,20 +159,8 @@ pub async fn list(
     admin(&app, &headers).await?;
     let mut form = super::form::Form::default();
     form.push_query(q.as_deref())?;
-    let num = |name: &str, default: i64, max: i64| -> ApiResult<i64> {
-        match form.get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (0..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} must be a whole number from 0 to {max}"))
-                }),
-        }
-    };
-    let limit = num("limit", 100, 1000)?;
-    let skip = num("skip", 0, i64::MAX)?;
+    let limit = form.number("limit", 100, 1000)?;
+    let skip = form.number("skip", 0, i64::MAX)?;
     let (domains, total) = app.store.domains(limit, skip, form.get("state")).await?;
     Ok(Json(
         json!({"total_count": total, "items": domains.iter().map(domain_json).collect::<Vec<_>>()}),

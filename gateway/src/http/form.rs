@@ -79,6 +79,20 @@ impl Form {
         }
     }
 
+    /// A whole number from 0 to `max`, `default` when absent (paging).
+    pub fn number(&self, name: &str, default: i64, max: i64) -> Result<i64, ApiError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} must be a whole number from 0 to {max}"))
+                }),
+        }
+    }
+
     pub fn push_query(&mut self, query: Option<&str>) -> Result<(), ApiError> {
         if let Some(q) = query {
             self.fields.extend(parse_urlencoded(q.as_bytes())?);

@@ -1,6 +1,7 @@
 //! The Mailgun-compatible HTTP API (axum).
 
 pub mod auth;
+mod credentials;
 pub(crate) mod dkim_keys;
 mod dkim_rotation;
 mod domains;
@@ -68,6 +69,16 @@ pub fn router(app: App) -> Router {
             put(dkim_keys::deactivate),
         )
         .route("/v1/keys/{id}", delete(keys::remove))
+        .route(
+            "/v3/domains/{domain}/credentials",
+            post(credentials::create)
+                .get(credentials::list)
+                .delete(credentials::remove_all),
+        )
+        .route(
+            "/v3/domains/{domain}/credentials/{login}",
+            put(credentials::change_password).delete(credentials::remove),
+        )
         .route("/v3/{domain}/messages", post(messages::send))
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))
         .route("/v3/{domain}/events", get(events::list))

@@ -1,0 +1,200 @@
+//! Mailgun's SMTP credentials, `/v3/domains/{domain}/credentials`: a login
+//! per sender of a domain; passwords are kept only as Argon2id hashes.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::{admin, small_form};
+use crate::app::App;
+use crate::crypto::{hash_password, random_hex};
+use crate::store::domains::Domain;
+
+/// `alice` or `alice@domain` → `alice@domain`, lower case.
+fn full_login(d: &Domain, login: &str) -> ApiResult<String> {
+    let login = login.trim().to_ascii_lowercase();
+    let full = if login.contains('@') {
+        login
+    } else {
+        format!("{login}@{}", d.name)
+    };
+    let in_domain = full.rsplit_once('@').is_some_and(|(_, dom)| dom == d.name);
+    if !in_domain || !crate::compose::address::valid_addr(&full) {
+        return Err(ApiError::BadRequest(format!(
+            "login {full:?} is not valid: use a name or name@{}",
+            d.name
+        )));
+    }
+    Ok(full)
+}
+
+/// Mailgun's rule, and its words.
+pub fn check_password(p: &str) -> ApiResult<()> {
+    if !(5..=32).contains(&p.chars().count()) {
+        return Err(ApiError::BadRequest(
+            "Password is too short. It must be between 5 and 32 characters.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashing is deliberately slow: off the async threads.
+pub async fn hash(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Adds a login; used by the credentials API and by domain creation.
+pub async fn add(app: &App, d: &Domain, login: &str, password: &str) -> ApiResult<()> {
+    let hashed = hash(password.to_string()).await?;
+    if !app.store.add_credential(d.id, login, &hashed).await? {
+        return Err(ApiError::Conflict(format!(
+            "credentials for {login} already exist: change the password with PUT /v3/domains/{}/credentials/{login}",
+            d.name
+        )));
+    }
+    tracing::info!(domain = %d.name, %login, "SMTP credentials created");
+    Ok(())
+}
+
+/// `POST`: `login` (repeatable), `password` (generated when absent).
+pub async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let logins: Vec<String> = form
+        .texts("login")
+        .map(|l| full_login(&d, l))
+        .collect::<ApiResult<_>>()?;
+    if logins.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "login parameter is missing: e.g. login=alice (becomes alice@{})",
+            d.name
+        )));
+    }
+    let given = form.get("password").map(str::to_string);
+    if let Some(p) = &given {
+        check_password(p)?;
+    }
+    let mut generated = serde_json::Map::new();
+    for login in &logins {
+        let password = given.clone().unwrap_or_else(|| random_hex(12));
+        add(&app, &d, login, &password).await?;
+        if given.is_none() {
+            generated.insert(login.clone(), Value::String(password));
+        }
+    }
+    let mut out = json!({ "message": format!("Created {} credentials pair(s)", logins.len()) });
+    if !generated.is_empty() {
+        out["note"] = json!("the generated passwords are shown only this once");
+        out["credentials"] = Value::Object(generated);
+    }
+    Ok(Json(out))
+}
+
+/// `GET` (`skip`, `limit`).
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let mut form = super::form::Form::default();
+    form.push_query(q.as_deref())?;
+    let limit = form.number("limit", 100, 1000)? as usize;
+    let skip = form.number("skip", 0, i64::MAX)? as usize;
+    let d = super::domains::find(&app, &domain).await?;
+    let all = app.store.credentials(d.id).await?;
+    let items: Vec<Value> = all
+        .iter()
+        .skip(skip)
+        .take(limit)
+        .map(|c| {
+            json!({
+                "mailbox": c.login,
+                "login": c.login,
+                "created_at": crate::time::rfc2822(c.created_at),
+                "size_bytes": Value::Null,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "total_count": all.len() })))
+}
+
+/// `PUT …/{login}`: a new `password`.
+pub async fn change_password(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((domain, login)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let login = full_login(&d, &login)?;
+    let password = form.get("password").ok_or_else(|| {
+        ApiError::BadRequest("password parameter is missing: send the new password".into())
+    })?;
+    check_password(password)?;
+    let hashed = hash(password.to_string()).await?;
+    if !app
+        .store
+        .set_credential_password(d.id, &login, &hashed)
+        .await?
+    {
+        return Err(not_found(&d, &login));
+    }
+    tracing::info!(domain = %d.name, %login, "SMTP password changed");
+    Ok(Json(json!({ "message": "Password changed" })))
+}
+
+/// `DELETE …/{login}`.
+pub async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((domain, login)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let login = full_login(&d, &login)?;
+    if app.store.delete_credentials(d.id, Some(&login)).await? == 0 {
+        return Err(not_found(&d, &login));
+    }
+    tracing::info!(domain = %d.name, %login, "SMTP credentials deleted");
+    Ok(Json(
+        json!({ "message": "Credentials have been deleted", "spec": login }),
+    ))
+}
+
+/// `DELETE` (all of the domain's).
+pub async fn remove_all(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let count = app.store.delete_credentials(d.id, None).await?;
+    Ok(Json(
+        json!({ "message": "All domain credentials have been deleted", "count": count }),
+    ))
+}
+
+fn not_found(d: &Domain, login: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "no SMTP credentials {login} in {}: list them with GET /v3/domains/{}/credentials",
+        d.name, d.name
+    ))
+}

@@ -1,0 +1,102 @@
+//! Checking SMTP credentials, and slowing down whoever guesses: each failure
+//! from an address delays the answer, and an address with too many recent
+//! failures is refused without a check.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::machine::AuthOutcome;
+use crate::app::App;
+
+/// Failures from one address within `WINDOW` before it is refused outright.
+const MAX_FAILURES: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(600);
+/// Added to each failed answer, per recent failure (capped).
+const STEP: Duration = Duration::from_millis(500);
+const MAX_DELAY: Duration = Duration::from_secs(3);
+
+/// A hash of nothing in particular: unknown logins cost the same as known
+/// ones, so timing does not tell which exist.
+static DUMMY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::crypto::hash_password("no such login"));
+
+#[derive(Default)]
+pub struct Guard {
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Guard {
+    fn recent(&self, ip: IpAddr) -> u32 {
+        let mut f = self.failures.lock().unwrap();
+        match f.get(&ip) {
+            Some((n, since)) if since.elapsed() < WINDOW => *n,
+            Some(_) => {
+                f.remove(&ip);
+                0
+            }
+            None => 0,
+        }
+    }
+
+    fn failed(&self, ip: IpAddr) -> u32 {
+        let mut f = self.failures.lock().unwrap();
+        if f.len() > 100_000 {
+            f.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        }
+        let e = f.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+        e.0
+    }
+
+    fn succeeded(&self, ip: IpAddr) {
+        self.failures.lock().unwrap().remove(&ip);
+    }
+}
+
+pub async fn check(
+    app: &App,
+    guard: &Guard,
+    ip: IpAddr,
+    login: &str,
+    password: &str,
+) -> AuthOutcome {
+    if guard.recent(ip) >= MAX_FAILURES {
+        tracing::warn!(%ip, "SMTP AUTH refused: too many recent failures from this address");
+        return AuthOutcome::Throttled;
+    }
+    let login = login.trim().to_ascii_lowercase();
+    let found = match app.store.credential(&login).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "SMTP AUTH: store unavailable");
+            return AuthOutcome::Unavailable;
+        }
+    };
+    let (hash, domain) = match &found {
+        Some((c, domain)) => (c.password_hash.clone(), Some(domain.clone())),
+        None => (DUMMY.clone(), None),
+    };
+    let password = password.to_string();
+    let matches =
+        tokio::task::spawn_blocking(move || crate::crypto::password_matches(&password, &hash))
+            .await
+            .unwrap_or(false);
+    match (matches, domain) {
+        (true, Some(domain)) => {
+            guard.succeeded(ip);
+            tracing::info!(%ip, %login, %domain, "SMTP AUTH succeeded");
+            AuthOutcome::Ok { domain }
+        }
+        _ => {
+            let n = guard.failed(ip);
+            tracing::warn!(%ip, %login, failures = n, "SMTP AUTH failed");
+            tokio::time::sleep((STEP * n).min(MAX_DELAY)).await;
+            AuthOutcome::Failed
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Every answer the submission server gives, with its enhanced status code
+//! (RFC 3463), made here and nowhere else.
+
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// The enhanced status code, e.g. "5.7.1".
+    pub status: &'static str,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// On the wire: `250-` for every line but the last, CRLF after each.
+    /// Text is stripped of CR/LF so nothing a client sent can forge a line.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut s = String::new();
+        let n = self.lines.len().max(1);
+        for i in 0..n {
+            let sep = if i + 1 == n { ' ' } else { '-' };
+            let text: String = self
+                .lines
+                .get(i)
+                .map(|l| l.chars().filter(|c| *c != '\r' && *c != '\n').collect())
+                .unwrap_or_default();
+            if self.status.is_empty() || (i > 0 && self.code == 250) {
+                let _ = write!(s, "{}{sep}{text}\r\n", self.code);
+            } else {
+                let _ = write!(s, "{}{sep}{} {text}\r\n", self.code, self.status);
+            }
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn is_positive(&self) -> bool {
+        self.code < 400
+    }
+
+    pub fn ok(text: impl Into<String>) -> Reply {
+        Reply::new(250, "2.0.0", text)
+    }
+    pub fn greeting(host: &str) -> Reply {
+        Reply::new(220, "", format!("{host} ESMTP envoi"))
+    }
+    pub fn bye() -> Reply {
+        Reply::new(221, "2.0.0", "bye")
+    }
+    pub fn start_data() -> Reply {
+        Reply::new(354, "", "end data with <CR><LF>.<CR><LF>")
+    }
+    pub fn ready_for_tls() -> Reply {
+        Reply::new(220, "2.0.0", "ready to start TLS")
+    }
+    pub fn auth_ok() -> Reply {
+        Reply::new(235, "2.7.0", "authentication succeeded")
+    }
+    pub fn challenge(text: &str) -> Reply {
+        Reply::new(334, "", text)
+    }
+
+    // Sequence and syntax.
+    pub fn bad_sequence(what: &str) -> Reply {
+        Reply::new(503, "5.5.1", what)
+    }
+    pub fn unknown_command() -> Reply {
+        Reply::new(500, "5.5.1", "command not recognised")
+    }
+    pub fn not_implemented(cmd: &str) -> Reply {
+        Reply::new(502, "5.5.1", format!("{cmd} is not implemented"))
+    }
+    pub fn syntax(what: impl Into<String>) -> Reply {
+        Reply::new(501, "5.5.4", what)
+    }
+    pub fn line_too_long(max: usize) -> Reply {
+        Reply::new(
+            500,
+            "5.5.2",
+            format!("line too long: at most {max} octets per command line"),
+        )
+    }
+    pub fn bad_param(what: impl Into<String>) -> Reply {
+        Reply::new(555, "5.5.4", what)
+    }
+    pub fn too_many_errors() -> Reply {
+        Reply::new(421, "4.7.0", "too many errors; closing the connection")
+    }
+    pub fn bare_lf() -> Reply {
+        Reply::new(
+            521,
+            "5.5.2",
+            "bare LF in the message: lines must end with CRLF; nothing was stored",
+        )
+    }
+
+    // Limits.
+    pub fn too_large(max: usize) -> Reply {
+        Reply::new(
+            552,
+            "5.3.4",
+            format!("message too large: the limit is {max} bytes; nothing was stored"),
+        )
+    }
+    pub fn too_many_recipients(max: usize) -> Reply {
+        Reply::new(
+            452,
+            "4.5.3",
+            format!(
+                "too many recipients: at most {max} per message; send the rest in another message"
+            ),
+        )
+    }
+    pub fn idle() -> Reply {
+        Reply::new(421, "4.4.2", "idle for too long; closing the connection")
+    }
+    pub fn too_busy() -> Reply {
+        Reply::new(421, "4.7.0", "too many connections; try again later")
+    }
+    pub fn shutting_down() -> Reply {
+        Reply::new(421, "4.3.2", "shutting down; try again later")
+    }
+
+    // Authentication and relaying.
+    pub fn auth_required() -> Reply {
+        Reply::new(
+            530,
+            "5.7.0",
+            "authentication required: AUTH with the domain's SMTP credentials (no relaying without it)",
+        )
+    }
+    pub fn encryption_required() -> Reply {
+        Reply::new(
+            538,
+            "5.7.11",
+            "encryption required: issue STARTTLS before AUTH",
+        )
+    }
+    pub fn bad_credentials() -> Reply {
+        Reply::new(
+            535,
+            "5.7.8",
+            "authentication failed: wrong login or password",
+        )
+    }
+    pub fn auth_throttled() -> Reply {
+        Reply::new(
+            454,
+            "4.7.0",
+            "too many failed authentications; try again later",
+        )
+    }
+    pub fn auth_unavailable() -> Reply {
+        Reply::new(
+            454,
+            "4.7.0",
+            "authentication is temporarily unavailable; try again later",
+        )
+    }
+    pub fn auth_cancelled() -> Reply {
+        Reply::new(501, "5.7.0", "authentication cancelled")
+    }
+    pub fn unsupported_mechanism() -> Reply {
+        Reply::new(504, "5.5.4", "unsupported mechanism: use PLAIN or LOGIN")
+    }
+    pub fn not_your_domain(sender: &str, allowed: &[String]) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!(
+                "sender {sender:?} is not in your domain: these credentials send only as @{}",
+                allowed.join(", @")
+            ),
+        )
+    }
+    pub fn tls_unavailable() -> Reply {
+        Reply::new(454, "4.7.0", "TLS not available")
+    }
+    pub fn bad_sender(why: impl Into<String>) -> Reply {
+        Reply::new(501, "5.1.7", why)
+    }
+    pub fn bad_recipient(why: impl Into<String>) -> Reply {
+        Reply::new(501, "5.1.3", why)
+    }
+    pub fn no_valid_recipients() -> Reply {
+        Reply::new(554, "5.5.1", "no valid recipients")
+    }
+
+    // After DATA.
+    pub fn queued(id: &str) -> Reply {
+        Reply::new(250, "2.0.0", format!("OK: queued as <{id}>"))
+    }
+    pub fn bad_message(why: impl Into<String>) -> Reply {
+        Reply::new(554, "5.6.0", why)
+    }
+    pub fn store_failed() -> Reply {
+        Reply::new(
+            451,
+            "4.3.0",
+            "the message could not be stored; nothing was kept, please retry",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiline_replies_use_dashes_and_crlf() {
+        let r = Reply {
+            code: 250,
+            status: "",
+            lines: vec!["host".into(), "SIZE 10".into(), "PIPELINING".into()],
+        };
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        assert_eq!(out, b"250-host\r\n250-SIZE 10\r\n250 PIPELINING\r\n");
+    }
+
+    #[test]
+    fn replies_carry_the_enhanced_code_and_no_forged_lines() {
+        let mut out = Vec::new();
+        Reply::bad_message("a\r\n250 ok").write_to(&mut out);
+        assert_eq!(out, b"554 5.6.0 a250 ok\r\n");
+    }
+}

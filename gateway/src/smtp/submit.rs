@@ -1,0 +1,129 @@
+//! A message received over SMTP joins the queue exactly as one sent over
+//! HTTP: the same checks on the MIME, `X-Mailgun-*` headers as options (then
+//! removed), the same `accept` (durable before the 250).
+
+use crate::accept::accept;
+use crate::app::App;
+use crate::compose::address::{parse_mailbox, Mailbox};
+use crate::compose::options::{from_mailgun_headers, substitute};
+use crate::compose::{mime, Outgoing, Summary};
+use crate::events::Method;
+
+use super::machine::Envelope;
+use super::reply::Reply;
+
+pub async fn submit(app: &App, env: Envelope) -> Reply {
+    let domain = match app.store.domain(&env.domain).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Reply::bad_message(format!(
+                "domain {} no longer exists; nothing was stored",
+                env.domain
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SMTP submission: store unavailable");
+            return Reply::store_failed();
+        }
+    };
+    let prepared = match mime::prepare_whole(&env.data, &domain.name) {
+        Ok(p) => p,
+        Err(e) => return Reply::bad_message(e.to_string()),
+    };
+    // The From header, like MAIL FROM, must be of the client's domain.
+    if !prepared.from.domain().eq_ignore_ascii_case(&domain.name) {
+        return Reply::not_your_domain(&prepared.from.addr, std::slice::from_ref(&domain.name));
+    }
+    let mut body = prepared.mime;
+    let headers = mime::take_mailgun_headers(&mut body);
+    let (opts, recipient_vars) = match from_mailgun_headers(&headers) {
+        Ok(o) => o,
+        Err(e) => return Reply::bad_message(e.to_string()),
+    };
+    let mut recipients = Vec::with_capacity(env.rcpt_to.len());
+    for r in &env.rcpt_to {
+        match parse_mailbox("to", r) {
+            Ok(m) => recipients.push(m),
+            Err(e) => return Reply::bad_message(e.to_string()),
+        }
+    }
+    let summary = Summary {
+        from: prepared.from.to_string(),
+        to: prepared.to,
+        subject: prepared.subject,
+        attachments: Vec::new(),
+    };
+    let messages = match recipient_vars {
+        // Batch sending: a copy per recipient, its variables filled in.
+        Some(vars) => per_recipient(
+            &body,
+            &recipients,
+            &vars,
+            &prepared.message_id,
+            &domain.name,
+            &prepared.from.addr,
+            &summary,
+        ),
+        None => vec![Outgoing {
+            message_id: prepared.message_id,
+            mime: body,
+            sender: prepared.from.addr.clone(),
+            recipients,
+            summary,
+        }],
+    };
+    match accept(app, &domain, &opts, &messages, Method::Smtp).await {
+        Ok(()) => {
+            tracing::info!(domain = %domain.name, id = %messages[0].message_id, recipients = env.rcpt_to.len(), "accepted over SMTP");
+            Reply::queued(&messages[0].message_id)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SMTP submission could not be stored");
+            Reply::store_failed()
+        }
+    }
+}
+
+fn per_recipient(
+    body: &[u8],
+    recipients: &[Mailbox],
+    vars: &serde_json::Map<String, serde_json::Value>,
+    first_id: &str,
+    domain: &str,
+    sender: &str,
+    summary: &Summary,
+) -> Vec<Outgoing> {
+    let text = String::from_utf8_lossy(body);
+    recipients
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let own = vars.get(&r.addr).and_then(|v| v.as_object());
+            let mime = substitute(&text, own).into_bytes();
+            // Each copy is its own message; the first keeps the given id.
+            let message_id = if i == 0 {
+                first_id.to_string()
+            } else {
+                crate::compose::new_message_id(domain)
+            };
+            let mime = if i == 0 {
+                mime
+            } else {
+                replace_message_id(&mime, first_id, &message_id)
+            };
+            Outgoing {
+                message_id,
+                mime,
+                sender: sender.to_string(),
+                recipients: vec![r.clone()],
+                summary: summary.clone(),
+            }
+        })
+        .collect()
+}
+
+fn replace_message_id(mime: &[u8], old: &str, new: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(mime);
+    text.replacen(&format!("<{old}>"), &format!("<{new}>"), 1)
+        .into_bytes()
+}
