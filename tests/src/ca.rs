@@ -23,6 +23,19 @@ pub struct TestCa {
 pub struct ServerCert {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// The same, as PEM (for servers configured with files).
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl ServerCert {
+    /// Writes `cert.pem` and `key.pem` into `dir`; returns their paths.
+    pub fn write_pem(&self, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, &self.cert_pem).unwrap();
+        std::fs::write(&k, &self.key_pem).unwrap();
+        (c, k)
+    }
 }
 
 impl TestCa {
@@ -59,6 +72,8 @@ impl TestCa {
             _ => params.signed_by(&key, &self.issuer).unwrap(),
         };
         ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         }

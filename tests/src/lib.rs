@@ -14,6 +14,7 @@ pub mod ca;
 pub mod dkim;
 pub mod dns;
 pub mod sink;
+pub mod smtp_client;
 use serde_json::Value;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -104,6 +105,8 @@ pub fn postgres_required() -> bool {
 pub struct Envoi {
     pub dir: PathBuf,
     pub port: u16,
+    /// The SMTP submission port.
+    pub smtp_port: u16,
     pub config_path: PathBuf,
     child: Option<Child>,
     pub env: Vec<(String, String)>,
@@ -175,6 +178,7 @@ impl Envoi {
         let mut e = Envoi {
             dir,
             port,
+            smtp_port,
             config_path,
             child: None,
             env,
