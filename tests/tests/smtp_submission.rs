@@ -449,3 +449,14 @@ fn credentials_are_managed_like_mailgun_and_a_changed_password_takes_effect() {
     let key = w.e.sending_key(SENDER);
     expect_error(w.e.get(&path, &key).send().unwrap(), 403, &[]);
 }
+
+#[test]
+fn connections_over_the_limit_are_told_421() {
+    let w = world(false, "max_connections = 2\n");
+    let (_a, ga) = RawSmtp::connect(w.e.smtp_port);
+    let (_b, gb) = RawSmtp::connect(w.e.smtp_port);
+    assert!(ga.starts_with("220") && gb.starts_with("220"));
+    let (mut c, gc) = RawSmtp::connect(w.e.smtp_port);
+    assert!(gc.starts_with("421 4.7.0"), "{gc}");
+    assert!(c.closed());
+}
