@@ -460,3 +460,47 @@ fn connections_over_the_limit_are_told_421() {
     assert!(gc.starts_with("421 4.7.0"), "{gc}");
     assert!(c.closed());
 }
+
+#[test]
+fn an_allowlisted_network_submits_without_auth_only_as_its_domain() {
+    let w = world(false, "");
+    let path = format!("/v3/domains/{SENDER}/ip_allowlist");
+    let add = |address: &str| {
+        w.e.post(&path, ADMIN_KEY)
+            .form(&[("address", address), ("description", "app servers")])
+            .send()
+            .unwrap()
+    };
+    expect_json(add("10.0.0.0/8"), 200);
+    expect_error(add("10.0.0.0/8"), 409, &["already"]);
+    expect_error(add("not-an-ip"), 400, &["CIDR"]);
+    // A client outside the allowlist still needs AUTH.
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    c.cmd("EHLO app.test");
+    let r = c.cmd(&format!("MAIL FROM:<{LOGIN}>"));
+    assert!(r.starts_with("530 5.7.0"), "{r}");
+
+    expect_json(add("127.0.0.1"), 200);
+    let listed = expect_json(w.e.get(&path, ADMIN_KEY).send().unwrap(), 200);
+    assert_eq!(listed["addresses"][1]["ip_address"], "127.0.0.1/32");
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    c.cmd("EHLO app.test");
+    let r = c.cmd("MAIL FROM:<ceo@bank.test>");
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    assert!(c.cmd(&format!("MAIL FROM:<{LOGIN}>")).starts_with("250"));
+    assert!(c.cmd("RCPT TO:<rcpt@dest.test>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(message(LOGIN, "rcpt@dest.test", "").as_bytes());
+    let r = c.cmd(".");
+    assert!(r.starts_with("250"), "{r}");
+    w.sink.wait_for(1, WAIT);
+
+    let r =
+        w.e.delete(&format!("{path}?address=127.0.0.1"), ADMIN_KEY)
+            .send()
+            .unwrap();
+    expect_json(r, 200);
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    c.cmd("EHLO app.test");
+    assert!(c.cmd(&format!("MAIL FROM:<{LOGIN}>")).starts_with("530"));
+}

@@ -8,6 +8,7 @@ mod domains;
 pub mod error;
 mod events;
 pub mod form;
+mod ip_allowlist;
 mod keys;
 mod messages;
 
@@ -74,6 +75,12 @@ pub fn router(app: App) -> Router {
             post(credentials::create)
                 .get(credentials::list)
                 .delete(credentials::remove_all),
+        )
+        .route(
+            "/v3/domains/{domain}/ip_allowlist",
+            get(ip_allowlist::list)
+                .post(ip_allowlist::add)
+                .delete(ip_allowlist::remove),
         )
         .route(
             "/v3/domains/{domain}/credentials/{login}",

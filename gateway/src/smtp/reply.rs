@@ -175,7 +175,7 @@ impl Reply {
             550,
             "5.7.1",
             format!(
-                "sender {sender:?} is not in your domain: these credentials send only as @{}",
+                "sender {sender:?} is not in your domain: you may send only as @{}",
                 allowed.join(", @")
             ),
         )

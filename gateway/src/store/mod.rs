@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod domains;
 pub mod events;
+pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
 pub mod queue;

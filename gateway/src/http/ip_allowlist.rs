@@ -1,0 +1,91 @@
+//! `GET|POST|DELETE /v3/domains/{domain}/ip_allowlist`: networks whose
+//! clients submit over SMTP without AUTH (as addresses of the domain only).
+//! The shape follows Mailgun's account IP allowlist (`addresses` of
+//! `{ip_address, description}`).
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::{admin, small_form};
+use crate::app::App;
+use crate::smtp::allowlist::parse_network;
+
+fn network_of(form: &super::form::Form) -> ApiResult<String> {
+    let text = form.get("address").ok_or_else(|| {
+        ApiError::BadRequest(
+            "address parameter is missing: an IP or a CIDR, e.g. 10.0.0.0/24".into(),
+        )
+    })?;
+    parse_network(text).map(|n| n.to_string()).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "address {text:?} is not an IP or a CIDR: e.g. 192.0.2.10 or 10.0.0.0/24"
+        ))
+    })
+}
+
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let nets = app.store.allowed_networks(Some(d.id)).await?;
+    let addresses: Vec<Value> = nets
+        .iter()
+        .map(|n| json!({ "ip_address": n.network, "description": n.description }))
+        .collect();
+    Ok(Json(json!({ "addresses": addresses })))
+}
+
+pub async fn add(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let net = network_of(&form)?;
+    let description = form.get("description").unwrap_or("");
+    crate::compose::check_single_line("description", description)?;
+    if !app.store.allow_network(d.id, &net, description).await? {
+        return Err(ApiError::Conflict(format!(
+            "{net} is already in the IP allowlist of {}",
+            d.name
+        )));
+    }
+    tracing::info!(domain = %d.name, network = %net, "IP allowlist: network added");
+    Ok(Json(
+        json!({ "message": "IP address added to the allowlist", "ip_address": net }),
+    ))
+}
+
+pub async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let d = super::domains::find(&app, &domain).await?;
+    let net = network_of(&form)?;
+    if !app.store.disallow_network(d.id, &net).await? {
+        return Err(ApiError::NotFound(format!(
+            "{net} is not in the IP allowlist of {}: list it with GET /v3/domains/{}/ip_allowlist",
+            d.name, d.name
+        )));
+    }
+    tracing::info!(domain = %d.name, network = %net, "IP allowlist: network removed");
+    Ok(Json(
+        json!({ "message": "IP address removed from the allowlist", "ip_address": net }),
+    ))
+}
