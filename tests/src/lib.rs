@@ -160,12 +160,14 @@ impl Envoi {
         } else {
             "[delivery]\nrelay = \"127.0.0.1:9\"\nconnect_timeout = \"1s\"\n".to_string()
         };
-        let config = format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{}\n",
-            opts.smtp_extra, opts.extra_config
-        );
+        let config_for = |port: u16, smtp_port: u16| {
+            format!(
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{}\n",
+                opts.smtp_extra, opts.extra_config
+            )
+        };
         let config_path = dir.join("envoi.toml");
-        std::fs::write(&config_path, config).unwrap();
+        std::fs::write(&config_path, config_for(port, smtp_port)).unwrap();
         let mut env = vec![("ENVOI_LOG".to_string(), "info,sqlx=warn".to_string())];
         if let Some(k) = opts.admin_key {
             env.push(("ENVOI_ADMIN_KEY".into(), k));
@@ -184,13 +186,31 @@ impl Envoi {
             env,
             client,
             stderr_log,
-            store_url: store,
+            store_url: store.clone(),
         };
-        e.spawn();
+        // A port picked free can be taken by someone else before envoi binds
+        // it (tests run in parallel): pick others and try again.
+        for attempt in 1.. {
+            match e.try_spawn() {
+                Ok(()) => break,
+                Err(why) if attempt < 5 && why.contains("Address already in use") => {
+                    e.port = free_port();
+                    e.smtp_port = free_port();
+                    std::fs::write(&e.config_path, config_for(e.port, e.smtp_port)).unwrap();
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
         e
     }
 
     fn spawn(&mut self) {
+        if let Err(why) = self.try_spawn() {
+            panic!("{why}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -208,22 +228,23 @@ impl Envoi {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().expect("spawn envoi"));
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = self.client.get(self.url("/healthz")).send() {
                 if r.status().is_success() {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
+                self.child = None;
+                return Err(format!(
                     "envoi exited during start-up ({status}):\n{}",
                     self.stderr()
-                );
+                ));
             }
             assert!(
                 Instant::now() < deadline,
