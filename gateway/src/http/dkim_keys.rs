@@ -170,8 +170,7 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
-    let mut form = super::form::Form::default();
-    form.push_query(q.as_deref())?;
+    let form = super::form::Form::from_query(q.as_deref())?;
     let keys = app
         .store
         .all_dkim_keys(form.get("signing_domain"), form.get("selector"))
@@ -187,8 +186,7 @@ pub async fn remove(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
-    let mut form = super::form::Form::default();
-    form.push_query(q.as_deref())?;
+    let form = super::form::Form::from_query(q.as_deref())?;
     let (Some(domain), Some(selector)) = (form.get("signing_domain"), form.get("selector")) else {
         return Err(ApiError::BadRequest(
             "signing_domain and selector are required query parameters".into(),

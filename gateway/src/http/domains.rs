@@ -157,8 +157,7 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
-    let mut form = super::form::Form::default();
-    form.push_query(q.as_deref())?;
+    let form = super::form::Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)?;
     let skip = form.number("skip", 0, i64::MAX)?;
     let (domains, total) = app.store.domains(limit, skip, form.get("state")).await?;

@@ -146,9 +146,7 @@ pub async fn list(
     Path(domain): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let mut form = Form::default();
-    form.push_query(raw.as_deref())?;
-    let q = query_from(&form)?;
+    let q = query_from(&Form::from_query(raw.as_deref())?)?;
     run(&app, &headers, &domain, q).await
 }
 

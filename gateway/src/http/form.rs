@@ -93,6 +93,13 @@ impl Form {
         }
     }
 
+    /// A form of the query string alone (GET and DELETE handlers).
+    pub fn from_query(query: Option<&str>) -> Result<Form, ApiError> {
+        let mut form = Form::default();
+        form.push_query(query)?;
+        Ok(form)
+    }
+
     pub fn push_query(&mut self, query: Option<&str>) -> Result<(), ApiError> {
         if let Some(q) = query {
             self.fields.extend(parse_urlencoded(q.as_bytes())?);

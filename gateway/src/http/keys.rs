@@ -119,8 +119,7 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     admin(&app, &headers).await?;
-    let mut form = super::form::Form::default();
-    form.push_query(q.as_deref())?;
+    let form = super::form::Form::from_query(q.as_deref())?;
     let keys = app
         .store
         .api_keys(form.get("domain_name"), form.get("kind"))
