@@ -2,6 +2,7 @@
 //! session with the TLS the policy allows, run one transaction per message,
 //! and turn every reply into a per-recipient outcome.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Verdict};
@@ -84,21 +85,37 @@ async fn deliver_group_into(
     out: &mut Vec<Outcome>,
     tx: &OutcomeSink,
 ) {
-    let mut ready: Vec<(Job, Prepared)> = Vec::new();
-    for mut job in jobs {
-        // Suppressed recipients are never contacted (one lookup per message).
-        let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
-        let lists = match d.app.store.suppressed(job.message.domain.id, &addrs).await {
-            Ok(l) => l,
+    // Suppressed recipients are never contacted: one lookup per sending
+    // domain for the whole group.
+    let mut lists: HashMap<i64, Option<HashMap<String, String>>> = HashMap::new();
+    for job in &jobs {
+        let domain_id = job.message.domain.id;
+        if lists.contains_key(&domain_id) {
+            continue;
+        }
+        let addrs: Vec<&str> = jobs
+            .iter()
+            .filter(|j| j.message.domain.id == domain_id)
+            .flat_map(|j| j.recipients.iter().map(|r| r.address.as_str()))
+            .collect();
+        let found = match d.app.store.suppressed(domain_id, &addrs).await {
+            Ok(l) => Some(l),
             Err(e) => {
                 tracing::error!(error = %e, "suppression lookup failed; retrying later");
-                out.extend(job.recipients.iter().map(|r| release(&job, r)));
-                continue;
+                None
             }
+        };
+        lists.insert(domain_id, found);
+    }
+    let mut ready: Vec<(Job, Prepared)> = Vec::new();
+    for mut job in jobs {
+        let Some(Some(list)) = lists.get(&job.message.domain.id) else {
+            out.extend(job.recipients.iter().map(|r| release(&job, r)));
+            continue;
         };
         let mut keep = Vec::new();
         for r in std::mem::take(&mut job.recipients) {
-            match lists.get(&r.address.to_ascii_lowercase()) {
+            match list.get(&r.address.to_ascii_lowercase()) {
                 Some(kind) => out.push(suppressed_outcome(&job, &r, kind)),
                 None => keep.push(r),
             }
@@ -336,7 +353,8 @@ async fn open(
             Ok((s, facts))
         }
         Ok(Err(reply)) => {
-            // STARTTLS advertised but refused: as if not offered.
+            // STARTTLS advertised but refused: this MX is not usable now;
+            // the next one is tried, else a temporary failure and a retry.
             tracing::warn!(mx = %target.host, reply = %reply, "STARTTLS refused by the MX");
             Err((reply, facts))
         }
@@ -480,10 +498,9 @@ fn finish(
             )
         }
         Fate::Temporary(reply) => {
-            let cfg = &d.app.config.delivery;
-            let schedule: Vec<Duration> = cfg.retry_schedule.iter().map(|d| d.0).collect();
             let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
-            match next_attempt(attempt_no as u32, &schedule, age, cfg.max_age.0) {
+            let max_age = d.app.config.delivery.max_age.0;
+            match next_attempt(attempt_no as u32, &d.retry_schedule, age, max_age) {
                 Some(delay) => {
                     tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
                     base(

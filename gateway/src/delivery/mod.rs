@@ -50,6 +50,8 @@ pub struct Deliverer {
     pub router: mx::Router,
     pub tls: tls::TlsClient,
     pub helo: String,
+    /// `[delivery].retry_schedule`, read once.
+    pub retry_schedule: Vec<Duration>,
     keys: KeyCache,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -65,11 +67,13 @@ impl Deliverer {
                 .filter(|h| h.contains('.'))
                 .unwrap_or_else(|| "localhost".into())
         });
+        let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
         Ok(Arc::new(Deliverer {
             app,
             router,
             tls,
             helo,
+            retry_schedule,
             keys: Mutex::new(HashMap::new()),
             per_destination: Mutex::new(HashMap::new()),
         }))
@@ -254,23 +258,27 @@ impl Deliverer {
         let mut ids: Vec<i64> = leased.iter().map(|r| r.message_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let messages = self.app.store.messages_for_delivery(&ids).await?;
-        let mut parsed: HashMap<i64, (Arc<DeliveryMessage>, Arc<SendOptions>)> = HashMap::new();
+        // Each message (its sealed body too) is moved into one Arc shared by
+        // all its jobs, never copied.
+        let parsed: HashMap<i64, (Arc<DeliveryMessage>, Arc<SendOptions>)> = self
+            .app
+            .store
+            .messages_for_delivery(&ids)
+            .await?
+            .into_iter()
+            .map(|(id, dm)| {
+                let opts: SendOptions = serde_json::from_str(&dm.msg.options).unwrap_or_default();
+                (id, (Arc::new(dm), Arc::new(opts)))
+            })
+            .collect();
         let mut groups: HashMap<(String, TlsSettings), HashMap<i64, Job>> = HashMap::new();
         let mut orphans = Vec::new();
         for r in leased {
-            let Some(dm) = messages.get(&r.message_id) else {
+            let Some((msg, opts)) = parsed.get(&r.message_id) else {
                 orphans.push(r);
                 continue;
             };
-            let (msg, opts) = parsed
-                .entry(r.message_id)
-                .or_insert_with(|| {
-                    let opts: SendOptions =
-                        serde_json::from_str(&dm.msg.options).unwrap_or_default();
-                    (Arc::new(dm.clone()), Arc::new(opts))
-                })
-                .clone();
+            let (msg, opts) = (msg.clone(), opts.clone());
             let settings = TlsSettings {
                 require_tls: msg.domain.require_tls,
                 skip_verification: msg.domain.skip_verification,
