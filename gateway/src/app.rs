@@ -24,9 +24,16 @@ pub struct Inner {
     pub queue_wake: tokio::sync::Notify,
     /// Bumped whenever a DKIM key changes, so signers reload their keys.
     pub dkim_generation: std::sync::atomic::AtomicU64,
+    /// Bumped whenever an IP allowlist changes, so SMTP reloads it.
+    pub allowlist_generation: std::sync::atomic::AtomicU64,
 }
 
 impl App {
+    pub fn bump_allowlist_generation(&self) {
+        self.allowlist_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn bump_dkim_generation(&self) {
         self.dkim_generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -95,6 +102,7 @@ impl App {
         let app = App(Arc::new(Inner {
             queue_wake: tokio::sync::Notify::new(),
             dkim_generation: std::sync::atomic::AtomicU64::new(0),
+            allowlist_generation: std::sync::atomic::AtomicU64::new(0),
             config,
             store,
             master_key,

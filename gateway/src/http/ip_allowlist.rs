@@ -61,6 +61,7 @@ pub async fn add(
             d.name
         )));
     }
+    app.bump_allowlist_generation();
     tracing::info!(domain = %d.name, network = %net, "IP allowlist: network added");
     Ok(Json(
         json!({ "message": "IP address added to the allowlist", "ip_address": net }),
@@ -84,6 +85,7 @@ pub async fn remove(
             d.name, d.name
         )));
     }
+    app.bump_allowlist_generation();
     tracing::info!(domain = %d.name, network = %net, "IP allowlist: network removed");
     Ok(Json(
         json!({ "message": "IP address removed from the allowlist", "ip_address": net }),

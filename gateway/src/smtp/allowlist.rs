@@ -2,6 +2,9 @@
 //! submit without AUTH, as an address of those domains only.
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
@@ -17,26 +20,59 @@ pub fn parse_network(text: &str) -> Option<IpNet> {
         .ok()
 }
 
-pub async fn domains_for(app: &App, ip: IpAddr) -> Vec<String> {
-    // IPv4 clients may arrive as IPv4-mapped IPv6 addresses.
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    let networks = match app.store.allowed_networks(None).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "IP allowlist unavailable; treating the client as unlisted");
-            return Vec::new();
+/// The allowlists, parsed, kept between connections: reloaded when this node
+/// changes one, and at least every `TTL` (another node may have).
+#[derive(Default)]
+pub struct Cache {
+    entries: Mutex<Option<(u64, Instant, Networks)>>,
+}
+
+/// Each allowed network with the domain that listed it.
+type Networks = Arc<Vec<(IpNet, String)>>;
+
+const TTL: Duration = Duration::from_secs(30);
+
+impl Cache {
+    async fn networks(&self, app: &App) -> Networks {
+        let generation = app.allowlist_generation.load(Ordering::SeqCst);
+        if let Some((g, at, nets)) = &*self.entries.lock().unwrap() {
+            if *g == generation && at.elapsed() < TTL {
+                return nets.clone();
+            }
         }
-    };
-    let mut domains: Vec<String> = networks
-        .into_iter()
-        .filter(|n| parse_network(&n.network).is_some_and(|net| net.contains(&ip)))
-        .map(|n| n.domain)
-        .collect();
-    domains.dedup();
-    domains
+        let nets: Vec<(IpNet, String)> = match app.store.allowed_networks(None).await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter_map(|n| parse_network(&n.network).map(|net| (net, n.domain)))
+                .collect(),
+            Err(e) => {
+                // Not cached: the next connection asks the store again.
+                tracing::error!(error = %e, "IP allowlist unavailable; treating the client as unlisted");
+                return Arc::new(Vec::new());
+            }
+        };
+        let nets = Arc::new(nets);
+        *self.entries.lock().unwrap() = Some((generation, Instant::now(), nets.clone()));
+        nets
+    }
+
+    /// Domains whose allowlist holds `ip`.
+    pub async fn domains_for(&self, app: &App, ip: IpAddr) -> Vec<String> {
+        // IPv4 clients may arrive as IPv4-mapped IPv6 addresses.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let mut domains: Vec<String> = self
+            .networks(app)
+            .await
+            .iter()
+            .filter(|(net, _)| net.contains(&ip))
+            .map(|(_, domain)| domain.clone())
+            .collect();
+        domains.dedup();
+        domains
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub struct Shared {
     pub host: String,
     pub tls: Option<TlsAcceptor>,
     pub guard: auth::Guard,
+    pub allowlist: allowlist::Cache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,7 @@ impl Server {
                 host,
                 tls,
                 guard: auth::Guard::default(),
+                allowlist: allowlist::Cache::default(),
             }),
         })
     }

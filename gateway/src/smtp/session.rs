@@ -31,7 +31,7 @@ pub async fn run(
         tls_available: shared.tls.is_some(),
         auth_without_tls: app.config.smtp.allow_plain_auth_without_tls,
     };
-    let allowlisted = super::allowlist::domains_for(&app, peer.ip()).await;
+    let allowlisted = shared.allowlist.domains_for(&app, peer.ip()).await;
     let mut machine = Machine::new(settings, allowlisted);
     let mut stream = Stream::Plain(socket);
     let mut out = Vec::with_capacity(512);
