@@ -442,7 +442,9 @@ impl Machine {
         if trim_crlf(line) == b"*" {
             self.reply(Reply::auth_cancelled());
         } else {
-            self.refuse(Reply::syntax("not valid base64"));
+            self.refuse(Reply::syntax(
+                "AUTH data is not valid base64: send the login and password base64-encoded, or * to cancel",
+            ));
         }
     }
 
@@ -608,7 +610,7 @@ fn parse_error(e: ProtoError) -> Reply {
             Reply::bad_param(format!("unsupported parameter {param}"))
         }
         ProtoError::ResponseTooLong => Reply::line_too_long(MAX_LINE),
-        _ => Reply::syntax("syntax error"),
+        _ => Reply::syntax("syntax error: see HELP for the commands and RFC 5321 for their form"),
     }
 }
 

@@ -72,7 +72,11 @@ impl Reply {
         Reply::new(503, "5.5.1", what)
     }
     pub fn unknown_command() -> Reply {
-        Reply::new(500, "5.5.1", "command not recognised")
+        Reply::new(
+            500,
+            "5.5.1",
+            "command not recognised: this is an SMTP submission server (EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT)",
+        )
     }
     pub fn not_implemented(cmd: &str) -> Reply {
         Reply::new(502, "5.5.1", format!("{cmd} is not implemented"))
