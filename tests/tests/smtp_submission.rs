@@ -504,3 +504,36 @@ fn an_allowlisted_network_submits_without_auth_only_as_its_domain() {
     c.cmd("EHLO app.test");
     assert!(c.cmd(&format!("MAIL FROM:<{LOGIN}>")).starts_with("530"));
 }
+
+#[test]
+fn recipient_variables_give_each_recipient_its_own_copy() {
+    let w = world(false, "");
+    let vars = r#"{"a@dest.test": {"name": "Ann"}, "b@dest.test": {"name": "Bob"}}"#;
+    let data = format!(
+        "From: {LOGIN}\r\nTo: list@dest.test\r\nSubject: hi\r\nX-Mailgun-Recipient-Variables: {vars}\r\n\r\nHello %recipient.name%.\r\n"
+    );
+    let r = submit(w.e.smtp_port, LOGIN, &["a@dest.test", "b@dest.test"], &data);
+    assert!(r.starts_with("250"), "{r}");
+    for m in w.sink.wait_for(2, WAIT) {
+        assert_eq!(m.rcpt_to.len(), 1, "one copy per recipient");
+        let text = String::from_utf8_lossy(&m.data).to_string();
+        let (own, other) = if m.rcpt_to[0] == "a@dest.test" {
+            ("Hello Ann.", "Bob")
+        } else {
+            ("Hello Bob.", "Ann")
+        };
+        assert!(text.contains(own) && !text.contains(other), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("x-mailgun-"), "{text}");
+    }
+    let ids: std::collections::HashSet<String> =
+        w.e.events(SENDER, "event=accepted")
+            .iter()
+            .map(|e| {
+                e["message"]["headers"]["message-id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+    assert_eq!(ids.len(), 2, "each copy has its own Message-ID");
+}

@@ -84,6 +84,9 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
     }
 }
 
+/// One copy per recipient, `%recipient.KEY%` filled in from its variables
+/// (in a UTF-8 message; other bytes are left as they are). The first copy
+/// keeps the message's Message-ID, the others get their own.
 fn per_recipient(
     body: &[u8],
     recipients: &[Mailbox],
@@ -93,23 +96,22 @@ fn per_recipient(
     sender: &str,
     summary: &Summary,
 ) -> Vec<Outgoing> {
-    let text = String::from_utf8_lossy(body);
+    let text = std::str::from_utf8(body).ok();
     recipients
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let own = vars.get(&r.addr).and_then(|v| v.as_object());
-            let mime = substitute(&text, own).into_bytes();
-            // Each copy is its own message; the first keeps the given id.
-            let message_id = if i == 0 {
-                first_id.to_string()
-            } else {
-                crate::compose::new_message_id(domain)
+            let mime = match text {
+                Some(t) => substitute(t, own).into_bytes(),
+                None => body.to_vec(),
             };
-            let mime = if i == 0 {
-                mime
+            let (message_id, mime) = if i == 0 {
+                (first_id.to_string(), mime)
             } else {
-                replace_message_id(&mime, first_id, &message_id)
+                let id = crate::compose::new_message_id(domain);
+                let mime = with_message_id(mime, first_id, &id);
+                (id, mime)
             };
             Outgoing {
                 message_id,
@@ -122,8 +124,16 @@ fn per_recipient(
         .collect()
 }
 
-fn replace_message_id(mime: &[u8], old: &str, new: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(mime);
-    text.replacen(&format!("<{old}>"), &format!("<{new}>"), 1)
-        .into_bytes()
+/// The first `<old>` (the Message-ID header) becomes `<new>`.
+fn with_message_id(mime: Vec<u8>, old: &str, new: &str) -> Vec<u8> {
+    let old = format!("<{old}>");
+    match mime.windows(old.len()).position(|w| w == old.as_bytes()) {
+        Some(i) => [
+            &mime[..i],
+            format!("<{new}>").as_bytes(),
+            &mime[i + old.len()..],
+        ]
+        .concat(),
+        None => mime,
+    }
 }
