@@ -78,8 +78,8 @@ fn message(from: &str, to: &str, extra_headers: &str) -> String {
     )
 }
 
-/// A whole authenticated transaction on a bare socket; the reply to DATA's end.
-fn submit(port: u16, from: &str, rcpts: &[&str], data: &str) -> String {
+/// An authenticated client on a bare socket, past DATA's 354.
+fn open_data(port: u16, from: &str, rcpts: &[&str]) -> RawSmtp {
     let (mut c, _) = RawSmtp::connect(port);
     assert!(c.login(LOGIN, PASSWORD).starts_with("235"));
     assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
@@ -87,6 +87,12 @@ fn submit(port: u16, from: &str, rcpts: &[&str], data: &str) -> String {
         assert!(c.cmd(&format!("RCPT TO:<{r}>")).starts_with("250"));
     }
     assert!(c.cmd("DATA").starts_with("354"));
+    c
+}
+
+/// A whole authenticated transaction; the reply to DATA's end.
+fn submit(port: u16, from: &str, rcpts: &[&str], data: &str) -> String {
+    let mut c = open_data(port, from, rcpts);
     c.send(data.as_bytes());
     c.cmd(".")
 }
@@ -310,11 +316,7 @@ fn garbage_binary_and_long_lines_get_errors_and_the_server_keeps_serving() {
 #[test]
 fn a_bare_lf_message_is_refused_and_not_stored() {
     let w = world(false, "");
-    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
-    c.login(LOGIN, PASSWORD);
-    c.cmd(&format!("MAIL FROM:<{LOGIN}>"));
-    c.cmd("RCPT TO:<rcpt@dest.test>");
-    c.cmd("DATA");
+    let mut c = open_data(w.e.smtp_port, LOGIN, &["rcpt@dest.test"]);
     c.send(format!("From: {LOGIN}\nSubject: lf\n\nbody\n.\n").as_bytes());
     let r = c.reply();
     assert!(r.starts_with("521 5.5.2"), "{r}");
@@ -347,11 +349,7 @@ fn pipelined_commands_are_answered_in_order() {
 fn a_client_vanishing_in_data_stores_nothing() {
     let w = world(false, "");
     {
-        let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
-        c.login(LOGIN, PASSWORD);
-        c.cmd(&format!("MAIL FROM:<{LOGIN}>"));
-        c.cmd("RCPT TO:<rcpt@dest.test>");
-        c.cmd("DATA");
+        let mut c = open_data(w.e.smtp_port, LOGIN, &["rcpt@dest.test"]);
         c.send(b"From: app@shop.test\r\nSubject: half\r\n\r\nhalf a mess");
     } // dropped: the socket closes mid-DATA
     std::thread::sleep(Duration::from_millis(500));
@@ -376,11 +374,7 @@ fn an_idle_client_is_told_421() {
 #[test]
 fn sigterm_lets_an_open_data_phase_finish_and_store() {
     let mut w = world(false, "");
-    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
-    c.login(LOGIN, PASSWORD);
-    c.cmd(&format!("MAIL FROM:<{LOGIN}>"));
-    c.cmd("RCPT TO:<rcpt@dest.test>");
-    c.cmd("DATA");
+    let mut c = open_data(w.e.smtp_port, LOGIN, &["rcpt@dest.test"]);
     c.send(b"From: app@shop.test\r\nSubject: during shutdown\r\n\r\n");
     let pid = w.e.pid().to_string();
     std::process::Command::new("kill")
