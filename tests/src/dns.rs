@@ -99,6 +99,20 @@ impl TestDns {
     }
 
     /// For `[delivery].nameservers` in a test config.
+    /// Publishes the DKIM TXT records of a `POST /v4/domains` answer.
+    pub fn publish_dkim(&self, created: &serde_json::Value) {
+        for rec in created["sending_dns_records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = rec["name"].as_str().unwrap_or_default();
+            if rec["record_type"] == "TXT" && name.contains("._domainkey.") {
+                self.txt(name, rec["value"].as_str().unwrap());
+            }
+        }
+    }
+
     pub fn config_line(&self) -> String {
         format!("nameservers = [\"{}\"]", self.addr)
     }

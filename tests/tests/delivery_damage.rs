@@ -3,11 +3,11 @@
 //! decrypts. The message is kept and retried with the reason, then fails as
 //! `old`; it is never sent, and certainly never sent unsigned.
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 
 const SENDER: &str = "shop.test";
@@ -20,18 +20,11 @@ struct World {
 }
 
 fn world() -> World {
-    let sink = Sink::start(Script::default());
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\nretry_schedule = [\"500ms\"]\nmax_age = \"5s\"\n",
-            sink.addr.port(),
-            dns.config_line(),
-        ),
-        ..Options::default()
-    });
+    let Delivering { e, sink, dns } = Delivering::start(
+        Script::default(),
+        "retry_schedule = [\"500ms\"]\nmax_age = \"5s\"",
+        Options::default(),
+    );
     e.create_domain(SENDER);
     World { e, sink, _dns: dns }
 }

@@ -2,11 +2,10 @@
 //! delivered, none lost, duplicates only for those in flight at the kill.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use envoi_tests::dns::TestDns;
-use envoi_tests::sink::{Received, Script, Sink};
+use envoi_tests::sink::{Received, Script};
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 
 const N: usize = 500;
@@ -32,21 +31,18 @@ fn unique(received: &[Received]) -> HashMap<String, usize> {
 
 #[test]
 fn kill_9_mid_batch_loses_nothing() {
-    let sink = Sink::start(Script {
-        data_delay: Duration::from_millis(10),
-        ..Script::default()
-    });
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let mut e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\nretry_schedule = [\"1s\"]\n",
-            sink.addr.port(),
-            dns.config_line()
-        ),
-        ..Options::default()
-    });
+    let Delivering {
+        mut e,
+        sink,
+        dns: _dns,
+    } = Delivering::start(
+        Script {
+            data_delay: Duration::from_millis(10),
+            ..Script::default()
+        },
+        "retry_schedule = [\"1s\"]",
+        Options::default(),
+    );
     e.create_domain("shop.test");
     // One batch call: one copy per recipient, N messages.
     let to: Vec<String> = (0..N).map(|i| format!("r{i}@dest.test")).collect();
@@ -110,21 +106,18 @@ fn kill_9_mid_batch_loses_nothing() {
 
 #[test]
 fn sigterm_lets_in_flight_deliveries_finish() {
-    let sink = Sink::start(Script {
-        data_delay: Duration::from_secs(2),
-        ..Script::default()
-    });
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let mut e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n",
-            sink.addr.port(),
-            dns.config_line()
-        ),
-        ..Options::default()
-    });
+    let Delivering {
+        mut e,
+        sink,
+        dns: _dns,
+    } = Delivering::start(
+        Script {
+            data_delay: Duration::from_secs(2),
+            ..Script::default()
+        },
+        "",
+        Options::default(),
+    );
     e.create_domain("shop.test");
     let id = e.send("shop.test", "rcpt@dest.test", &[]);
     // Wait until the MX has the connection (the DATA answer takes 2 s).

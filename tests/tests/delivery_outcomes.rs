@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 
 const SENDER: &str = "shop.test";
@@ -20,18 +21,11 @@ struct World {
 }
 
 fn world(script: Script, extra_delivery: &str) -> World {
-    let sink = Sink::start(script);
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\nretry_schedule = [\"1s\"]\nconnect_timeout = \"2s\"\n{extra_delivery}\n",
-            sink.addr.port(),
-            dns.config_line(),
-        ),
-        ..Options::default()
-    });
+    let Delivering { e, sink, dns } = Delivering::start(
+        script,
+        &format!("retry_schedule = [\"1s\"]\nconnect_timeout = \"2s\"\n{extra_delivery}"),
+        Options::default(),
+    );
     e.create_domain(SENDER);
     World { e, sink, dns }
 }

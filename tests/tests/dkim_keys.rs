@@ -1,12 +1,12 @@
 //! DKIM key management over the API, and what receivers then verify:
 //! rotation end to end against a real DNS server and an SMTP sink.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use envoi_tests::dkim::Verifier;
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 use serde_json::Value;
 
@@ -24,30 +24,16 @@ fn world() -> World {
 }
 
 fn world_with(config: &str) -> World {
-    let sink = Sink::start(Script::default());
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n{config}",
-            sink.addr.port(),
-            dns.config_line()
-        ),
-        ..Options::default()
-    });
-    let created = e.create_domain(SENDER);
-    publish_dkim(&dns, &created["sending_dns_records"]);
+    let Delivering { e, sink, dns } = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            extra_config: config.to_string(),
+            ..Options::default()
+        },
+    );
+    dns.publish_dkim(&e.create_domain(SENDER));
     World { e, sink, dns }
-}
-
-fn publish_dkim(dns: &TestDns, records: &Value) {
-    for rec in records.as_array().into_iter().flatten() {
-        let name = rec["name"].as_str().unwrap_or_default();
-        if rec["record_type"] == "TXT" && name.contains("._domainkey.") {
-            dns.txt(name, rec["value"].as_str().unwrap());
-        }
-    }
 }
 
 fn selectors_of(v: &[(String, String, String)]) -> Vec<String> {

@@ -3,7 +3,6 @@
 //! test CA, and a bare socket for hostile input. Messages reach a sink
 //! DKIM-signed, through the same queue as the HTTP API.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use envoi_tests::ca::{CertKind, TestCa};
@@ -11,6 +10,7 @@ use envoi_tests::dkim::Verifier;
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
 use envoi_tests::smtp_client::RawSmtp;
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 
 const SENDER: &str = "shop.test";
@@ -28,10 +28,6 @@ struct World {
 /// `tls`: STARTTLS with a good certificate for "localhost" and AUTH only
 /// after it; otherwise plain AUTH is allowed (loopback tests).
 fn world(tls: bool, smtp_extra: &str) -> World {
-    let sink = Sink::start(Script::default());
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
     let ca = TestCa::new();
     let dir = temp_dir("smtp-tls");
     let smtp = if tls {
@@ -44,22 +40,15 @@ fn world(tls: bool, smtp_extra: &str) -> World {
     } else {
         format!("allow_plain_auth_without_tls = true\n{smtp_extra}")
     };
-    let e = Envoi::start_with(Options {
-        smtp_extra: smtp,
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"envoi.test\"\n",
-            sink.addr.port(),
-            dns.config_line(),
-        ),
-        ..Options::default()
-    });
-    let created = e.create_domain(SENDER);
-    for rec in created["sending_dns_records"].as_array().unwrap() {
-        let name = rec["name"].as_str().unwrap();
-        if name.contains("._domainkey.") {
-            dns.txt(name, rec["value"].as_str().unwrap());
-        }
-    }
+    let Delivering { e, sink, dns } = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            smtp_extra: smtp,
+            ..Options::default()
+        },
+    );
+    dns.publish_dkim(&e.create_domain(SENDER));
     let r = e
         .post(&format!("/v3/domains/{SENDER}/credentials"), ADMIN_KEY)
         .form(&[("login", "app"), ("password", PASSWORD)])

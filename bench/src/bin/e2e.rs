@@ -4,12 +4,11 @@
 //!
 //! cargo run --release -p envoi-bench --bin e2e [-- MESSAGES CLIENTS]
 
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use envoi_tests::dns::TestDns;
-use envoi_tests::sink::{Script, Sink};
+use envoi_tests::sink::Script;
+use envoi_tests::world::Delivering;
 use envoi_tests::*;
 
 fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
@@ -41,18 +40,14 @@ fn main() {
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let clients: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
 
-    let sink = Sink::start(Script::default());
-    let dns = TestDns::start();
-    dns.mx("dest.test", 10, "mx.dest.test");
-    dns.a("mx.dest.test", Ipv4Addr::LOCALHOST);
-    let e = Envoi::start_with(Options {
-        extra_config: format!(
-            "[delivery]\nport = {}\n{}\nhelo_name = \"bench.test\"\n[limits]\nrequests_per_second_per_key = 0\n",
-            sink.addr.port(),
-            dns.config_line()
-        ),
-        ..Options::default()
-    });
+    let Delivering { e, sink, dns: _dns } = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            extra_config: "[limits]\nrequests_per_second_per_key = 0\n".into(),
+            ..Options::default()
+        },
+    );
     let r = e
         .post("/v4/domains", ADMIN_KEY)
         .form(&[("name", "shop.test"), ("dkim_key_size", "2048")])
