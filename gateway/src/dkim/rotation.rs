@@ -42,7 +42,7 @@ pub enum RotateError {
 pub struct RotatedKey {
     pub selector: String,
     pub replaces: String,
-    pub record: String,
+    /// The TXT value to publish at `{selector}._domainkey.{domain}`.
     pub value: String,
 }
 
@@ -98,7 +98,6 @@ pub async fn rotate(app: &App, domain: &Domain) -> Result<Vec<RotatedKey>, Rotat
         made.push(RotatedKey {
             selector,
             replaces: old.selector.clone(),
-            record,
             value: sealed.dns_value,
         });
     }

@@ -61,14 +61,15 @@ fn key_not_found(domain: &str, selector: &str) -> ApiError {
     ))
 }
 
-fn dns_record(domain: &str, k: &DkimKeyRow) -> Value {
+/// Mailgun's DNS record object of a key.
+pub fn dns_record(domain: &str, selector: &str, value: &str, active: bool) -> Value {
     json!({
-        "name": signer::dns::dkim_record_name(&k.selector, domain),
+        "name": signer::dns::dkim_record_name(selector, domain),
         "record_type": "TXT",
-        "value": k.dns_value,
+        "value": value,
         "valid": "unknown",
         "cached": [],
-        "is_active": k.active,
+        "is_active": active,
     })
 }
 
@@ -81,7 +82,7 @@ fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
         "active": k.active,
         "replaces": k.replaces,
         "created_at": crate::time::rfc2822(k.created_at),
-        "dns_record": dns_record(domain, k),
+        "dns_record": dns_record(domain, &k.selector, &k.dns_value, k.active),
     })
 }
 
@@ -149,17 +150,10 @@ pub async fn create(
         return Err(taken());
     }
     tracing::info!(domain = %domain.name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "DKIM key added (inactive until activated)");
-    let row = app
-        .store
-        .dkim_keys(domain.id)
-        .await?
-        .into_iter()
-        .find(|k| k.selector == selector)
-        .ok_or_else(|| ApiError::Internal("key vanished".into()))?;
     Ok(Json(json!({
         "signing_domain": domain.name,
         "selector": selector,
-        "dns_record": dns_record(&domain.name, &row),
+        "dns_record": dns_record(&domain.name, &selector, &sealed.dns_value, false),
     })))
 }
 

@@ -42,7 +42,7 @@ pub async fn rotate(
             json!({
                 "selector": k.selector,
                 "replaces": k.replaces,
-                "dns_record": {"name": k.record, "record_type": "TXT", "value": k.value, "valid": "unknown"},
+                "dns_record": super::dkim_keys::dns_record(&d.name, &k.selector, &k.value, false),
             })
         })
         .collect();
