@@ -1,6 +1,8 @@
 //! Accepting messages: seal, store with recipients and `accepted` events in one
 //! transaction. When this returns Ok the messages are on disk (the 200 / 250).
 
+use policy::limits::Limited;
+
 use crate::app::App;
 use crate::compose::{Outgoing, SendOptions};
 use crate::crypto::random_hex;
@@ -14,13 +16,27 @@ pub fn body_context(storage_key: &str) -> Vec<u8> {
     format!("message:{storage_key}").into_bytes()
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Over the domain's hourly or daily sending limit: nothing stored.
+    #[error("over the sending limit of {}", .0.rate)]
+    Limited(Limited),
+}
+
 pub async fn accept(
     app: &App,
     domain: &Domain,
     opts: &SendOptions,
     messages: &[Outgoing],
     method: Method,
-) -> Result<(), StoreError> {
+) -> Result<(), AcceptError> {
+    // Limits count what will be delivered: one per recipient.
+    let emails: usize = messages.iter().map(|m| m.recipients.len()).sum();
+    app.limits
+        .messages(&domain.name, u32::try_from(emails).unwrap_or(u32::MAX))
+        .map_err(AcceptError::Limited)?;
     let now = now_micros();
     let options_json = serde_json::to_string(opts).expect("options serialise");
     let status = if opts.testmode {

@@ -2,14 +2,18 @@
 //! admin key.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use policy::secrets::Matched;
+
+use crate::api_keys::{self, new_secret};
+pub use crate::api_keys::ADMIN_KEY_ID;
 use crate::config::Config;
-use crate::crypto::{hash_secret, random_hex, secret_matches, MasterKey};
+use crate::crypto::{hash_secret, MasterKey};
+use crate::limits::Limits;
+use crate::store::audit::Audit;
 use crate::store::keys::NewApiKey;
 use crate::store::{sqlite_path, Store};
-
-pub const ADMIN_KEY_ID: &str = "admin";
 
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
@@ -18,7 +22,8 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub master_key: MasterKey,
-    admin_hash: RwLock<Vec<u8>>,
+    /// `[limits]`, counting.
+    pub limits: Limits,
     /// Rung when messages are queued, so delivery starts without waiting
     /// for its next poll.
     pub queue_wake: tokio::sync::Notify,
@@ -78,43 +83,56 @@ impl App {
         let (master_key, created) = MasterKey::load(env_master.as_deref(), &key_dir)?;
         notes.new_master_key_file = created;
 
-        let admin_hash = match std::env::var("ENVOI_ADMIN_KEY")
+        let env_admin = std::env::var("ENVOI_ADMIN_KEY")
             .ok()
-            .filter(|k| !k.is_empty())
-        {
-            Some(secret) => {
-                let hash = hash_secret(&secret);
-                store.upsert_api_key_hash(&admin_row(&hash)).await?;
-                hash.to_vec()
-            }
-            None => match store.api_key(ADMIN_KEY_ID).await? {
-                Some(row) => row.secret_hash,
-                None => {
-                    let secret = format!("{}-{}-{}", random_hex(16), random_hex(4), random_hex(4));
-                    let hash = hash_secret(&secret);
-                    store.upsert_api_key_hash(&admin_row(&hash)).await?;
-                    notes.new_admin_key = Some(secret);
-                    hash.to_vec()
-                }
-            },
-        };
+            .filter(|k| !k.is_empty());
+        notes.new_admin_key = admin_key_at_start(&store, env_admin.as_deref()).await?;
 
         let app = App(Arc::new(Inner {
             queue_wake: tokio::sync::Notify::new(),
             dkim_generation: std::sync::atomic::AtomicU64::new(0),
             allowlist_generation: std::sync::atomic::AtomicU64::new(0),
-            config,
             store,
             master_key,
-            admin_hash: RwLock::new(admin_hash),
+            limits: Limits::new(&config.limits),
+            config,
         }));
         Ok((app, notes))
     }
+}
 
-    pub fn admin_key_matches(&self, secret: &str) -> bool {
-        let hash = self.admin_hash.read().expect("admin hash lock");
-        secret_matches(secret, &hash)
-    }
+/// The admin key at start-up: `ENVOI_ADMIN_KEY` when set (unless it is the
+/// key rotated away last: a stale environment must not bring a leaked key
+/// back), else the stored one, else a new one, returned to be printed once.
+async fn admin_key_at_start(store: &Store, env: Option<&str>) -> Result<Option<String>, StartError> {
+    let stored = store.api_key(ADMIN_KEY_ID).await?;
+    let (secret, action, actor) = match (env, &stored) {
+        (None, Some(_)) => return Ok(None),
+        (None, None) => (new_secret(ADMIN_KEY_ID), "key.created", "envoi"),
+        (Some(secret), Some(row)) => match api_keys::matched(secret, row) {
+            Matched::Current => return Ok(None),
+            Matched::Previous => {
+                tracing::warn!(
+                    "ENVOI_ADMIN_KEY is the account key that was rotated away at {}: it is not restored. \
+                     Set ENVOI_ADMIN_KEY to the new key, or unset it.",
+                    row.rotated_at.map(crate::time::rfc2822).unwrap_or_default()
+                );
+                return Ok(None);
+            }
+            Matched::Neither => (secret.to_string(), "key.replaced", "environment"),
+        },
+        (Some(secret), None) => (secret.to_string(), "key.created", "environment"),
+    };
+    let hash = hash_secret(&secret);
+    let audit = Audit {
+        actor,
+        action,
+        target: ADMIN_KEY_ID,
+        domain: None,
+        detail: "",
+    };
+    store.upsert_api_key_hash(&admin_row(&hash), &audit).await?;
+    Ok(env.is_none().then_some(secret))
 }
 
 fn admin_row(hash: &[u8]) -> NewApiKey<'_> {

@@ -2,6 +2,7 @@
 //! delivery. Pure decisions live in the `policy` and `signer` crates.
 
 pub mod accept;
+pub mod api_keys;
 pub mod app;
 pub mod compose;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod dns_check;
 pub mod dns_records;
 pub mod events;
 pub mod http;
+pub mod limits;
 pub mod serve;
 pub mod smtp;
 pub mod store;

@@ -36,6 +36,19 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Give the account (admin) key a new secret and print it once. The old
+    /// one keeps working for --grace (running nodes see the change at once).
+    RotateAdminKey {
+        /// How long the old key keeps working: "24h", "10m", "0s" (at once).
+        #[arg(long, default_value = "24h", value_parser = parse_grace)]
+        grace: std::time::Duration,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    gateway::config::parse_duration(s)
 }
 
 fn init_logs() {
@@ -99,6 +112,27 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => {
                     println!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("envoi: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::RotateAdminKey { grace, config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match rt.block_on(gateway::api_keys::rotate_admin(&config, grace)) {
+                Ok(secret) => {
+                    println!("{secret}");
+                    eprintln!(
+                        "envoi: the account key was rotated; the old one works for {} more. \
+                         Update ENVOI_ADMIN_KEY wherever it is set (a restart with the old value does not bring it back).",
+                        humantime::format_duration(grace)
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -52,6 +52,17 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
     let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx));
+    // Rate-limit state of keys back at full allowance is dropped now and
+    // then (destination domains come and go).
+    let tidy = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                app.limits.forget_idle();
+            }
+        })
+    };
     let router = crate::http::router(app.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -62,6 +73,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = submission.await;
     let _ = worker.await;
     let _ = rotator.await;
+    tidy.abort();
     tracing::info!("closing the store");
     app.store.close().await;
     Ok(())

@@ -2,5 +2,7 @@
 //! a domain's counters say) and asks these functions what to do.
 
 pub mod delivery;
+pub mod limits;
+pub mod secrets;
 pub mod relay;
 pub mod tls;

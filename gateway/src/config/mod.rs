@@ -147,6 +147,8 @@ impl Default for DeliveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub requests_per_second_per_key: u32,
+    /// envoi's own: HTTP sends per second for one domain, whichever key.
+    pub requests_per_second_per_domain: u32,
     pub messages_per_hour_per_domain: u32,
     pub messages_per_day_per_domain: u32,
     pub per_destination_messages_per_second: u32,
@@ -157,6 +159,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             requests_per_second_per_key: 100,
+            requests_per_second_per_domain: 0,
             messages_per_hour_per_domain: 0,
             messages_per_day_per_domain: 0,
             per_destination_messages_per_second: 50,

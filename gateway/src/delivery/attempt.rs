@@ -193,6 +193,7 @@ async fn deliver_group_into(
                 next_round.push((job, p));
                 continue;
             }
+            d.pace(domain).await;
             match transaction(&mut session, &job, &p).await {
                 Ok(fates) => {
                     let all_temp = fates.iter().all(|f| matches!(f, Fate::Temporary(_)));

@@ -124,14 +124,26 @@ impl Deliverer {
         Ok(keys)
     }
 
-    fn destination_slots(&self, domain: &str) -> Arc<Semaphore> {
-        let n = self.app.config.limits.per_destination_connections.max(1) as usize;
-        self.per_destination
-            .lock()
-            .unwrap()
-            .entry(domain.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(n)))
-            .clone()
+    /// `[limits].per_destination_connections` for one recipient domain;
+    /// `None` when unlimited (0).
+    fn destination_slots(&self, domain: &str) -> Option<Arc<Semaphore>> {
+        let n = self.app.config.limits.per_destination_connections as usize;
+        (n > 0).then(|| {
+            self.per_destination
+                .lock()
+                .unwrap()
+                .entry(domain.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(n)))
+                .clone()
+        })
+    }
+
+    /// Waits until one more message may go to `domain`
+    /// (`[limits].per_destination_messages_per_second`), and counts it.
+    pub async fn pace(&self, domain: &str) {
+        while let Some(wait) = self.app.limits.destination_wait(domain) {
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// The worker loop: until `stop` turns true, lease and deliver. On stop,
@@ -213,8 +225,10 @@ impl Deliverer {
                     let tx = outcomes_tx.clone();
                     let domain = domain.clone();
                     tasks.spawn(async move {
-                        let dest = me.destination_slots(&domain);
-                        let _d = dest.acquire_owned().await.expect("semaphore open");
+                        let _connection = match me.destination_slots(&domain) {
+                            Some(slots) => Some(slots.acquire_owned().await.expect("semaphore open")),
+                            None => None,
+                        };
                         attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
                         drop(permit);
                     });

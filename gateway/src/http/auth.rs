@@ -5,22 +5,32 @@
 use axum::http::HeaderMap;
 use base64::Engine;
 
-use super::error::ApiError;
-use crate::app::App;
-use crate::crypto::secret_matches;
-use crate::store::now_micros;
+use policy::secrets::{Matched, Refusal};
 
-/// Who is calling.
+use super::error::ApiError;
+use crate::api_keys::{self, ADMIN_KEY_ID};
+use crate::app::App;
+use crate::store::keys::ApiKey;
+use crate::store::now_micros;
+use crate::time::rfc2822;
+
+/// Who is calling, by key id (for audit and per-key limits).
 #[derive(Debug, Clone)]
 pub enum Principal {
-    Admin,
+    Admin { key_id: String },
     Sending { key_id: String, domain: String },
 }
 
 impl Principal {
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn key_id(&self) -> &str {
         match self {
-            Principal::Admin => Ok(()),
+            Principal::Admin { key_id } | Principal::Sending { key_id, .. } => key_id,
+        }
+    }
+
+    pub fn require_admin(self) -> Result<Principal, ApiError> {
+        match self {
+            Principal::Admin { .. } => Ok(self),
             Principal::Sending { domain, .. } => Err(ApiError::Forbidden(format!(
                 "This is a domain sending key for {domain}: it can only send messages (POST /v3/{domain}/messages or /messages.mime). Use the account (admin) key for this endpoint."
             ))),
@@ -29,7 +39,7 @@ impl Principal {
 
     pub fn require_sender_for(&self, target: &str) -> Result<(), ApiError> {
         match self {
-            Principal::Admin => Ok(()),
+            Principal::Admin { .. } => Ok(()),
             Principal::Sending { domain, .. } if domain.eq_ignore_ascii_case(target) => Ok(()),
             Principal::Sending { domain, .. } => Err(ApiError::Forbidden(format!(
                 "This sending key belongs to domain {domain} and cannot send for {target}. Use a sending key of {target} or the account (admin) key."
@@ -83,43 +93,71 @@ pub fn key_id_of(secret: &str) -> Option<&str> {
     ok.then_some(id)
 }
 
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let secret = basic_password(headers)?;
-    if let Some(id) = key_id_of(&secret) {
+/// The key behind `secret` and which of its hashes matched: looked up by the
+/// id embedded in the secret, else it may be the account key.
+async fn find_key(app: &App, secret: &str) -> Result<Option<(ApiKey, Matched)>, ApiError> {
+    if let Some(id) = key_id_of(secret) {
         if let Some(key) = app.store.api_key(id).await? {
-            if secret_matches(&secret, &key.secret_hash) {
-                let now = now_micros();
-                if key.expires_at.is_some_and(|t| t <= now) {
-                    return Err(ApiError::Unauthorized(format!(
-                        "API key {} expired at {}. Create a new key with POST /v1/keys.",
-                        key.id,
-                        crate::time::rfc2822(key.expires_at.unwrap_or(now))
-                    )));
-                }
-                // last_used_at is informative: refresh it at most once a minute.
-                if key.last_used_at.is_none_or(|t| now - t > 60_000_000) {
-                    let store = app.store.clone();
-                    let id = key.id.clone();
-                    tokio::spawn(async move {
-                        let _ = store.touch_api_key(&id, now).await;
-                    });
-                }
-                return Ok(match (key.role.as_str(), key.domain_name) {
-                    ("admin", _) | (_, None) => Principal::Admin,
-                    (_, Some(domain)) => Principal::Sending {
-                        key_id: key.id,
-                        domain,
-                    },
-                });
+            match api_keys::matched(secret, &key) {
+                Matched::Neither => {}
+                m => return Ok(Some((key, m))),
             }
         }
     }
-    if app.admin_key_matches(&secret) {
-        return Ok(Principal::Admin);
+    Ok(app
+        .store
+        .api_key(ADMIN_KEY_ID)
+        .await?
+        .map(|key| {
+            let m = api_keys::matched(secret, &key);
+            (key, m)
+        })
+        .filter(|(_, m)| *m != Matched::Neither))
+}
+
+/// Who the caller is, once its key is good now and within its request rate.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let secret = basic_password(headers)?;
+    let invalid = || ApiError::Unauthorized(format!("Invalid API key. {NEED_KEY}"));
+    let (key, matched) = find_key(app, &secret).await?.ok_or_else(invalid)?;
+    let now = now_micros();
+    match policy::secrets::check(matched, key.lifetime(), now) {
+        Ok(()) => {}
+        Err(Refusal::Wrong) => return Err(invalid()),
+        Err(Refusal::Expired { at }) => {
+            return Err(ApiError::Unauthorized(format!(
+                "API key {} expired at {}. Create a new key with POST /v1/keys.",
+                key.id,
+                rfc2822(at)
+            )))
+        }
+        Err(Refusal::Rotated { at }) => {
+            return Err(ApiError::Unauthorized(format!(
+                "API key {} was rotated: this secret stopped working at {}. Use the new secret that POST /v1/keys/{}/rotate returned.",
+                key.id,
+                rfc2822(at),
+                key.id
+            )))
+        }
     }
-    Err(ApiError::Unauthorized(format!(
-        "Invalid API key. {NEED_KEY}"
-    )))
+    app.limits
+        .request(&key.id)
+        .map_err(|l| ApiError::RateLimited(l, "requests with this API key ([limits].requests_per_second_per_key)".into()))?;
+    // last_used_at is informative: refresh it at most once a minute.
+    if key.last_used_at.is_none_or(|t| now - t > 60_000_000) {
+        let store = app.store.clone();
+        let id = key.id.clone();
+        tokio::spawn(async move {
+            let _ = store.touch_api_key(&id, now).await;
+        });
+    }
+    Ok(match (key.role.as_str(), key.domain_name) {
+        ("admin", _) | (_, None) => Principal::Admin { key_id: key.id },
+        (_, Some(domain)) => Principal::Sending {
+            key_id: key.id,
+            domain,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use super::error::{ApiError, ApiResult};
 use super::{admin, small_form};
 use crate::app::App;
 use crate::crypto::{hash_password, random_hex};
+use crate::store::audit::Audit;
 use crate::store::domains::Domain;
+use crate::store::now_micros;
 
 /// `alice` or `alice@domain` → `alice@domain`, lower case.
 fn full_login(d: &Domain, login: &str) -> ApiResult<String> {
@@ -49,9 +51,11 @@ pub async fn hash(password: String) -> ApiResult<String> {
 }
 
 /// Adds a login; used by the credentials API and by domain creation.
-pub async fn add(app: &App, d: &Domain, login: &str, password: &str) -> ApiResult<()> {
+/// `actor`: the key id making the change (audit).
+pub async fn add(app: &App, d: &Domain, login: &str, password: &str, actor: &str) -> ApiResult<()> {
     let hashed = hash(password.to_string()).await?;
-    if !app.store.add_credential(d.id, login, &hashed).await? {
+    let audit = audit(actor, "credential.created", login, d);
+    if !app.store.add_credential(d.id, login, &hashed, &audit).await? {
         return Err(ApiError::Conflict(format!(
             "credentials for {login} already exist: change the password with PUT /v3/domains/{}/credentials/{login}",
             d.name
@@ -69,7 +73,7 @@ pub async fn create(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let logins: Vec<String> = form
@@ -89,7 +93,7 @@ pub async fn create(
     let mut generated = serde_json::Map::new();
     for login in &logins {
         let password = given.clone().unwrap_or_else(|| random_hex(12));
-        add(&app, &d, login, &password).await?;
+        add(&app, &d, login, &password, who.key_id()).await?;
         if given.is_none() {
             generated.insert(login.clone(), Value::String(password));
         }
@@ -139,24 +143,35 @@ pub async fn change_password(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
+    let grace = super::keys::grace(form.get("grace"))?;
     let password = form.get("password").ok_or_else(|| {
         ApiError::BadRequest("password parameter is missing: send the new password".into())
     })?;
     check_password(password)?;
     let hashed = hash(password.to_string()).await?;
+    let until = policy::secrets::grace_end(now_micros(), grace.as_micros() as i64);
+    let detail = format!("grace {}", humantime::format_duration(grace));
+    let audit = Audit {
+        detail: &detail,
+        ..audit(who.key_id(), "credential.password_changed", &login, &d)
+    };
     if !app
         .store
-        .set_credential_password(d.id, &login, &hashed)
+        .set_credential_password(d.id, &login, &hashed, until, &audit)
         .await?
     {
         return Err(not_found(&d, &login));
     }
-    tracing::info!(domain = %d.name, %login, "SMTP password changed");
-    Ok(Json(json!({ "message": "Password changed" })))
+    tracing::info!(domain = %d.name, %login, grace = %humantime::format_duration(grace), "SMTP password changed");
+    Ok(Json(json!({
+        "message": "Password changed",
+        // envoi's own: until when the old password still works.
+        "previous_password_valid_until": crate::time::rfc2822(until),
+    })))
 }
 
 /// `DELETE …/{login}`.
@@ -165,10 +180,11 @@ pub async fn remove(
     headers: HeaderMap,
     Path((domain, login)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
-    if app.store.delete_credentials(d.id, Some(&login)).await? == 0 {
+    let audit = audit(who.key_id(), "credential.deleted", &login, &d);
+    if app.store.delete_credentials(d.id, Some(&login), &audit).await? == 0 {
         return Err(not_found(&d, &login));
     }
     tracing::info!(domain = %d.name, %login, "SMTP credentials deleted");
@@ -183,12 +199,23 @@ pub async fn remove_all(
     headers: HeaderMap,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
-    let count = app.store.delete_credentials(d.id, None).await?;
+    let audit = audit(who.key_id(), "credential.deleted", "*", &d);
+    let count = app.store.delete_credentials(d.id, None, &audit).await?;
     Ok(Json(
         json!({ "message": "All domain credentials have been deleted", "count": count }),
     ))
+}
+
+fn audit<'a>(actor: &'a str, action: &'a str, login: &'a str, d: &'a Domain) -> Audit<'a> {
+    Audit {
+        actor,
+        action,
+        target: login,
+        domain: Some(&d.name),
+        detail: "",
+    }
 }
 
 fn not_found(d: &Domain, login: &str) -> ApiError {

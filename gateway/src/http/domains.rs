@@ -84,7 +84,7 @@ pub async fn create(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let name = form
         .get("name")
@@ -146,7 +146,7 @@ pub async fn create(
     tracing::info!(domain = %name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "domain created");
     // Mailgun's smtp_login is postmaster@domain; its password is smtp_password.
     if let Some(p) = form.get("smtp_password") {
-        super::credentials::add(&app, &domain, &format!("postmaster@{name}"), p).await?;
+        super::credentials::add(&app, &domain, &format!("postmaster@{name}"), p, who.key_id()).await?;
     }
     full(&app, &domain, Some("Domain DNS records have been created")).await
 }

@@ -5,6 +5,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use policy::limits::Limited;
+
+use crate::accept::AcceptError;
 use crate::compose::ComposeError;
 use crate::store::StoreError;
 
@@ -26,8 +29,32 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Over a rate limit; the text names which limit ("requests with this
+    /// API key (...)").
+    #[error("{}", limited_text(.0, .1))]
+    RateLimited(Limited, String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn limited_text(l: &Limited, what: &str) -> String {
+    if l.too_big {
+        format!(
+            "Too many at once: {what} allows {} and this request alone is more than that. Split it into smaller sends.",
+            l.rate
+        )
+    } else {
+        format!(
+            "Rate limit reached: {what} allows {}. Retry in {} s (see Retry-After).",
+            l.rate,
+            retry_secs(l)
+        )
+    }
+}
+
+/// Whole seconds, rounded up, at least 1.
+fn retry_secs(l: &Limited) -> u64 {
+    l.retry_after.as_micros().div_ceil(1_000_000).max(1) as u64
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -43,6 +70,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +86,21 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error");
         ApiError::Internal("the store failed; nothing was changed, please retry".into())
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(e: AcceptError) -> Self {
+        match e {
+            AcceptError::Store(e) => e.into(),
+            AcceptError::Limited(l) => {
+                let what = format!(
+                    "sending for this domain ([limits].messages_per_{}_per_domain, counting recipients)",
+                    l.rate.per.as_str()
+                );
+                ApiError::RateLimited(l, what)
+            }
+        }
     }
 }
 
@@ -82,6 +125,15 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"envoi\""),
             );
+        }
+        if let ApiError::RateLimited(l, _) = &self {
+            let reset = crate::store::now_micros() as u64 / 1_000_000
+                + l.reset_after.as_micros().div_ceil(1_000_000) as u64;
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(l)));
+            h.insert("x-ratelimit-limit", HeaderValue::from(l.rate.count));
+            h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+            h.insert("x-ratelimit-reset", HeaderValue::from(reset));
         }
         resp
     }

@@ -8,8 +8,11 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::{admin, small_form};
-use crate::app::{App, ADMIN_KEY_ID};
-use crate::crypto::{hash_secret, random_hex};
+use crate::api_keys::{self, new_key_id, new_secret, ADMIN_KEY_ID, DEFAULT_GRACE};
+use crate::app::App;
+use crate::config::parse_duration;
+use crate::crypto::hash_secret;
+use crate::store::audit::Audit;
 use crate::store::keys::{ApiKey, NewApiKey};
 use crate::store::now_micros;
 use crate::time::iso8601;
@@ -24,6 +27,10 @@ pub fn key_json(k: &ApiKey) -> Value {
         "updated_at": iso8601(k.updated_at),
         "expires_at": k.expires_at.map(iso8601),
         "last_used_at": k.last_used_at.map(iso8601),
+        // envoi's own: the last rotation, and until when the secret it
+        // replaced works.
+        "rotated_at": k.rotated_at.map(iso8601),
+        "previous_secret_valid_until": k.previous_valid_until.filter(|&t| t > now_micros()).map(iso8601),
         "is_disabled": false,
         "disabled_reason": Value::Null,
         "domain_name": k.domain_name,
@@ -32,19 +39,13 @@ pub fn key_json(k: &ApiKey) -> Value {
     })
 }
 
-/// A new secret and the id embedded in it (see `auth::key_id_of`).
-pub fn new_secret() -> (String, String) {
-    let id = format!("{}-{}", random_hex(4), random_hex(4));
-    (format!("{}-{id}", random_hex(16)), id)
-}
-
 pub async fn create(
     State(app): State<App>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let role = form
         .get("role")
@@ -74,18 +75,9 @@ pub async fn create(
             )))
         }
     }
-    let expires_at = match form.get("expiration") {
-        None => None,
-        Some(s) => {
-            let secs = s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "expiration {s:?} must be a whole number of seconds above 0"
-                ))
-            })?;
-            Some(now_micros() + secs.saturating_mul(1_000_000))
-        }
-    };
-    let (secret, id) = new_secret();
+    let expires_at = expiry(form.get("expiration"), form.get("expires_in"))?;
+    let id = new_key_id();
+    let secret = new_secret(&id);
     let hash = hash_secret(&secret);
     let key = app
         .store
@@ -101,6 +93,12 @@ pub async fn create(
             },
             description: form.get("description").unwrap_or(""),
             expires_at,
+        }, &Audit {
+            actor: who.key_id(),
+            action: "key.created",
+            target: &id,
+            domain: domain_name.as_deref().filter(|_| kind == "domain"),
+            detail: role,
         })
         .await?;
     tracing::info!(key_id = %key.id, role, kind, domain = ?key.domain_name, "API key created");
@@ -134,17 +132,84 @@ pub async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     if id == ADMIN_KEY_ID {
         return Err(ApiError::BadRequest(
-            "the account key cannot be deleted (you would lock yourself out); set ENVOI_ADMIN_KEY to replace it".into(),
+            "the account key cannot be deleted (you would lock yourself out); rotate it with POST /v1/keys/admin/rotate or `envoi rotate-admin-key`".into(),
         ));
     }
-    if !app.store.delete_api_key(&id).await? {
+    let audit = Audit {
+        actor: who.key_id(),
+        action: "key.deleted",
+        target: &id,
+        domain: None,
+        detail: "",
+    };
+    if !app.store.delete_api_key(&id, &audit).await? {
         return Err(ApiError::NotFound(format!(
             "no key matching id {id:?}: list keys with GET /v1/keys"
         )));
     }
     tracing::info!(key_id = %id, "API key deleted");
     Ok(Json(json!({"message": "key deleted"})))
+}
+
+/// `expiration` (Mailgun: seconds) or `expires_in` (envoi's own: a duration
+/// such as "30d", or seconds) to an absolute time.
+fn expiry(expiration: Option<&str>, expires_in: Option<&str>) -> ApiResult<Option<i64>> {
+    let (field, value) = match (expiration, expires_in) {
+        (None, None) => return Ok(None),
+        (Some(v), _) => ("expiration", v),
+        (None, Some(v)) => ("expires_in", v),
+    };
+    let secs = match value.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) if field == "expires_in" => parse_duration(value).ok().map(|d| d.as_secs()),
+        Err(_) => None,
+    };
+    let secs = secs.filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{field} {value:?} must be a whole number of seconds above 0{}",
+            if field == "expires_in" { ", or a duration such as \"30d\"" } else { "" }
+        ))
+    })?;
+    Ok(Some(now_micros().saturating_add((secs as i64).saturating_mul(1_000_000))))
+}
+
+/// `grace`: how long a replaced secret keeps working (default 24h).
+pub fn grace(field: Option<&str>) -> ApiResult<std::time::Duration> {
+    match field {
+        None => Ok(DEFAULT_GRACE),
+        Some(g) => parse_duration(g).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "grace {g:?}: {e}; give how long the old secret keeps working, such as \"24h\", or \"0s\" to stop it at once"
+            ))
+        }),
+    }
+}
+
+/// `POST /v1/keys/{id}/rotate` (envoi's own): a new secret, shown once; the
+/// old one works for `grace` more (default 24h, "0s" = stops at once).
+pub async fn rotate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let who = admin(&app, &headers).await?;
+    let form = small_form(&headers, body, q.as_deref()).await?;
+    let grace = grace(form.get("grace"))?;
+    let (secret, key) = api_keys::rotate(&app.store, &id, grace, who.key_id())
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no key matching id {id:?}: list keys with GET /v1/keys"))
+        })?;
+    tracing::info!(key_id = %key.id, grace = %humantime::format_duration(grace), by = who.key_id(), "API key rotated");
+    let mut k = key_json(&key);
+    k["secret"] = json!(secret);
+    let mut body = k.clone();
+    body["message"] = json!("key rotated");
+    body["key"] = k;
+    Ok(Json(body))
 }

@@ -28,6 +28,12 @@ async fn prepare(
     query: Option<&str>,
 ) -> ApiResult<(crate::store::domains::Domain, Form)> {
     principal(app, headers).await?.require_sender_for(domain)?;
+    app.limits.domain_request(domain).map_err(|l| {
+        ApiError::RateLimited(
+            l,
+            format!("sending for {domain} ([limits].requests_per_second_per_domain)"),
+        )
+    })?;
     let d = super::domains::find(app, domain).await?;
     let max = app.config.max_message_size();
     let bytes = read_body(headers, body, max + FORM_OVERHEAD).await?;

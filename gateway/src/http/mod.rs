@@ -1,5 +1,6 @@
 //! The Mailgun-compatible HTTP API (axum).
 
+mod audit;
 pub mod auth;
 mod credentials;
 pub(crate) mod dkim_keys;
@@ -70,6 +71,8 @@ pub fn router(app: App) -> Router {
             put(dkim_keys::deactivate),
         )
         .route("/v1/keys/{id}", delete(keys::remove))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
+        .route("/v1/audit", get(audit::list))
         .route(
             "/v3/domains/{domain}/credentials",
             post(credentials::create)
@@ -167,7 +170,7 @@ pub fn base_url(headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-pub async fn admin(app: &App, headers: &HeaderMap) -> ApiResult<()> {
+pub async fn admin(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
     auth::authenticate(app, headers).await?.require_admin()
 }
 

@@ -7,8 +7,11 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use policy::secrets::{Lifetime, Matched};
+
 use super::machine::AuthOutcome;
 use crate::app::App;
+use crate::store::now_micros;
 
 /// Failures from one address within `WINDOW` before it is refused outright.
 const MAX_FAILURES: u32 = 10;
@@ -77,15 +80,38 @@ pub async fn check(
             return AuthOutcome::Unavailable;
         }
     };
-    let (hash, domain) = match &found {
-        Some((c, domain)) => (c.password_hash.clone(), Some(domain.clone())),
-        None => (DUMMY.clone(), None),
+    let now = now_micros();
+    // The password replaced by the last change is tried only during its
+    // grace: a rotated password costs no second hash afterwards.
+    let (hash, previous, life, domain) = match found {
+        Some((c, domain)) => {
+            let life = Lifetime {
+                expires_at: None,
+                previous_valid_until: c.previous_valid_until,
+            };
+            let previous = c
+                .previous_password_hash
+                .filter(|_| c.previous_valid_until.is_some_and(|t| now < t));
+            (c.password_hash, previous, life, Some(domain))
+        }
+        None => (DUMMY.clone(), None, Lifetime::default(), None),
     };
     let password = password.to_string();
-    let matches =
-        tokio::task::spawn_blocking(move || crate::crypto::password_matches(&password, &hash))
-            .await
-            .unwrap_or(false);
+    let matched = tokio::task::spawn_blocking(move || {
+        if crate::crypto::password_matches(&password, &hash) {
+            Matched::Current
+        } else if previous.is_some_and(|p| crate::crypto::password_matches(&password, &p)) {
+            Matched::Previous
+        } else {
+            Matched::Neither
+        }
+    })
+    .await
+    .unwrap_or(Matched::Neither);
+    if matched == Matched::Previous {
+        tracing::info!(%ip, %login, "SMTP AUTH with the previous password, within its grace period");
+    }
+    let matches = policy::secrets::check(matched, life, now).is_ok();
     match (matches, domain) {
         (true, Some(domain)) => {
             guard.succeeded(ip);

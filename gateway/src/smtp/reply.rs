@@ -204,6 +204,21 @@ impl Reply {
     pub fn bad_message(why: impl Into<String>) -> Reply {
         Reply::new(554, "5.6.0", why)
     }
+    pub fn sending_limit(domain: &str, l: &policy::limits::Limited) -> Reply {
+        let text = if l.too_big {
+            format!(
+                "sending limit for {domain}: {} messages, and this one alone has more recipients; split it. Nothing was stored",
+                l.rate
+            )
+        } else {
+            format!(
+                "sending limit reached for {domain}: {} messages; try again in {} s. Nothing was stored",
+                l.rate,
+                l.retry_after.as_secs().max(1)
+            )
+        };
+        Reply::new(451, "4.7.1", text)
+    }
     pub fn store_failed() -> Reply {
         Reply::new(
             451,

@@ -2,7 +2,7 @@
 //! HTTP: the same checks on the MIME, `X-Mailgun-*` headers as options (then
 //! removed), the same `accept` (durable before the 250).
 
-use crate::accept::accept;
+use crate::accept::{accept, AcceptError};
 use crate::app::App;
 use crate::compose::address::{parse_mailbox, Mailbox};
 use crate::compose::options::{from_mailgun_headers, substitute};
@@ -77,7 +77,11 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
             tracing::info!(domain = %domain.name, id = %messages[0].message_id, recipients = env.rcpt_to.len(), "accepted over SMTP");
             Reply::queued(&messages[0].message_id)
         }
-        Err(e) => {
+        Err(AcceptError::Limited(l)) => {
+            tracing::warn!(domain = %domain.name, limit = %l.rate, "SMTP submission over the domain's sending limit");
+            Reply::sending_limit(&domain.name, &l)
+        }
+        Err(AcceptError::Store(e)) => {
             tracing::error!(error = %e, "SMTP submission could not be stored");
             Reply::store_failed()
         }

@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::{self, Audit};
 use super::{now_micros, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -12,9 +13,13 @@ pub struct SmtpCredential {
     pub login: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// The password replaced by the last change, and until when it works.
+    pub previous_password_hash: Option<String>,
+    pub previous_valid_until: Option<i64>,
 }
 
-const COLS: &str = "domain_id, login, password_hash, created_at";
+const COLS: &str =
+    "domain_id, login, password_hash, created_at, previous_password_hash, previous_valid_until";
 
 fn from_row(r: &AnyRow) -> SmtpCredential {
     SmtpCredential {
@@ -22,13 +27,22 @@ fn from_row(r: &AnyRow) -> SmtpCredential {
         login: r.get(1),
         password_hash: r.get(2),
         created_at: r.get(3),
+        previous_password_hash: r.get(4),
+        previous_valid_until: r.get(5),
     }
 }
 
 impl Store {
     /// `false` when the login exists already.
-    pub async fn add_credential(&self, domain_id: i64, login: &str, hash: &str) -> Result<bool> {
+    pub async fn add_credential(
+        &self,
+        domain_id: i64,
+        login: &str,
+        hash: &str,
+        audit: &Audit<'_>,
+    ) -> Result<bool> {
         let now = now_micros();
+        let mut tx = self.writer().begin().await?;
         let n = sqlx::query(
             "INSERT INTO smtp_credentials (domain_id, login, password_hash, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (login) DO NOTHING",
@@ -37,9 +51,13 @@ impl Store {
         .bind(login)
         .bind(hash)
         .bind(now)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            audit::record(&mut *tx, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -56,46 +74,66 @@ impl Store {
     /// A credential by login, with its domain's name.
     pub async fn credential(&self, login: &str) -> Result<Option<(SmtpCredential, String)>> {
         let row = sqlx::query(
-            "SELECT c.domain_id, c.login, c.password_hash, c.created_at, d.name \
+            "SELECT c.domain_id, c.login, c.password_hash, c.created_at, c.previous_password_hash, \
+             c.previous_valid_until, d.name \
              FROM smtp_credentials c JOIN domains d ON d.id = c.domain_id WHERE c.login = $1",
         )
         .bind(login)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.map(|r| (from_row(&r), r.get(4))))
+        Ok(row.map(|r| (from_row(&r), r.get(6))))
     }
 
-    /// `false` when there is no such login in the domain.
+    /// A new password; the one it replaces keeps working until
+    /// `previous_valid_until`. `false` when there is no such login in the domain.
     pub async fn set_credential_password(
         &self,
         domain_id: i64,
         login: &str,
         hash: &str,
+        previous_valid_until: i64,
+        audit: &Audit<'_>,
     ) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
         let n = sqlx::query(
-            "UPDATE smtp_credentials SET password_hash = $1, updated_at = $2 \
-             WHERE domain_id = $3 AND login = $4",
+            "UPDATE smtp_credentials SET previous_password_hash = password_hash, previous_valid_until = $1, \
+             password_hash = $2, updated_at = $3 WHERE domain_id = $4 AND login = $5",
         )
+        .bind(previous_valid_until)
         .bind(hash)
         .bind(now_micros())
         .bind(domain_id)
         .bind(login)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            audit::record(&mut *tx, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
     /// Deletes one login (`Some`) or all of a domain's; how many went.
-    pub async fn delete_credentials(&self, domain_id: i64, login: Option<&str>) -> Result<u64> {
+    pub async fn delete_credentials(
+        &self,
+        domain_id: i64,
+        login: Option<&str>,
+        audit: &Audit<'_>,
+    ) -> Result<u64> {
+        let mut tx = self.writer().begin().await?;
         let n = sqlx::query(
             "DELETE FROM smtp_credentials WHERE domain_id = $1 AND ($2 = '' OR login = $2)",
         )
         .bind(domain_id)
         .bind(login.unwrap_or(""))
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n > 0 {
+            audit::record(&mut *tx, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n)
     }
 }

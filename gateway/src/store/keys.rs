@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::audit::{self, Audit};
 use super::{now_micros, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -18,6 +19,19 @@ pub struct ApiKey {
     pub updated_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The secret replaced by the last rotation, and until when it works.
+    pub previous_hash: Option<Vec<u8>>,
+    pub previous_valid_until: Option<i64>,
+    pub rotated_at: Option<i64>,
+}
+
+impl ApiKey {
+    pub fn lifetime(&self) -> policy::secrets::Lifetime {
+        policy::secrets::Lifetime {
+            expires_at: self.expires_at,
+            previous_valid_until: self.previous_valid_until,
+        }
+    }
 }
 
 pub struct NewApiKey<'a> {
@@ -30,8 +44,8 @@ pub struct NewApiKey<'a> {
     pub expires_at: Option<i64>,
 }
 
-const COLS: &str =
-    "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, expires_at, last_used_at";
+const COLS: &str = "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, \
+                    expires_at, last_used_at, previous_hash, previous_valid_until, rotated_at";
 
 fn key_from(row: &AnyRow) -> ApiKey {
     ApiKey {
@@ -45,12 +59,16 @@ fn key_from(row: &AnyRow) -> ApiKey {
         updated_at: row.get(7),
         expires_at: row.get(8),
         last_used_at: row.get(9),
+        previous_hash: row.get(10),
+        previous_valid_until: row.get(11),
+        rotated_at: row.get(12),
     }
 }
 
 impl Store {
-    pub async fn insert_api_key(&self, k: &NewApiKey<'_>) -> Result<ApiKey> {
+    pub async fn insert_api_key(&self, k: &NewApiKey<'_>, audit: &Audit<'_>) -> Result<ApiKey> {
         let now = now_micros();
+        let mut tx = self.writer().begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO api_keys (id, secret_hash, role, kind, domain_name, description, created_at, updated_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING {COLS}"
@@ -63,18 +81,24 @@ impl Store {
         .bind(k.description)
         .bind(now)
         .bind(k.expires_at)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *tx)
         .await?;
+        audit::record(&mut *tx, audit).await?;
+        tx.commit().await?;
         Ok(key_from(&row))
     }
 
-    /// Replace the stored hash of a key (the admin key set from the environment).
-    pub async fn upsert_api_key_hash(&self, k: &NewApiKey<'_>) -> Result<()> {
+    /// Replace the stored hash of a key (the admin key set from the
+    /// environment or generated at first start); any rotated-away secret is
+    /// forgotten.
+    pub async fn upsert_api_key_hash(&self, k: &NewApiKey<'_>, audit: &Audit<'_>) -> Result<()> {
         let now = now_micros();
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, secret_hash, role, kind, domain_name, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, updated_at = excluded.updated_at",
+             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, updated_at = excluded.updated_at, \
+             previous_hash = NULL, previous_valid_until = NULL",
         )
         .bind(k.id)
         .bind(k.secret_hash)
@@ -83,9 +107,44 @@ impl Store {
         .bind(k.domain_name)
         .bind(k.description)
         .bind(now)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?;
+        audit::record(&mut *tx, audit).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Gives key `id` a new secret; the one it had keeps working until
+    /// `previous_valid_until`. A secret rotated away earlier is forgotten.
+    pub async fn rotate_api_key(
+        &self,
+        id: &str,
+        new_hash: &[u8],
+        previous_valid_until: i64,
+        audit: &Audit<'_>,
+    ) -> Result<Option<ApiKey>> {
+        let now = now_micros();
+        let mut tx = self.writer().begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE api_keys SET previous_hash = secret_hash, previous_valid_until = $2, rotated_at = $3, \
+             secret_hash = $4, updated_at = $3 WHERE id = $1 RETURNING {COLS}"
+        ))
+        .bind(id)
+        .bind(previous_valid_until)
+        .bind(now)
+        .bind(new_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let key = row.as_ref().map(key_from);
+        if let Some(k) = &key {
+            let audit = Audit {
+                domain: k.domain_name.as_deref(),
+                ..*audit
+            };
+            audit::record(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(key)
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
@@ -112,12 +171,22 @@ impl Store {
         Ok(rows.iter().map(key_from).collect())
     }
 
-    pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
+    pub async fn delete_api_key(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let gone = sqlx::query("DELETE FROM api_keys WHERE id = $1 RETURNING domain_name")
             .bind(id)
-            .execute(self.writer())
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if let Some(row) = &gone {
+            let domain: Option<String> = row.get(0);
+            let audit = Audit {
+                domain: domain.as_deref(),
+                ..*audit
+            };
+            audit::record(&mut *tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(gone.is_some())
     }
 
     pub async fn touch_api_key(&self, id: &str, at: i64) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Persistence with sqlx. Queries use `$n` placeholders and portable SQL, so the
 //! same code runs on SQLite (the embedded default) and PostgreSQL (several nodes).
 
+pub mod audit;
 pub mod credentials;
 pub mod domains;
 pub mod events;
