@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use policy::secrets::Matched;
 
-use crate::api_keys::{self, new_secret};
 pub use crate::api_keys::ADMIN_KEY_ID;
+use crate::api_keys::{self, new_secret};
 use crate::config::Config;
 use crate::crypto::{hash_secret, MasterKey};
 use crate::limits::Limits;
@@ -104,7 +104,10 @@ impl App {
 /// The admin key at start-up: `ENVOI_ADMIN_KEY` when set (unless it is the
 /// key rotated away last: a stale environment must not bring a leaked key
 /// back), else the stored one, else a new one, returned to be printed once.
-async fn admin_key_at_start(store: &Store, env: Option<&str>) -> Result<Option<String>, StartError> {
+async fn admin_key_at_start(
+    store: &Store,
+    env: Option<&str>,
+) -> Result<Option<String>, StartError> {
     let stored = store.api_key(ADMIN_KEY_ID).await?;
     let (secret, action, actor) = match (env, &stored) {
         (None, Some(_)) => return Ok(None),

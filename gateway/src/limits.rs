@@ -29,14 +29,26 @@ impl Limits {
         let per_second = cfg.per_destination_messages_per_second;
         Limits {
             // A second's worth may come at once.
-            per_key: limit(cfg.requests_per_second_per_key, Per::Second, cfg.requests_per_second_per_key),
+            per_key: limit(
+                cfg.requests_per_second_per_key,
+                Per::Second,
+                cfg.requests_per_second_per_key,
+            ),
             per_domain_requests: limit(
                 cfg.requests_per_second_per_domain,
                 Per::Second,
                 cfg.requests_per_second_per_domain,
             ),
-            per_domain_hour: limit(cfg.messages_per_hour_per_domain, Per::Hour, cfg.messages_per_hour_per_domain),
-            per_domain_day: limit(cfg.messages_per_day_per_domain, Per::Day, cfg.messages_per_day_per_domain),
+            per_domain_hour: limit(
+                cfg.messages_per_hour_per_domain,
+                Per::Hour,
+                cfg.messages_per_hour_per_domain,
+            ),
+            per_domain_day: limit(
+                cfg.messages_per_day_per_domain,
+                Per::Day,
+                cfg.messages_per_day_per_domain,
+            ),
             // A receiver sees at most 50 ms worth at once, then an even pace.
             per_destination: limit(per_second, Per::Second, per_second.div_ceil(20)),
         }
@@ -44,7 +56,10 @@ impl Limits {
 
     /// One HTTP request made with API key `key_id`. `None` when unlimited.
     pub fn request(&self, key_id: &str) -> Result<Option<Allowed>, Limited> {
-        self.per_key.as_ref().map(|l| l.check(key_id, 1)).transpose()
+        self.per_key
+            .as_ref()
+            .map(|l| l.check(key_id, 1))
+            .transpose()
     }
 
     /// One HTTP send for `domain`.
@@ -59,7 +74,10 @@ impl Limits {
     /// daily limit. When the daily one refuses, the hourly one has already
     /// counted them: that errs on the side of sending less.
     pub fn messages(&self, domain: &str, n: u32) -> Result<(), Limited> {
-        for l in [&self.per_domain_hour, &self.per_domain_day].into_iter().flatten() {
+        for l in [&self.per_domain_hour, &self.per_domain_day]
+            .into_iter()
+            .flatten()
+        {
             l.check(domain, n)?;
         }
         Ok(())
@@ -69,7 +87,9 @@ impl Limits {
     /// recipient domain); `None`: now, and it is counted.
     pub fn destination_wait(&self, destination: &str) -> Option<Duration> {
         let l = self.per_destination.as_ref()?;
-        l.check(destination, 1).err().map(|refused| refused.retry_after)
+        l.check(destination, 1)
+            .err()
+            .map(|refused| refused.retry_after)
     }
 
     /// Forget keys back at their full allowance (called now and then).

@@ -3,6 +3,6 @@
 
 pub mod delivery;
 pub mod limits;
-pub mod secrets;
 pub mod relay;
+pub mod secrets;
 pub mod tls;

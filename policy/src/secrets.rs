@@ -25,9 +25,13 @@ pub struct Lifetime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Wrong,
-    Expired { at: i64 },
+    Expired {
+        at: i64,
+    },
     /// The previous secret, after its grace period ended at `at`.
-    Rotated { at: i64 },
+    Rotated {
+        at: i64,
+    },
 }
 
 pub fn check(matched: Matched, life: Lifetime, now: i64) -> Result<(), Refusal> {

@@ -18,6 +18,8 @@ pub struct Received {
     pub rcpt_to: Vec<String>,
     pub data: Vec<u8>,
     pub tls: bool,
+    /// When its end of DATA arrived.
+    pub at: Instant,
 }
 
 type RcptRule = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -42,6 +44,9 @@ struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     received: Mutex<Vec<Received>>,
     connections: AtomicUsize,
+    /// Connections open now, and the most ever open at once.
+    open: AtomicUsize,
+    peak_open: AtomicUsize,
 }
 
 pub struct Sink {
@@ -74,6 +79,8 @@ impl Sink {
             tls,
             received: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            peak_open: AtomicUsize::new(0),
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -86,9 +93,12 @@ impl Sink {
         rt.spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 s.connections.fetch_add(1, Ordering::SeqCst);
+                let now_open = s.open.fetch_add(1, Ordering::SeqCst) + 1;
+                s.peak_open.fetch_max(now_open, Ordering::SeqCst);
                 let s = s.clone();
                 tokio::spawn(async move {
-                    let _ = serve(s, Box::new(tcp)).await;
+                    let _ = serve(s.clone(), Box::new(tcp)).await;
+                    s.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -105,6 +115,11 @@ impl Sink {
 
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were ever open at once.
+    pub fn peak_connections(&self) -> usize {
+        self.shared.peak_open.load(Ordering::SeqCst)
     }
 
     /// Waits until `n` messages arrived (or panics after `within`).
@@ -221,6 +236,7 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
                         rcpt_to: rcpts.clone(),
                         data,
                         tls,
+                        at: Instant::now(),
                     });
                 }
                 rcpts.clear();

@@ -404,9 +404,11 @@ fn credentials_are_managed_like_mailgun_and_a_changed_password_takes_effect() {
         400,
         &["login"],
     );
+    // grace=0s: the old password stops at once (the default keeps it 24 h;
+    // see key_rotation.rs).
     let r =
         w.e.put(&format!("{path}/app"), ADMIN_KEY)
-            .form(&[("password", "new-password")])
+            .form(&[("password", "new-password"), ("grace", "0s")])
             .send()
             .unwrap();
     assert_eq!(expect_json(r, 200)["message"], "Password changed");

@@ -226,7 +226,9 @@ impl Deliverer {
                     let domain = domain.clone();
                     tasks.spawn(async move {
                         let _connection = match me.destination_slots(&domain) {
-                            Some(slots) => Some(slots.acquire_owned().await.expect("semaphore open")),
+                            Some(slots) => {
+                                Some(slots.acquire_owned().await.expect("semaphore open"))
+                            }
                             None => None,
                         };
                         attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;

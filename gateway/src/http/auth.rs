@@ -140,9 +140,12 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
             )))
         }
     }
-    app.limits
-        .request(&key.id)
-        .map_err(|l| ApiError::RateLimited(l, "requests with this API key ([limits].requests_per_second_per_key)".into()))?;
+    app.limits.request(&key.id).map_err(|l| {
+        ApiError::RateLimited(
+            l,
+            "requests with this API key ([limits].requests_per_second_per_key)".into(),
+        )
+    })?;
     // last_used_at is informative: refresh it at most once a minute.
     if key.last_used_at.is_none_or(|t| now - t > 60_000_000) {
         let store = app.store.clone();

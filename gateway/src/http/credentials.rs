@@ -55,7 +55,11 @@ pub async fn hash(password: String) -> ApiResult<String> {
 pub async fn add(app: &App, d: &Domain, login: &str, password: &str, actor: &str) -> ApiResult<()> {
     let hashed = hash(password.to_string()).await?;
     let audit = audit(actor, "credential.created", login, d);
-    if !app.store.add_credential(d.id, login, &hashed, &audit).await? {
+    if !app
+        .store
+        .add_credential(d.id, login, &hashed, &audit)
+        .await?
+    {
         return Err(ApiError::Conflict(format!(
             "credentials for {login} already exist: change the password with PUT /v3/domains/{}/credentials/{login}",
             d.name
@@ -184,7 +188,12 @@ pub async fn remove(
     let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
     let audit = audit(who.key_id(), "credential.deleted", &login, &d);
-    if app.store.delete_credentials(d.id, Some(&login), &audit).await? == 0 {
+    if app
+        .store
+        .delete_credentials(d.id, Some(&login), &audit)
+        .await?
+        == 0
+    {
         return Err(not_found(&d, &login));
     }
     tracing::info!(domain = %d.name, %login, "SMTP credentials deleted");

@@ -146,7 +146,14 @@ pub async fn create(
     tracing::info!(domain = %name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "domain created");
     // Mailgun's smtp_login is postmaster@domain; its password is smtp_password.
     if let Some(p) = form.get("smtp_password") {
-        super::credentials::add(&app, &domain, &format!("postmaster@{name}"), p, who.key_id()).await?;
+        super::credentials::add(
+            &app,
+            &domain,
+            &format!("postmaster@{name}"),
+            p,
+            who.key_id(),
+        )
+        .await?;
     }
     full(&app, &domain, Some("Domain DNS records have been created")).await
 }

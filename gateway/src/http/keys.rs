@@ -81,25 +81,28 @@ pub async fn create(
     let hash = hash_secret(&secret);
     let key = app
         .store
-        .insert_api_key(&NewApiKey {
-            id: &id,
-            secret_hash: &hash,
-            role,
-            kind,
-            domain_name: if kind == "domain" {
-                domain_name.as_deref()
-            } else {
-                None
+        .insert_api_key(
+            &NewApiKey {
+                id: &id,
+                secret_hash: &hash,
+                role,
+                kind,
+                domain_name: if kind == "domain" {
+                    domain_name.as_deref()
+                } else {
+                    None
+                },
+                description: form.get("description").unwrap_or(""),
+                expires_at,
             },
-            description: form.get("description").unwrap_or(""),
-            expires_at,
-        }, &Audit {
-            actor: who.key_id(),
-            action: "key.created",
-            target: &id,
-            domain: domain_name.as_deref().filter(|_| kind == "domain"),
-            detail: role,
-        })
+            &Audit {
+                actor: who.key_id(),
+                action: "key.created",
+                target: &id,
+                domain: domain_name.as_deref().filter(|_| kind == "domain"),
+                detail: role,
+            },
+        )
         .await?;
     tracing::info!(key_id = %key.id, role, kind, domain = ?key.domain_name, "API key created");
     let mut k = key_json(&key);
@@ -170,10 +173,16 @@ fn expiry(expiration: Option<&str>, expires_in: Option<&str>) -> ApiResult<Optio
     let secs = secs.filter(|n| *n > 0).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "{field} {value:?} must be a whole number of seconds above 0{}",
-            if field == "expires_in" { ", or a duration such as \"30d\"" } else { "" }
+            if field == "expires_in" {
+                ", or a duration such as \"30d\""
+            } else {
+                ""
+            }
         ))
     })?;
-    Ok(Some(now_micros().saturating_add((secs as i64).saturating_mul(1_000_000))))
+    Ok(Some(
+        now_micros().saturating_add((secs as i64).saturating_mul(1_000_000)),
+    ))
 }
 
 /// `grace`: how long a replaced secret keeps working (default 24h).
@@ -203,7 +212,9 @@ pub async fn rotate(
     let (secret, key) = api_keys::rotate(&app.store, &id, grace, who.key_id())
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound(format!("no key matching id {id:?}: list keys with GET /v1/keys"))
+            ApiError::NotFound(format!(
+                "no key matching id {id:?}: list keys with GET /v1/keys"
+            ))
         })?;
     tracing::info!(key_id = %key.id, grace = %humantime::format_duration(grace), by = who.key_id(), "API key rotated");
     let mut k = key_json(&key);

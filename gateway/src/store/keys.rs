@@ -44,7 +44,8 @@ pub struct NewApiKey<'a> {
     pub expires_at: Option<i64>,
 }
 
-const COLS: &str = "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, \
+const COLS: &str =
+    "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, \
                     expires_at, last_used_at, previous_hash, previous_valid_until, rotated_at";
 
 fn key_from(row: &AnyRow) -> ApiKey {
