@@ -34,6 +34,14 @@ pub struct Inner {
 }
 
 impl App {
+    /// Records a key change that is already committed on its own: a failure
+    /// to record is logged, not returned, since the change stands.
+    pub async fn audit(&self, a: &Audit<'_>) {
+        if let Err(e) = self.store.audit(a).await {
+            tracing::error!(error = %e, action = a.action, target = a.target, "could not record an audit event");
+        }
+    }
+
     pub fn bump_allowlist_generation(&self) {
         self.allowlist_generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -380,6 +380,13 @@ fn every_key_change_is_audited_with_who_and_never_a_secret() {
     }
     assert_eq!(items[0]["domain"], DOMAIN);
     assert_eq!(items[2]["detail"], "grace 0s");
+    // DKIM keys are keys too: the one made with the domain is there.
+    assert!(
+        items
+            .iter()
+            .any(|i| i["action"] == "dkim_key.created" && i["domain"] == DOMAIN),
+        "{text}"
+    );
     // Only the account key reads it.
     let (_, sending) = new_key(&e);
     expect_error(

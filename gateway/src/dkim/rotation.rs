@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use signer::{Algorithm, KeySpec, PrivateKey};
 
 use crate::app::App;
+use crate::store::audit::Audit;
 use crate::store::domains::{DkimKeyRow, Domain, KeyChange};
 use crate::store::{now_micros, StoreError};
 
@@ -51,7 +52,12 @@ pub struct RotatedKey {
 static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Starts a rotation of `domain`: a new inactive key per active key.
-pub async fn rotate(app: &App, domain: &Domain) -> Result<Vec<RotatedKey>, RotateError> {
+/// `actor`: who asked (a key id, or `envoi` for the schedule), for the audit.
+pub async fn rotate(
+    app: &App,
+    domain: &Domain,
+    actor: &str,
+) -> Result<Vec<RotatedKey>, RotateError> {
     let _one = ROTATING.lock().await;
     let keys = app.store.dkim_keys(domain.id).await?;
     if let Some(p) = keys.iter().find(|k| k.replaces.is_some()) {
@@ -94,6 +100,15 @@ pub async fn rotate(app: &App, domain: &Domain) -> Result<Vec<RotatedKey>, Rotat
         let record = signer::dns::dkim_record_name(&selector, &domain.name);
         tracing::info!(domain = %domain.name, selector = %selector, replaces = %old.selector, %record,
             value = %sealed.dns_value, "DKIM rotation: new key made; publish its TXT record, it is activated once seen in DNS");
+        let detail = format!("replaces {}", old.selector);
+        app.audit(&Audit {
+            actor,
+            action: "dkim_key.rotated",
+            target: &selector,
+            domain: Some(&domain.name),
+            detail: &detail,
+        })
+        .await;
         taken.push(selector.clone());
         made.push(RotatedKey {
             selector,
@@ -149,6 +164,14 @@ pub async fn tick(app: &App) -> Result<(), StoreError> {
                         == KeyChange::Done
                     {
                         app.bump_dkim_generation();
+                        app.audit(&Audit {
+                            actor: "envoi",
+                            action: "dkim_key.activated",
+                            target: &key.selector,
+                            domain: Some(&domain.name),
+                            detail: "record published",
+                        })
+                        .await;
                         tracing::info!(domain = %domain.name, selector = %key.selector,
                             replaced = key.replaces.as_deref().unwrap_or(""),
                             "DKIM rotation: record published, new key active; the old key is kept until deleted");
@@ -163,7 +186,7 @@ pub async fn tick(app: &App) -> Result<(), StoreError> {
         if pending.is_empty() && domain.dkim_rotation_enabled {
             if let Some(newest) = newest {
                 if due(newest, domain.dkim_rotation_interval, now_micros()) {
-                    match rotate(app, &domain).await {
+                    match rotate(app, &domain, "envoi").await {
                         Ok(_) => {}
                         Err(RotateError::Store(e)) => return Err(e),
                         Err(e) => {

@@ -95,7 +95,7 @@ pub async fn create(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let domain_name = form
         .get("signing_domain")
@@ -149,6 +149,13 @@ pub async fn create(
     if !app.store.add_dkim_key(domain.id, &new).await? {
         return Err(taken());
     }
+    app.audit(&dkim_audit(
+        &who,
+        "dkim_key.created",
+        &selector,
+        &domain.name,
+    ))
+    .await;
     tracing::info!(domain = %domain.name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "DKIM key added (inactive until activated)");
     Ok(Json(json!({
         "signing_domain": domain.name,
@@ -179,7 +186,7 @@ pub async fn remove(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let (Some(domain), Some(selector)) = (form.get("signing_domain"), form.get("selector")) else {
         return Err(ApiError::BadRequest(
@@ -190,6 +197,8 @@ pub async fn remove(
     match app.store.delete_dkim_key(d.id, selector).await? {
         KeyChange::Done => {
             app.bump_dkim_generation();
+            app.audit(&dkim_audit(&who, "dkim_key.deleted", selector, &d.name))
+                .await;
             Ok(Json(json!({ "message": "success" })))
         }
         KeyChange::NotFound => Err(key_not_found(&d.name, selector)),
@@ -221,7 +230,7 @@ pub async fn activate(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let force = form.bool("force")?.unwrap_or(false);
     let d = super::domains::find(&app, &name).await?;
@@ -246,6 +255,8 @@ pub async fn activate(
         _ => return Err(key_not_found(&d.name, selector.as_ref())),
     }
     app.bump_dkim_generation();
+    app.audit(&dkim_audit(&who, "dkim_key.activated", &selector, &d.name))
+        .await;
     tracing::info!(domain = %d.name, selector = %selector, force, "DKIM key activated");
     Ok(Json(json!({
         "message": "domain key activated",
@@ -261,7 +272,7 @@ pub async fn deactivate(
     headers: HeaderMap,
     Path((name, selector)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &name).await?;
     match app
         .store
@@ -277,10 +288,32 @@ pub async fn deactivate(
         }
     }
     app.bump_dkim_generation();
+    app.audit(&dkim_audit(
+        &who,
+        "dkim_key.deactivated",
+        &selector,
+        &d.name,
+    ))
+    .await;
     Ok(Json(json!({
         "message": "domain key deactivated",
         "authority": d.name,
         "selector": selector,
         "active": false,
     })))
+}
+
+fn dkim_audit<'a>(
+    who: &'a super::auth::Principal,
+    action: &'a str,
+    selector: &'a str,
+    domain: &'a str,
+) -> crate::store::audit::Audit<'a> {
+    crate::store::audit::Audit {
+        actor: who.key_id(),
+        action,
+        target: selector,
+        domain: Some(domain),
+        detail: "",
+    }
 }

@@ -33,9 +33,9 @@ pub async fn rotate(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &name).await?;
-    let made = rotation::rotate(&app, &d).await?;
+    let made = rotation::rotate(&app, &d, who.key_id()).await?;
     let keys: Vec<Value> = made
         .iter()
         .map(|k| {

@@ -11,6 +11,7 @@ use super::{admin, small_form};
 use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
+use crate::store::audit::Audit;
 use crate::store::domains::{DkimKeyRow, Domain, DomainUpdate, NewDomain};
 use crate::time::rfc2822;
 
@@ -143,6 +144,14 @@ pub async fn create(
         .create_domain(&new, &new_key)
         .await?
         .ok_or_else(|| ApiError::BadRequest(format!("Domain name {name} is already taken")))?;
+    app.audit(&Audit {
+        actor: who.key_id(),
+        action: "dkim_key.created",
+        target: &selector,
+        domain: Some(&name),
+        detail: "with the domain",
+    })
+    .await;
     tracing::info!(domain = %name, selector = %selector, algorithm = key.algorithm.as_str(), bits = key.bits, "domain created");
     // Mailgun's smtp_login is postmaster@domain; its password is smtp_password.
     if let Some(p) = form.get("smtp_password") {
@@ -242,10 +251,20 @@ pub async fn remove(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
-    if !app.store.delete_domain(&name.to_ascii_lowercase()).await? {
+    let who = admin(&app, &headers).await?;
+    let name = name.to_ascii_lowercase();
+    if !app.store.delete_domain(&name).await? {
         return Err(ApiError::domain_not_found(&name));
     }
+    // Its DKIM keys, SMTP credentials and sending keys went with it.
+    app.audit(&Audit {
+        actor: who.key_id(),
+        action: "domain.deleted",
+        target: &name,
+        domain: Some(&name),
+        detail: "with its DKIM keys, SMTP credentials, IP allowlist and sending keys",
+    })
+    .await;
     tracing::info!(domain = %name, "domain deleted");
     Ok(Json(json!({"message": "Domain has been deleted"})))
 }

@@ -266,6 +266,8 @@ impl Store {
             "DELETE FROM messages WHERE domain_id = $1",
             "DELETE FROM events WHERE domain_id = $1",
             "DELETE FROM dkim_keys WHERE domain_id = $1",
+            "DELETE FROM smtp_credentials WHERE domain_id = $1",
+            "DELETE FROM ip_allowlist WHERE domain_id = $1",
             "DELETE FROM domains WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
