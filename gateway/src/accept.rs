@@ -80,7 +80,7 @@ pub async fn accept(
                 .collect(),
         });
     }
-    app.store.insert_messages(domain.id, &rows, &evs).await?;
+    app.store.insert_messages(domain.id, rows, evs).await?;
     if status == RecipientStatus::Queued && due <= now {
         app.queue_wake.notify_one();
     }

@@ -18,6 +18,8 @@ use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
 /// What a message looks like on the wire, prepared once per attempt.
 struct Prepared {
     signature: Vec<u8>,
+    /// Signed for this attempt (not kept from an earlier one).
+    fresh_signature: bool,
     body: Vec<u8>,
     from: String,
     to: String,
@@ -253,8 +255,8 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
         )
         .map_err(|e| format!("the stored message could not be decrypted: {e}"))?;
     let signature = match (&m.dkim_signature, job.opts.dkim) {
-        (_, Some(false)) => Vec::new(),
-        (Some(sig), _) => sig.clone(),
+        (_, Some(false)) => (Vec::new(), false),
+        (Some(sig), _) => (sig.clone(), false),
         (None, _) => {
             let keys = d.dkim_keys(&m.domain).await?;
             if keys.is_empty() {
@@ -269,12 +271,10 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
                 signer::sign::default_options(now_micros() as u64 / 1_000_000),
             )
             .map_err(|e| format!("DKIM signing failed: {e}"))?;
-            if let Err(e) = d.app.store.save_dkim_signature(m.msg.id, &sig).await {
-                tracing::warn!(error = %e, "could not keep the DKIM signature; it will be computed again");
-            }
-            sig
+            (sig, true)
         }
     };
+    let (signature, fresh_signature) = signature;
     let parsed = mail_parser::MessageParser::default().parse_headers(&body);
     let (from, to, subject) = match &parsed {
         Some(p) => (
@@ -286,6 +286,7 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     };
     Ok(Prepared {
         signature,
+        fresh_signature,
         body,
         from,
         to,
@@ -481,9 +482,16 @@ fn finish(
         session_seconds: facts.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
         retry_seconds: retry,
     };
-    let base = |update, event, suppress| Outcome {
+    let base = |update: RecipientUpdate, event, suppress| Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
+        // A retry sends the same signature.
+        keep_signature: match (&update, p) {
+            (RecipientUpdate::Retry { .. }, Some(p)) if p.fresh_signature => {
+                Some(p.signature.clone())
+            }
+            _ => None,
+        },
         update,
         attempted: true,
         event: Some(event),
@@ -594,6 +602,7 @@ fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind:
             now_micros(),
         )),
         suppress: None,
+        keep_signature: None,
     }
 }
 
@@ -605,5 +614,6 @@ fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Outcome {
         attempted: false,
         event: None,
         suppress: None,
+        keep_signature: None,
     }
 }

@@ -323,6 +323,7 @@ impl Deliverer {
                     attempted: false,
                     event: None,
                     suppress: None,
+                    keep_signature: None,
                 })
                 .collect();
             self.record(outcomes).await;

@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::events::{insert_event, NewEvent};
+use super::group_commit::Acceptance;
 use super::{Result, Store};
 
 /// One stored message body with its recipients, as accepted.
@@ -87,50 +88,66 @@ pub(crate) fn message_from(row: &AnyRow) -> StoredMessage {
 }
 
 impl Store {
-    /// Store messages, recipients and their events in one transaction: when
-    /// this returns Ok, all of it is on disk; when it fails, none of it is.
+    /// Store messages, recipients and their events: when this returns Ok,
+    /// all of it is on disk; when it fails, none of it is. Concurrent calls
+    /// share a transaction (`group_commit`).
     pub async fn insert_messages(
         &self,
         domain_id: i64,
-        messages: &[NewMessage],
-        events: &[NewEvent],
+        messages: Vec<NewMessage>,
+        events: Vec<NewEvent>,
     ) -> Result<()> {
+        let work = Acceptance {
+            domain_id,
+            messages,
+            events,
+        };
+        match &self.committer {
+            Some(c) => c.commit(work).await,
+            None => self.insert_acceptances(&[&work]).await,
+        }
+    }
+
+    /// Several accepts in one transaction.
+    pub(crate) async fn insert_acceptances(&self, works: &[&Acceptance]) -> Result<()> {
         let now = super::now_micros();
         let mut tx = self.writer().begin().await?;
-        for m in messages {
-            let row = sqlx::query(
-                "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            )
-            .bind(domain_id)
-            .bind(&m.storage_key)
-            .bind(&m.message_id)
-            .bind(&m.sender)
-            .bind(&m.sealed_body)
-            .bind(m.size)
-            .bind(&m.options)
-            .bind(m.method)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = row.get(0);
-            for r in &m.recipients {
-                sqlx::query(
-                    "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+        for w in works {
+            for m in &w.messages {
+                let row = sqlx::query(
+                    "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 )
-                .bind(id)
-                .bind(&r.address)
-                .bind(&r.domain)
-                .bind(r.status.as_str())
-                .bind(r.next_attempt_at)
+                .bind(w.domain_id)
+                .bind(&m.storage_key)
+                .bind(&m.message_id)
+                .bind(&m.sender)
+                .bind(&m.sealed_body)
+                .bind(m.size)
+                .bind(&m.options)
+                .bind(m.method)
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                let id: i64 = row.get(0);
+                for r in &m.recipients {
+                    sqlx::query(
+                        "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(id)
+                    .bind(&r.address)
+                    .bind(&r.domain)
+                    .bind(r.status.as_str())
+                    .bind(r.next_attempt_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
-        }
-        for e in events {
-            insert_event(&mut tx, domain_id, e).await?;
+            for e in &w.events {
+                insert_event(&mut tx, w.domain_id, e).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod credentials;
 pub mod domains;
 pub mod events;
+pub mod group_commit;
 pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
@@ -43,6 +44,9 @@ pub struct Store {
     pub backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// Where accepts go to share transactions; `None` in the committer's
+    /// own handle.
+    committer: Option<group_commit::GroupCommit>,
 }
 
 impl Store {
@@ -65,7 +69,9 @@ impl Store {
                     backend,
                     read,
                     write,
-                })
+                    committer: None,
+                }
+                .with_group_commit())
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -77,9 +83,16 @@ impl Store {
                     backend,
                     read: pool.clone(),
                     write: pool,
-                })
+                    committer: None,
+                }
+                .with_group_commit())
             }
         }
+    }
+
+    fn with_group_commit(mut self) -> Store {
+        self.committer = Some(group_commit::GroupCommit::start(self.clone()));
+        self
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -60,6 +60,9 @@ pub struct Outcome {
     pub attempted: bool,
     pub event: Option<NewEvent>,
     pub suppress: Option<Suppression>,
+    /// A DKIM signature made for this attempt, kept for the retries of the
+    /// message (written with the outcome: no commit of its own).
+    pub keep_signature: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -145,15 +148,6 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn save_dkim_signature(&self, message_id: i64, signature: &[u8]) -> Result<()> {
-        sqlx::query("UPDATE messages SET dkim_signature = $1 WHERE id = $2")
-            .bind(signature)
-            .bind(message_id)
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
     /// Which of `addresses` are on one of the domain's suppression lists:
     /// lower-cased address → list (`bounce`, `complaint` or `unsubscribe`).
     pub async fn suppressed(
@@ -220,6 +214,16 @@ impl Store {
                 .bind(o.recipient_id),
             };
             q.execute(&mut *tx).await?;
+            if let Some(sig) = &o.keep_signature {
+                sqlx::query(
+                    "UPDATE messages SET dkim_signature = $1 \
+                     WHERE id = (SELECT message_id FROM recipients WHERE id = $2) AND dkim_signature IS NULL",
+                )
+                .bind(sig)
+                .bind(o.recipient_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(e) = &o.event {
                 insert_event(&mut tx, o.domain_id, e).await?;
             }
