@@ -413,6 +413,9 @@ fn refused(why: RefuseReason) -> Reply {
 async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fate>, SessionError> {
     let size = p.signature.len() + p.body.len();
     let eight_bit = !p.body.is_ascii();
+    if s.caps.pipelining {
+        return pipelined(s, job, p, size, eight_bit).await;
+    }
     let mail = s
         .mail_from(&job.message.msg.sender, size, eight_bit)
         .await?;
@@ -433,6 +436,48 @@ async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fat
     }
     let end = s.data(&[&p.signature, &p.body]).await?;
     Ok(replies
+        .into_iter()
+        .map(|r| {
+            if r.is_positive() {
+                Fate::from_reply(end.clone())
+            } else {
+                Fate::from_reply(r)
+            }
+        })
+        .collect())
+}
+
+/// The same transaction in one round trip for the envelope (PIPELINING).
+async fn pipelined(
+    s: &mut Session,
+    job: &Job,
+    p: &Prepared,
+    size: usize,
+    eight_bit: bool,
+) -> Result<Vec<Fate>, SessionError> {
+    let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
+    let env = s
+        .pipelined_envelope(&job.message.msg.sender, size, eight_bit, &addrs)
+        .await?;
+    if !env.mail.is_positive() {
+        let _ = s.rset().await;
+        return Ok(addrs
+            .iter()
+            .map(|_| Fate::from_reply(env.mail.clone()))
+            .collect());
+    }
+    if !env.rcpts.iter().any(Reply::is_positive) {
+        let _ = s.rset().await;
+        return Ok(env.rcpts.into_iter().map(Fate::from_reply).collect());
+    }
+    let end = if env.data.code == 354 {
+        s.content(&[&p.signature, &p.body]).await?
+    } else {
+        let _ = s.rset().await;
+        env.data
+    };
+    Ok(env
+        .rcpts
         .into_iter()
         .map(|r| {
             if r.is_positive() {

@@ -111,6 +111,13 @@ pub struct TlsInfo {
     pub cipher: String,
 }
 
+/// The replies to a pipelined MAIL, RCPTs and DATA.
+pub struct Envelope {
+    pub mail: Reply,
+    pub rcpts: Vec<Reply>,
+    pub data: Reply,
+}
+
 pub struct Session {
     io: BufStream<Box<dyn Io>>,
     pub caps: Capabilities,
@@ -293,6 +300,11 @@ impl Session {
         size: usize,
         eight_bit: bool,
     ) -> Result<Reply, SessionError> {
+        let cmd = self.mail_command(sender, size, eight_bit);
+        self.command(&cmd, "the MAIL FROM reply").await
+    }
+
+    fn mail_command(&self, sender: &str, size: usize, eight_bit: bool) -> String {
         let mut cmd = format!("MAIL FROM:<{sender}>");
         if self.caps.size.is_some() {
             cmd.push_str(&format!(" SIZE={size}"));
@@ -303,7 +315,43 @@ impl Session {
         if !sender.is_ascii() && self.caps.smtputf8 {
             cmd.push_str(" SMTPUTF8");
         }
-        self.command(&cmd, "the MAIL FROM reply").await
+        cmd
+    }
+
+    /// With PIPELINING (RFC 2920): MAIL, every RCPT and DATA in one write,
+    /// then their replies: one round trip instead of three. When DATA got
+    /// 354 but nothing may follow (MAIL or every RCPT refused), the data is
+    /// ended empty at once, as RFC 2920 asks.
+    pub async fn pipelined_envelope(
+        &mut self,
+        sender: &str,
+        size: usize,
+        eight_bit: bool,
+        addresses: &[&str],
+    ) -> Result<Envelope, SessionError> {
+        let mut out = self.mail_command(sender, size, eight_bit);
+        out.push_str("\r\n");
+        for a in addresses {
+            out.push_str("RCPT TO:<");
+            out.push_str(a);
+            out.push_str(">\r\n");
+        }
+        out.push_str("DATA\r\n");
+        self.io.write_all(out.as_bytes()).await?;
+        self.io.flush().await?;
+        let mail = self.read_reply("the MAIL FROM reply").await?;
+        let mut rcpts = Vec::with_capacity(addresses.len());
+        for _ in addresses {
+            rcpts.push(self.read_reply("a RCPT TO reply").await?);
+        }
+        let data = self.read_reply("the DATA reply").await?;
+        let may_send = mail.is_positive() && rcpts.iter().any(Reply::is_positive);
+        if data.code == 354 && !may_send {
+            self.io.write_all(b".\r\n").await?;
+            self.io.flush().await?;
+            self.read_reply("the end-of-data reply").await?;
+        }
+        Ok(Envelope { mail, rcpts, data })
     }
 
     /// RCPT TO for each address; with PIPELINING all are sent before reading.
@@ -339,6 +387,11 @@ impl Session {
         if go.code != 354 {
             return Ok(go);
         }
+        self.content(parts).await
+    }
+
+    /// After a 354: `parts` dot-stuffed, then the final dot; the final reply.
+    pub async fn content(&mut self, parts: &[&[u8]]) -> Result<Reply, SessionError> {
         let mut at_line_start = true;
         let mut last = b'\n';
         for part in parts {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# bench/run.sh - envoi side by side with Postfix + OpenDKIM and Haraka, in one
+# run, on the same load: rounds interleave the configurations so the shared
+# machine's noise falls on all of them alike.
+#
+# usage: bench/run.sh [ROUNDS] [N]      (defaults 3 and 5000; root)
+#
+#   SMTP, every configuration: smtp-source -s 20 -m N -l 4096 -> server on
+#   127.0.0.1 -> smtp-sink 127.0.0.2:2526, DKIM RSA-2048 relaxed/relaxed with
+#   the same key, every message durable before its 250, warm-up signatures
+#   verified with dkimpy (../shared/bench/peers/lib_peer.sh does all that).
+#   HTTP, envoi only: 8 clients POST /v3/{domain}/messages (4 KB), delivered
+#   to a sink (target/release/e2e).
+#
+# Prints a table: median msg/s and CPU ms per message (all processes of the
+# run: load generator, server, milter, sink), envoi's ratios to each peer,
+# p50/p99 accept latency (HTTP) and envoi's peak RSS.
+# env: BENCH_STATE (default /srv/envoi-bench), PEERS (the peers' folder).
+set -euo pipefail
+
+ROUNDS=${1:-3}
+N=${2:-5000}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PEERS=${PEERS:-$(cd "$REPO/../shared/bench/peers" && pwd)}
+export BENCH_STATE=${BENCH_STATE:-/srv/envoi-bench}
+mkdir -p "$BENCH_STATE"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+"$PEERS/setup.sh" >&2
+(cd "$REPO" && cargo build --release -q -p gateway -p envoi-bench)
+
+# run NAME COMMAND... : one round of one configuration; keeps stdout and stderr
+run() {
+  local name=$1; shift
+  echo "== round $round: $name" >&2
+  if ! "$@" >"$OUT/$name.$round.out" 2>"$OUT/$name.$round.err"; then
+    tail -20 "$OUT/$name.$round.err" >&2
+    echo "bench: $name failed in round $round" >&2
+    exit 1
+  fi
+  cat "$OUT/$name.$round.out" >&2
+}
+
+for round in $(seq "$ROUNDS"); do
+  run postfix+opendkim "$PEERS/peer_postfix.sh" dkim "$N"
+  run haraka+dkim "$PEERS/peer_haraka.sh" dkim "$N"
+  run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
+  run envoi-http "$REPO/target/release/e2e" "$N" 8
+done
+
+# One value per round, then the median.
+median() { sort -g | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+smtp_rate() { for f in "$OUT/$1".*.out; do sed -n 's/.*= \([0-9.]*\) msg\/s.*/\1/p' "$f"; done | median; }
+smtp_cpu() { for f in "$OUT/$1".*.err; do sed -n 's/.*cpu: ours \([0-9.]*\) ms\/msg.*/\1/p' "$f"; done | median; }
+http_field() { for f in "$OUT"/envoi-http.*.out; do sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p" "$f"; done | median; }
+envoi_rss() { for f in "$OUT"/envoi-smtp.*.err; do sed -n 's/.*envoi peak RSS: \([0-9.]*\) MiB.*/\1/p' "$f"; done | median; }
+
+pf_rate=$(smtp_rate postfix+opendkim); pf_cpu=$(smtp_cpu postfix+opendkim)
+hk_rate=$(smtp_rate haraka+dkim); hk_cpu=$(smtp_cpu haraka+dkim)
+es_rate=$(smtp_rate envoi-smtp); es_cpu=$(smtp_cpu envoi-smtp)
+eh_rate=$(http_field msg_s); eh_cpu=$(http_field cpu_ms)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", a/b}'; }
+inv() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", b/a}'; }
+
+echo
+echo "$(date -u +%F) $(nproc) cores, $ROUNDS interleaved rounds of $N messages (medians)"
+echo
+echo "| configuration | msg/s | CPU ms/msg | msg/s vs Postfix+OpenDKIM | msg/s vs Haraka | CPU vs Postfix+OpenDKIM | accept p50 / p99 | envoi peak RSS |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| Postfix + OpenDKIM | $pf_rate | $pf_cpu | 1.0× | | 1.0× | | |"
+echo "| Haraka + dkim | $hk_rate | $hk_cpu | $(ratio "$hk_rate" "$pf_rate") | 1.0× | $(inv "$hk_cpu" "$pf_cpu") | | |"
+echo "| envoi, SMTP | $es_rate | $es_cpu | $(ratio "$es_rate" "$pf_rate") | $(ratio "$es_rate" "$hk_rate") | $(inv "$es_cpu" "$pf_cpu") | | $(envoi_rss) MiB |"
+echo "| envoi, HTTP | $eh_rate | $eh_cpu | $(ratio "$eh_rate" "$pf_rate") | $(ratio "$eh_rate" "$hk_rate") | $(inv "$eh_cpu" "$pf_cpu") | $(http_field p50_ms) / $(http_field p99_ms) ms | $(http_field rss_mib) MiB |"
+echo
+echo "CPU vs Postfix: how many times less CPU per message. SMTP CPU is every process of the run (cgroup);"
+echo "HTTP CPU is envoi plus the load generator and sink. Ceiling on this machine now:"
+openssl speed -seconds 2 rsa2048 2>/dev/null | tail -1 | awk '{print "openssl RSA-2048 sign/s on one core: " $6}'
