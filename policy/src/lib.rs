@@ -5,4 +5,5 @@ pub mod delivery;
 pub mod limits;
 pub mod relay;
 pub mod secrets;
+pub mod suppression;
 pub mod tls;

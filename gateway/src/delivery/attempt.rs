@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Verdict};
+use policy::suppression;
 use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
 
 use super::mx::{RouteError, Target};
@@ -89,7 +90,7 @@ async fn deliver_group_into(
 ) {
     // Suppressed recipients are never contacted: one lookup per sending
     // domain for the whole group.
-    let mut lists: HashMap<i64, Option<HashMap<String, String>>> = HashMap::new();
+    let mut lists: HashMap<i64, Option<HashMap<String, Vec<suppression::Entry>>>> = HashMap::new();
     for job in &jobs {
         let domain_id = job.message.domain.id;
         if lists.contains_key(&domain_id) {
@@ -117,8 +118,11 @@ async fn deliver_group_into(
         };
         let mut keep = Vec::new();
         for r in std::mem::take(&mut job.recipients) {
-            match list.get(&r.address.to_ascii_lowercase()) {
-                Some(kind) => out.push(suppressed_outcome(&job, &r, kind)),
+            let stopped = list
+                .get(&r.address.to_ascii_lowercase())
+                .and_then(|entries| suppression::stopping(entries, &job.opts.tags));
+            match stopped {
+                Some(l) => out.push(suppressed_outcome(&job, &r, l.as_str())),
                 None => keep.push(r),
             }
         }

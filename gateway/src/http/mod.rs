@@ -12,6 +12,7 @@ pub mod form;
 mod ip_allowlist;
 mod keys;
 mod messages;
+mod suppressions;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -93,6 +94,16 @@ pub fn router(app: App) -> Router {
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))
         .route("/v3/{domain}/events", get(events::list))
         .route("/v3/{domain}/events/{token}", get(events::page))
+        .route(
+            "/v3/{domain}/{table}",
+            get(suppressions::list)
+                .post(suppressions::add)
+                .delete(suppressions::clear),
+        )
+        .route(
+            "/v3/{domain}/{table}/{address}",
+            get(suppressions::get_one).delete(suppressions::remove),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::disable())

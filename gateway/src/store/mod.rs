@@ -11,6 +11,7 @@ pub mod keys;
 pub mod messages;
 pub mod queue;
 pub mod settings;
+pub mod suppressions;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -148,32 +148,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Which of `addresses` are on one of the domain's suppression lists:
-    /// lower-cased address → list (`bounce`, `complaint` or `unsubscribe`).
-    pub async fn suppressed(
-        &self,
-        domain_id: i64,
-        addresses: &[&str],
-    ) -> Result<HashMap<String, String>> {
-        let mut out = HashMap::new();
-        for chunk in addresses.chunks(200) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT address, kind FROM suppressions WHERE domain_id = $1 AND address IN ({}) ORDER BY kind DESC",
-                placeholders.join(",")
-            );
-            let mut q = sqlx::query(&sql).bind(domain_id);
-            for a in chunk {
-                q = q.bind(a.to_ascii_lowercase());
-            }
-            for row in q.fetch_all(self.reader()).await? {
-                // Ordered so that `bounce` (first by name) wins when on several lists.
-                out.insert(row.get::<String, _>(0), row.get::<String, _>(1));
-            }
-        }
-        Ok(out)
-    }
-
     /// Records a batch of outcomes, their events and suppressions in one
     /// transaction.
     pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {

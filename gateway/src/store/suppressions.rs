@@ -1,0 +1,191 @@
+//! Suppression lists per domain: bounces, unsubscribes, complaints.
+//! Addresses are kept in lower case.
+
+use std::collections::HashMap;
+
+use policy::suppression::{Entry, List};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{Result, Store};
+
+/// One address on one list, as stored.
+#[derive(Debug, Clone)]
+pub struct Suppressed {
+    pub address: String,
+    pub code: String,
+    pub error: String,
+    pub tags: Vec<String>,
+    pub created_at: i64,
+}
+
+/// One address to add (or update) on a list.
+#[derive(Debug, Clone)]
+pub struct NewSuppression {
+    pub address: String,
+    pub code: String,
+    pub error: String,
+    pub tags: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Where a page of a list starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Page<'a> {
+    First,
+    /// Addresses after this one.
+    Next(&'a str),
+    /// Addresses before this one.
+    Previous(&'a str),
+    Last,
+}
+
+fn from_row(r: &AnyRow) -> Suppressed {
+    let tags: String = r.get(3);
+    Suppressed {
+        address: r.get(0),
+        code: r.get(1),
+        error: r.get(2),
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        created_at: r.get(4),
+    }
+}
+
+const COLS: &str = "address, code, error, tags, created_at";
+
+impl Store {
+    /// Which of `addresses` are on the domain's lists, with the tags of
+    /// their unsubscribes: lower-cased address → entries.
+    pub async fn suppressed(
+        &self,
+        domain_id: i64,
+        addresses: &[&str],
+    ) -> Result<HashMap<String, Vec<Entry>>> {
+        let mut out: HashMap<String, Vec<Entry>> = HashMap::new();
+        for chunk in addresses.chunks(200) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT address, kind, tags FROM suppressions WHERE domain_id = $1 AND address IN ({})",
+                placeholders.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(domain_id);
+            for a in chunk {
+                q = q.bind(a.to_ascii_lowercase());
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                let Some(list) = List::parse(row.get::<&str, _>(1)) else {
+                    continue;
+                };
+                let tags: String = row.get(2);
+                out.entry(row.get(0)).or_default().push(Entry {
+                    list,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A page of a list, in address order; `term`: an address prefix.
+    pub async fn suppressions(
+        &self,
+        domain_id: i64,
+        list: List,
+        page: Page<'_>,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<Suppressed>> {
+        let (cond, order) = match page {
+            Page::First => ("", "ASC"),
+            Page::Next(_) => ("AND address > $4", "ASC"),
+            Page::Previous(_) => ("AND address < $4", "DESC"),
+            Page::Last => ("", "DESC"),
+        };
+        let sql = format!(
+            "SELECT {COLS} FROM suppressions WHERE domain_id = $1 AND kind = $2 AND address LIKE $3 {cond} \
+             ORDER BY address {order} LIMIT {limit}"
+        );
+        let like = format!("{}%", term.to_ascii_lowercase().replace(['%', '_'], ""));
+        let mut q = sqlx::query(&sql)
+            .bind(domain_id)
+            .bind(list.as_str())
+            .bind(like);
+        if let Page::Next(a) | Page::Previous(a) = page {
+            q = q.bind(a.to_ascii_lowercase());
+        }
+        let mut items: Vec<Suppressed> = q
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect();
+        if order == "DESC" {
+            items.reverse();
+        }
+        Ok(items)
+    }
+
+    pub async fn suppression(
+        &self,
+        domain_id: i64,
+        list: List,
+        address: &str,
+    ) -> Result<Option<Suppressed>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM suppressions WHERE domain_id = $1 AND kind = $2 AND address = $3"
+        ))
+        .bind(domain_id)
+        .bind(list.as_str())
+        .bind(address.to_ascii_lowercase())
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.as_ref().map(from_row))
+    }
+
+    /// Adds (or updates) addresses on a list, all in one transaction.
+    pub async fn add_suppressions(
+        &self,
+        domain_id: i64,
+        list: List,
+        items: &[NewSuppression],
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        for s in items {
+            sqlx::query(
+                "INSERT INTO suppressions (domain_id, kind, address, code, error, tags, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, tags = $6, created_at = $7",
+            )
+            .bind(domain_id)
+            .bind(list.as_str())
+            .bind(s.address.to_ascii_lowercase())
+            .bind(&s.code)
+            .bind(&s.error)
+            .bind(serde_json::to_string(&s.tags).expect("tags serialise"))
+            .bind(s.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes one address (`Some`) or the whole list; how many went.
+    pub async fn delete_suppressions(
+        &self,
+        domain_id: i64,
+        list: List,
+        address: Option<&str>,
+    ) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM suppressions WHERE domain_id = $1 AND kind = $2 AND ($3 = '' OR address = $3)",
+        )
+        .bind(domain_id)
+        .bind(list.as_str())
+        .bind(address.map(str::to_ascii_lowercase).unwrap_or_default())
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+}

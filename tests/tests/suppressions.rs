@@ -1,0 +1,267 @@
+//! Suppression lists, Mailgun's API (contract §2): bounces, unsubscribes,
+//! complaints; and a suppressed address is never contacted.
+
+use std::time::Duration;
+
+use envoi_tests::sink::Script;
+use envoi_tests::world::Delivering;
+use envoi_tests::*;
+use serde_json::{json, Value};
+
+const DOMAIN: &str = "shop.test";
+
+fn envoi() -> Envoi {
+    let e = Envoi::start();
+    e.create_domain(DOMAIN);
+    e
+}
+
+fn path(table: &str) -> String {
+    format!("/v3/{DOMAIN}/{table}")
+}
+
+#[test]
+fn the_three_lists_answer_in_mailguns_shapes() {
+    let e = envoi();
+    let added = expect_json(
+        e.post(&path("bounces"), ADMIN_KEY)
+            .form(&[
+                ("address", "Gone@Example.org"),
+                ("error", "No such mailbox"),
+            ])
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(
+        added["message"],
+        "1 addresses have been added to the bounces table"
+    );
+    let one = expect_json(
+        e.get(&format!("{}/gone@example.org", path("bounces")), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(one["address"], "gone@example.org");
+    assert_eq!(one["code"], "550");
+    assert_eq!(one["error"], "No such mailbox");
+    assert!(one["created_at"].as_str().unwrap().ends_with("UTC"));
+
+    // Bulk JSON: unsubscribes with tags, the whole domain by default.
+    let bulk = json!([
+        {"address": "a@example.org", "tags": ["newsletter"]},
+        {"address": "b@example.org"},
+    ]);
+    let added = expect_json(
+        e.post(&path("unsubscribes"), ADMIN_KEY)
+            .json(&bulk)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(
+        added["message"],
+        "2 addresses have been added to the unsubscribes table"
+    );
+    let list = expect_json(e.get(&path("unsubscribes"), ADMIN_KEY).send().unwrap(), 200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["tags"], json!(["newsletter"]));
+    assert_eq!(items[1]["tags"], json!(["*"]));
+
+    let added = expect_json(
+        e.post(&path("complaints"), ADMIN_KEY)
+            .form(&[("address", "angry@example.org")])
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(
+        added["message"],
+        "1 complaint addresses have been added to the complaints table"
+    );
+
+    let removed = expect_json(
+        e.delete(&format!("{}/gone@example.org", path("bounces")), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(
+        removed["message"],
+        "Bounced addresses for this domain have been removed"
+    );
+    assert_eq!(removed["address"], "gone@example.org");
+    expect_error(
+        e.get(&format!("{}/gone@example.org", path("bounces")), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        404,
+        &["address not found in bounces table"],
+    );
+    let cleared = expect_json(
+        e.delete(&path("unsubscribes"), ADMIN_KEY).send().unwrap(),
+        200,
+    );
+    assert_eq!(cleared["message"], "Unsubscribe event has been removed");
+    let list = expect_json(e.get(&path("unsubscribes"), ADMIN_KEY).send().unwrap(), 200);
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn bad_additions_are_refused_and_change_nothing() {
+    let e = envoi();
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"address": format!("u{i}@example.org")}))
+        .collect();
+    expect_error(
+        e.post(&path("bounces"), ADMIN_KEY)
+            .json(&many)
+            .send()
+            .unwrap(),
+        400,
+        &["batch size should be less than 1000"],
+    );
+    expect_error(
+        e.post(&path("bounces"), ADMIN_KEY)
+            .json(&json!([{"address": "ok@example.org"}, {"address": "not an address"}]))
+            .send()
+            .unwrap(),
+        400,
+        &["not a valid email address"],
+    );
+    expect_error(
+        e.post(&path("bounces"), ADMIN_KEY)
+            .form(&[("code", "550")])
+            .send()
+            .unwrap(),
+        400,
+        &["address"],
+    );
+    let list = expect_json(e.get(&path("bounces"), ADMIN_KEY).send().unwrap(), 200);
+    assert!(list["items"].as_array().unwrap().is_empty());
+    expect_error(
+        e.get(&path("mailboxes"), ADMIN_KEY).send().unwrap(),
+        404,
+        &[],
+    );
+    let key = e.sending_key(DOMAIN);
+    expect_error(
+        e.get(&path("bounces"), &key).send().unwrap(),
+        403,
+        &["admin"],
+    );
+}
+
+#[test]
+fn lists_page_forwards_and_back_with_absolute_urls() {
+    let e = envoi();
+    let all: Vec<Value> = (0..5)
+        .map(|i| json!({"address": format!("u{i}@example.org")}))
+        .collect();
+    expect_json(
+        e.post(&path("bounces"), ADMIN_KEY)
+            .json(&all)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let mut seen = Vec::new();
+    let mut url = format!("{}?limit=2", path("bounces"));
+    let mut last_page = Value::Null;
+    loop {
+        let page = expect_json(e.get(&url, ADMIN_KEY).send().unwrap(), 200);
+        let items = page["items"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["address"].as_str().unwrap().to_string()),
+        );
+        let next = page["paging"]["next"].as_str().unwrap();
+        assert!(next.starts_with("http://"), "{next}");
+        url = next[next.find("/v3/").unwrap()..].to_string();
+        last_page = page;
+    }
+    let expected: Vec<String> = (0..5).map(|i| format!("u{i}@example.org")).collect();
+    assert_eq!(seen, expected);
+    // Back from the last page.
+    let prev = last_page["paging"]["previous"].as_str().unwrap();
+    let page = expect_json(
+        e.get(&prev[prev.find("/v3/").unwrap()..], ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let back: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(back, ["u2@example.org", "u3@example.org"]);
+    let page = expect_json(
+        e.get(&format!("{}?term=u4", path("bounces")), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn suppressed_addresses_are_never_contacted_and_a_tag_unsubscribe_stops_only_its_tag() {
+    let w = Delivering::start(Script::default(), "", Options::default());
+    w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
+    for (table, address) in [
+        ("bounces", "bounced@dest.test"),
+        ("complaints", "angry@dest.test"),
+    ] {
+        expect_json(
+            w.e.post(&path(table), ADMIN_KEY)
+                .form(&[("address", address)])
+                .send()
+                .unwrap(),
+            200,
+        );
+    }
+    expect_json(
+        w.e.post(&path("unsubscribes"), ADMIN_KEY)
+            .form(&[("address", "reader@dest.test"), ("tag", "newsletter")])
+            .send()
+            .unwrap(),
+        200,
+    );
+    w.e.send(DOMAIN, "bounced@dest.test", &[]);
+    w.e.send(DOMAIN, "angry@dest.test", &[]);
+    w.e.send(DOMAIN, "reader@dest.test", &[("o:tag", "newsletter")]);
+    w.e.send(DOMAIN, "reader@dest.test", &[("o:tag", "password-reset")]);
+    w.e.send(DOMAIN, "fine@dest.test", &[]);
+    let got = w.sink.wait_for(2, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut to: Vec<String> = w
+        .sink
+        .received()
+        .iter()
+        .flat_map(|r| r.rcpt_to.clone())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["fine@dest.test", "reader@dest.test"], "{got:?}");
+    for (address, reason) in [
+        ("bounced@dest.test", "suppress-bounce"),
+        ("angry@dest.test", "suppress-complaint"),
+        ("reader@dest.test", "suppress-unsubscribe"),
+    ] {
+        let ev = w.e.wait_event(
+            DOMAIN,
+            &format!("event=failed&recipient={address}"),
+            Duration::from_secs(30),
+        );
+        assert_eq!(ev["reason"], reason);
+        assert_eq!(ev["severity"], "permanent");
+        assert_eq!(ev["delivery-status"]["code"], 605);
+    }
+}
