@@ -31,6 +31,9 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// Derived from the master key for MACs (unsubscribe tokens), so the
+    /// encryption key itself never keys anything else.
+    mac_root: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -43,7 +46,21 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
         MasterKey {
             cipher: Aes256Gcm::new(bytes.into()),
+            mac_root: hmac_sha256(bytes, b"envoi mac root v1"),
         }
+    }
+
+    /// HMAC-SHA256 of `data` for one `purpose` (keys differ per purpose).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let key = hmac_sha256(&self.mac_root, purpose.as_bytes());
+        hmac_sha256(&key, data)
+    }
+
+    /// Whether `tag` is `mac(purpose, data)` (or its prefix of at least 16
+    /// bytes), compared in constant time.
+    pub fn mac_matches(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
+        let full = self.mac(purpose, data);
+        tag.len() >= 16 && tag.len() <= 32 && bool::from(full[..tag.len()].ct_eq(tag))
     }
 
     pub fn parse(text: &str) -> Result<MasterKey, CryptoError> {
@@ -124,6 +141,14 @@ impl MasterKey {
             )
             .map_err(|_| CryptoError::Open)
     }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut m =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(data);
+    m.finalize().into_bytes().into()
 }
 
 pub fn hash_secret(secret: &str) -> [u8; 32] {

@@ -194,3 +194,34 @@ pub fn delivery(
         data: data.to_string(),
     }
 }
+
+/// `unsubscribed`: a recipient used the one-click link of a message.
+pub fn unsubscribed(
+    recipient: &str,
+    message_id: Option<&str>,
+    storage_key: &str,
+    ts: i64,
+) -> NewEvent {
+    let event_id = new_event_id();
+    let data = json!({
+        "event": "unsubscribed",
+        "id": event_id,
+        "timestamp": crate::time::epoch_seconds(ts),
+        "log-level": "info",
+        "recipient": recipient,
+        "recipient-domain": recipient.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default(),
+        "tags": [],
+        "message": { "headers": { "message-id": message_id } },
+        "storage": { "key": storage_key },
+    });
+    NewEvent {
+        event_id,
+        event: "unsubscribed",
+        ts,
+        recipient: Some(recipient.to_string()),
+        message_id: message_id.map(str::to_string),
+        severity: None,
+        tags: "[]".into(),
+        data: data.to_string(),
+    }
+}

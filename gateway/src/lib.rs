@@ -18,3 +18,4 @@ pub mod serve;
 pub mod smtp;
 pub mod store;
 pub mod time;
+pub mod unsubscribe;

@@ -1,6 +1,7 @@
 //! One destination group: check suppressions and age, find the MX, open a
-//! session with the TLS the policy allows, run one transaction per message,
-//! and turn every reply into a per-recipient outcome.
+//! session with the TLS the policy allows, run one transaction per
+//! recipient's copy (each has its own unsubscribe link), and turn every reply
+//! into a per-recipient outcome.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,12 +16,13 @@ use super::{Deliverer, Job};
 use crate::events::{self, DeliveredMessage, DeliveryStatus};
 use crate::store::now_micros;
 use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
+use crate::unsubscribe;
 
 /// What a message looks like on the wire, prepared once per attempt.
 struct Prepared {
     signature: Vec<u8>,
-    /// Signed for this attempt (not kept from an earlier one).
-    fresh_signature: bool,
+    /// The message as sent after the signature: this recipient's
+    /// List-Unsubscribe headers, then the stored message.
     body: Vec<u8>,
     from: String,
     to: String,
@@ -247,10 +249,12 @@ async fn deliver_group_into(
     }
 }
 
-/// Decrypts the body and signs it (once per message: the signature is kept).
+/// Decrypts the body, gives it this recipient's unsubscribe link (headers
+/// and `%unsubscribe_url%`), and signs it. Jobs carry one recipient each, so
+/// every link names its recipient.
 async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     let m = &job.message;
-    let body = d
+    let stored = d
         .app
         .master_key
         .open(
@@ -258,27 +262,34 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
             &m.msg.sealed_body,
         )
         .map_err(|e| format!("the stored message could not be decrypted: {e}"))?;
-    let signature = match (&m.dkim_signature, job.opts.dkim) {
-        (_, Some(false)) => (Vec::new(), false),
-        (Some(sig), _) => (sig.clone(), false),
-        (None, _) => {
-            let keys = d.dkim_keys(&m.domain).await?;
-            if keys.is_empty() {
-                return Err(format!(
-                    "domain {} has no active DKIM key; activate one (messages are never sent unsigned by accident)",
-                    m.domain.name
-                ));
-            }
-            let sig = signer::sign(
-                &body,
-                &keys,
-                signer::sign::default_options(now_micros() as u64 / 1_000_000),
-            )
-            .map_err(|e| format!("DKIM signing failed: {e}"))?;
-            (sig, true)
+    let recipient = job.recipients.first().map_or("", |r| r.address.as_str());
+    let token = unsubscribe::Token {
+        domain: m.domain.name.clone(),
+        address: recipient.to_ascii_lowercase(),
+        storage_key: m.msg.storage_key.clone(),
+    }
+    .seal(&d.app.master_key);
+    let config = &d.app.config;
+    let mut body = unsubscribe::headers(config, &token).into_bytes();
+    body.reserve(stored.len());
+    append_with_link(&mut body, &stored, &unsubscribe::url(config, &token));
+    let signature = if job.opts.dkim == Some(false) {
+        Vec::new()
+    } else {
+        let keys = d.dkim_keys(&m.domain).await?;
+        if keys.is_empty() {
+            return Err(format!(
+                "domain {} has no active DKIM key; activate one (messages are never sent unsigned by accident)",
+                m.domain.name
+            ));
         }
+        signer::sign(
+            &body,
+            &keys,
+            signer::sign::default_options(now_micros() as u64 / 1_000_000),
+        )
+        .map_err(|e| format!("DKIM signing failed: {e}"))?
     };
-    let (signature, fresh_signature) = signature;
     let parsed = mail_parser::MessageParser::default().parse_headers(&body);
     let (from, to, subject) = match &parsed {
         Some(p) => (
@@ -290,12 +301,23 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     };
     Ok(Prepared {
         signature,
-        fresh_signature,
         body,
         from,
         to,
         subject,
     })
+}
+
+/// `message` onto `out`, with `%unsubscribe_url%` replaced by `url`.
+fn append_with_link(out: &mut Vec<u8>, message: &[u8], url: &str) {
+    const PLACEHOLDER: &[u8] = b"%unsubscribe_url%";
+    let mut rest = message;
+    while let Some(i) = memchr::memmem::find(rest, PLACEHOLDER) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(url.as_bytes());
+        rest = &rest[i + PLACEHOLDER.len()..];
+    }
+    out.extend_from_slice(rest);
 }
 
 fn header_text(p: &mail_parser::Message<'_>, name: &str) -> String {
@@ -534,13 +556,6 @@ fn finish(
     let base = |update: RecipientUpdate, event, suppress| Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
-        // A retry sends the same signature.
-        keep_signature: match (&update, p) {
-            (RecipientUpdate::Retry { .. }, Some(p)) if p.fresh_signature => {
-                Some(p.signature.clone())
-            }
-            _ => None,
-        },
         update,
         attempted: true,
         event: Some(event),
@@ -651,7 +666,6 @@ fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind:
             now_micros(),
         )),
         suppress: None,
-        keep_signature: None,
     }
 }
 
@@ -663,6 +677,5 @@ fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Outcome {
         attempted: false,
         event: None,
         suppress: None,
-        keep_signature: None,
     }
 }

@@ -266,7 +266,7 @@ impl Deliverer {
     }
 
     /// Groups leased recipients by (destination domain, TLS settings), one
-    /// job per message within a group.
+    /// job per recipient within a group.
     async fn group(
         &self,
         leased: Vec<LeasedRecipient>,
@@ -300,10 +300,12 @@ impl Deliverer {
                 skip_verification: msg.domain.skip_verification,
             }
             .with_overrides(opts.require_tls, opts.skip_verification);
+            // One job per recipient: each copy carries its own unsubscribe
+            // link, so it is signed and sent for that recipient alone.
             groups
                 .entry((r.domain.clone(), settings))
                 .or_default()
-                .entry(r.message_id)
+                .entry(r.id)
                 .or_insert_with(|| Job {
                     message: msg.clone(),
                     opts: opts.clone(),
@@ -323,7 +325,6 @@ impl Deliverer {
                     attempted: false,
                     event: None,
                     suppress: None,
-                    keep_signature: None,
                 })
                 .collect();
             self.record(outcomes).await;

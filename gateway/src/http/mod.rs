@@ -13,6 +13,7 @@ mod ip_allowlist;
 mod keys;
 mod messages;
 mod suppressions;
+mod unsubscribe;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -33,6 +34,10 @@ const FORM_OVERHEAD: usize = 256 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/u/{token}",
+            get(unsubscribe::page).post(unsubscribe::confirm),
+        )
         .route("/v4/domains", post(domains::create).get(domains::list))
         .route(
             "/v4/domains/{name}",

@@ -97,9 +97,11 @@ pub async fn list(
         ("last", _) => Page::Last,
         ("next", c) if !c.is_empty() => Page::Next(c),
         ("previous", c) if !c.is_empty() => Page::Previous(c),
-        (p, _) => return Err(ApiError::BadRequest(format!(
+        (p, _) => {
+            return Err(ApiError::BadRequest(format!(
             "page {p:?} needs address (the cursor): follow the paging URLs of a previous response"
-        ))),
+        )))
+        }
     };
     let term = form.get("term").unwrap_or("");
     let items = app

@@ -23,12 +23,11 @@ pub struct LeasedRecipient {
     pub attempts: i64,
 }
 
-/// A message to deliver, with its domain and its signature once computed.
+/// A message to deliver, with its domain.
 #[derive(Debug, Clone)]
 pub struct DeliveryMessage {
     pub msg: StoredMessage,
     pub domain: Domain,
-    pub dkim_signature: Option<Vec<u8>>,
 }
 
 /// What became of a leased recipient.
@@ -60,9 +59,6 @@ pub struct Outcome {
     pub attempted: bool,
     pub event: Option<NewEvent>,
     pub suppress: Option<Suppression>,
-    /// A DKIM signature made for this attempt, kept for the retries of the
-    /// message (written with the outcome: no commit of its own).
-    pub keep_signature: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -112,7 +108,7 @@ impl Store {
         for chunk in ids.chunks(200) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT {MSG_COLS}, dkim_signature FROM messages WHERE id IN ({})",
+                "SELECT {MSG_COLS} FROM messages WHERE id IN ({})",
                 placeholders.join(",")
             );
             let mut q = sqlx::query(&sql);
@@ -121,7 +117,6 @@ impl Store {
             }
             for row in q.fetch_all(self.reader()).await? {
                 let msg = message_from(&row);
-                let dkim_signature: Option<Vec<u8>> = row.get(10);
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     domains.entry(msg.domain_id)
                 {
@@ -135,14 +130,7 @@ impl Store {
                     slot.insert(domain_from(&row));
                 }
                 let domain = domains[&msg.domain_id].clone();
-                out.insert(
-                    msg.id,
-                    DeliveryMessage {
-                        msg,
-                        domain,
-                        dkim_signature,
-                    },
-                );
+                out.insert(msg.id, DeliveryMessage { msg, domain });
             }
         }
         Ok(out)
@@ -188,16 +176,6 @@ impl Store {
                 .bind(o.recipient_id),
             };
             q.execute(&mut *tx).await?;
-            if let Some(sig) = &o.keep_signature {
-                sqlx::query(
-                    "UPDATE messages SET dkim_signature = $1 \
-                     WHERE id = (SELECT message_id FROM recipients WHERE id = $2) AND dkim_signature IS NULL",
-                )
-                .bind(sig)
-                .bind(o.recipient_id)
-                .execute(&mut *tx)
-                .await?;
-            }
             if let Some(e) = &o.event {
                 insert_event(&mut tx, o.domain_id, e).await?;
             }

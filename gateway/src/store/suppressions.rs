@@ -7,6 +7,7 @@ use policy::suppression::{Entry, List};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::events::{insert_event, NewEvent};
 use super::{Result, Store};
 
 /// One address on one list, as stored.
@@ -151,21 +152,22 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.writer().begin().await?;
         for s in items {
-            sqlx::query(
-                "INSERT INTO suppressions (domain_id, kind, address, code, error, tags, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, tags = $6, created_at = $7",
-            )
-            .bind(domain_id)
-            .bind(list.as_str())
-            .bind(s.address.to_ascii_lowercase())
-            .bind(&s.code)
-            .bind(&s.error)
-            .bind(serde_json::to_string(&s.tags).expect("tags serialise"))
-            .bind(s.created_at)
-            .execute(&mut *tx)
-            .await?;
+            upsert(&mut tx, domain_id, list, s).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An unsubscribe and its `unsubscribed` event, together.
+    pub async fn unsubscribe(
+        &self,
+        domain_id: i64,
+        entry: &NewSuppression,
+        event: &NewEvent,
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        upsert(&mut tx, domain_id, List::Unsubscribe, entry).await?;
+        insert_event(&mut tx, domain_id, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -188,4 +190,27 @@ impl Store {
         .rows_affected();
         Ok(n)
     }
+}
+
+async fn upsert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    domain_id: i64,
+    list: List,
+    s: &NewSuppression,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO suppressions (domain_id, kind, address, code, error, tags, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, tags = $6, created_at = $7",
+    )
+    .bind(domain_id)
+    .bind(list.as_str())
+    .bind(s.address.to_ascii_lowercase())
+    .bind(&s.code)
+    .bind(&s.error)
+    .bind(serde_json::to_string(&s.tags).expect("tags serialise"))
+    .bind(s.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,65 @@
+//! The one-click unsubscribe link, `/u/{token}` (no API key: the token is
+//! the proof). `GET` shows a page with a button, so that link scanners which
+//! follow every URL unsubscribe nobody; `POST` (RFC 8058's one-click, or the
+//! button) adds the address to the domain's unsubscribes and records an
+//! `unsubscribed` event. A forged or altered token gets 400 and changes
+//! nothing.
+
+use axum::extract::{Path, State};
+use axum::response::Html;
+
+use super::error::{ApiError, ApiResult};
+use crate::app::App;
+use crate::store::now_micros;
+use crate::store::suppressions::NewSuppression;
+use crate::unsubscribe::Token;
+
+fn open(app: &App, token: &str) -> ApiResult<Token> {
+    Token::open(&app.master_key, token).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub async fn page(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
+    let t = open(&app, &token)?;
+    Ok(Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
+         <p>Stop emails from {domain} to {address}?</p>\
+         <form method=\"post\"><button type=\"submit\">Unsubscribe</button></form></body></html>",
+        domain = escape(&t.domain),
+        address = escape(&t.address),
+    )))
+}
+
+pub async fn confirm(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
+    let t = open(&app, &token)?;
+    // The domain may have been deleted since the message went out.
+    let d = super::domains::find(&app, &t.domain).await?;
+    let now = now_micros();
+    let message_id = app
+        .store
+        .message_by_storage_key(d.id, &t.storage_key)
+        .await?
+        .map(|m| m.message_id);
+    let entry = NewSuppression {
+        address: t.address.clone(),
+        code: String::new(),
+        error: String::new(),
+        tags: vec!["*".into()],
+        created_at: now,
+    };
+    let event = crate::events::unsubscribed(&t.address, message_id.as_deref(), &t.storage_key, now);
+    app.store.unsubscribe(d.id, &entry, &event).await?;
+    tracing::info!(domain = %d.name, address = %t.address, "unsubscribed by one-click link");
+    Ok(Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\
+         <p>{address} will get no more emails from {domain}.</p></body></html>",
+        domain = escape(&t.domain),
+        address = escape(&t.address),
+    )))
+}
