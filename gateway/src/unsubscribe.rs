@@ -13,12 +13,23 @@ const PURPOSE: &str = "unsubscribe v1";
 /// Bytes of MAC kept in a token: 128 bits.
 const TAG: usize = 16;
 
+/// Whom a link unsubscribes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// The one recipient of the copy the link came in.
+    One(String),
+    /// Every recipient of the message at this domain: one copy (one SMTP
+    /// transaction) went to all of them, so the link cannot tell them apart.
+    AllAt(String),
+}
+
 /// Who unsubscribes from what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
+    /// The sending domain.
     pub domain: String,
-    pub address: String,
-    /// The message the link came in (its storage key), for the event.
+    pub recipients: Recipients,
+    /// The message the link came in (its storage key).
     pub storage_key: String,
 }
 
@@ -28,7 +39,11 @@ pub struct BadToken;
 
 impl Token {
     pub fn seal(&self, key: &MasterKey) -> String {
-        let payload = format!("{}\n{}\n{}", self.domain, self.address, self.storage_key);
+        let who = match &self.recipients {
+            Recipients::One(a) => a.clone(),
+            Recipients::AllAt(d) => format!("@{d}"),
+        };
+        let payload = format!("{}\n{who}\n{}", self.domain, self.storage_key);
         let tag = key.mac(PURPOSE, payload.as_bytes());
         format!("{}.{}", B64.encode(payload), B64.encode(&tag[..TAG]))
     }
@@ -43,9 +58,12 @@ impl Token {
         let text = String::from_utf8(payload).map_err(|_| BadToken)?;
         let mut parts = text.split('\n');
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(d), Some(a), Some(k), None) => Ok(Token {
+            (Some(d), Some(who), Some(k), None) => Ok(Token {
                 domain: d.into(),
-                address: a.into(),
+                recipients: match who.strip_prefix('@') {
+                    Some(dest) => Recipients::AllAt(dest.into()),
+                    None => Recipients::One(who.into()),
+                },
                 storage_key: k.into(),
             }),
             _ => Err(BadToken),
@@ -87,7 +105,7 @@ mod tests {
     fn token() -> Token {
         Token {
             domain: "shop.test".into(),
-            address: "alice@example.org".into(),
+            recipients: Recipients::One("alice@example.org".into()),
             storage_key: "abc123".into(),
         }
     }
@@ -100,10 +118,19 @@ mod tests {
     }
 
     #[test]
+    fn a_token_for_all_recipients_at_a_domain_opens_as_such() {
+        let t = Token {
+            recipients: Recipients::AllAt("dest.test".into()),
+            ..token()
+        };
+        assert_eq!(Token::open(&key(), &t.seal(&key())), Ok(t));
+    }
+
+    #[test]
     fn an_altered_or_foreign_token_is_refused() {
         let t = token().seal(&key());
         let other = Token {
-            address: "mallory@example.org".into(),
+            recipients: Recipients::One("mallory@example.org".into()),
             ..token()
         };
         let (_, tag) = t.split_once('.').unwrap();

@@ -162,12 +162,18 @@ fn a_forged_or_altered_token_gets_400_and_changes_nothing() {
 }
 
 #[test]
-fn each_recipient_gets_its_own_link_and_the_unsubscribe_url_variable() {
+fn batch_copies_get_their_own_link_and_the_unsubscribe_url_variable() {
     let w = world();
     w.e.send(
         DOMAIN,
         "alice@dest.test, bob@dest.test",
-        &[("text", "Stop these: %unsubscribe_url%")],
+        &[
+            ("text", "Stop these: %unsubscribe_url%"),
+            (
+                "recipient-variables",
+                r#"{"alice@dest.test": {}, "bob@dest.test": {}}"#,
+            ),
+        ],
     );
     let got = w.sink.wait_for(2, WAIT);
     assert!(
@@ -178,8 +184,7 @@ fn each_recipient_gets_its_own_link_and_the_unsubscribe_url_variable() {
     assert_ne!(links[0], links[1]);
     for r in &got {
         let text = String::from_utf8_lossy(&r.data);
-        let path = link_path(r);
-        assert!(text.contains(&path), "the body has the same link");
+        assert!(text.contains(&link_path(r)), "the body has the same link");
         assert!(!text.contains("%unsubscribe_url%"));
         Verifier::new(w.dns.addr).assert_pass(&r.data);
     }
@@ -193,4 +198,25 @@ fn each_recipient_gets_its_own_link_and_the_unsubscribe_url_variable() {
     let list = unsubscribes(&w.e);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["address"], "bob@dest.test");
+}
+
+#[test]
+fn one_copy_for_several_recipients_at_a_domain_unsubscribes_them_together() {
+    let w = world();
+    w.e.send(DOMAIN, "alice@dest.test, bob@dest.test", &[]);
+    let got = w.sink.wait_for(1, WAIT);
+    assert_eq!(got[0].rcpt_to.len(), 2, "one transaction for the domain");
+    let r =
+        w.e.client
+            .post(w.e.url(&link_path(&got[0])))
+            .send()
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut list: Vec<String> = unsubscribes(&w.e)
+        .iter()
+        .map(|i| i["address"].as_str().unwrap().to_string())
+        .collect();
+    list.sort();
+    assert_eq!(list, ["alice@dest.test", "bob@dest.test"]);
+    assert_eq!(w.e.events(DOMAIN, "event=unsubscribed").len(), 2);
 }

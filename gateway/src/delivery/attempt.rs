@@ -1,7 +1,6 @@
 //! One destination group: check suppressions and age, find the MX, open a
-//! session with the TLS the policy allows, run one transaction per
-//! recipient's copy (each has its own unsubscribe link), and turn every reply
-//! into a per-recipient outcome.
+//! session with the TLS the policy allows, run one transaction per message,
+//! and turn every reply into a per-recipient outcome.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -249,9 +248,10 @@ async fn deliver_group_into(
     }
 }
 
-/// Decrypts the body, gives it this recipient's unsubscribe link (headers
-/// and `%unsubscribe_url%`), and signs it. Jobs carry one recipient each, so
-/// every link names its recipient.
+/// Decrypts the body, gives it its unsubscribe link (headers and
+/// `%unsubscribe_url%`), and signs it. A copy for one recipient (the usual
+/// case, and every batch-send copy) names that recipient; a copy for several
+/// recipients at one domain names them all by that domain.
 async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     let m = &job.message;
     let stored = d
@@ -262,10 +262,18 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
             &m.msg.sealed_body,
         )
         .map_err(|e| format!("the stored message could not be decrypted: {e}"))?;
-    let recipient = job.recipients.first().map_or("", |r| r.address.as_str());
+    let recipients = match job.recipients.as_slice() {
+        [one] => unsubscribe::Recipients::One(one.address.to_ascii_lowercase()),
+        _ => unsubscribe::Recipients::AllAt(
+            job.recipients
+                .first()
+                .map(|r| r.domain.to_ascii_lowercase())
+                .unwrap_or_default(),
+        ),
+    };
     let token = unsubscribe::Token {
         domain: m.domain.name.clone(),
-        address: recipient.to_ascii_lowercase(),
+        recipients,
         storage_key: m.msg.storage_key.clone(),
     }
     .seal(&d.app.master_key);

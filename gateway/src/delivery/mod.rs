@@ -266,7 +266,8 @@ impl Deliverer {
     }
 
     /// Groups leased recipients by (destination domain, TLS settings), one
-    /// job per recipient within a group.
+    /// job per message within a group (one transaction for all its
+    /// recipients there).
     async fn group(
         &self,
         leased: Vec<LeasedRecipient>,
@@ -300,12 +301,10 @@ impl Deliverer {
                 skip_verification: msg.domain.skip_verification,
             }
             .with_overrides(opts.require_tls, opts.skip_verification);
-            // One job per recipient: each copy carries its own unsubscribe
-            // link, so it is signed and sent for that recipient alone.
             groups
                 .entry((r.domain.clone(), settings))
                 .or_default()
-                .entry(r.id)
+                .entry(r.message_id)
                 .or_insert_with(|| Job {
                     message: msg.clone(),
                     opts: opts.clone(),

@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use crate::app::App;
 use crate::store::now_micros;
 use crate::store::suppressions::NewSuppression;
-use crate::unsubscribe::Token;
+use crate::unsubscribe::{Recipients, Token};
 
 fn open(app: &App, token: &str) -> ApiResult<Token> {
     Token::open(&app.master_key, token).map_err(|e| ApiError::BadRequest(e.to_string()))
@@ -25,14 +25,22 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Whom the link names, in words for the page.
+fn whom(t: &Token) -> String {
+    match &t.recipients {
+        Recipients::One(a) => a.clone(),
+        Recipients::AllAt(d) => format!("the recipients at {d} of this message"),
+    }
+}
+
 pub async fn page(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
     let t = open(&app, &token)?;
     Ok(Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
-         <p>Stop emails from {domain} to {address}?</p>\
+         <p>Stop emails from {domain} to {whom}?</p>\
          <form method=\"post\"><button type=\"submit\">Unsubscribe</button></form></body></html>",
         domain = escape(&t.domain),
-        address = escape(&t.address),
+        whom = escape(&whom(&t)),
     )))
 }
 
@@ -41,25 +49,47 @@ pub async fn confirm(State(app): State<App>, Path(token): Path<String>) -> ApiRe
     // The domain may have been deleted since the message went out.
     let d = super::domains::find(&app, &t.domain).await?;
     let now = now_micros();
-    let message_id = app
+    let message = app
         .store
         .message_by_storage_key(d.id, &t.storage_key)
-        .await?
-        .map(|m| m.message_id);
-    let entry = NewSuppression {
-        address: t.address.clone(),
-        code: String::new(),
-        error: String::new(),
-        tags: vec!["*".into()],
-        created_at: now,
+        .await?;
+    let addresses: Vec<String> = match &t.recipients {
+        Recipients::One(a) => vec![a.clone()],
+        Recipients::AllAt(dest) => match &message {
+            None => Vec::new(),
+            Some(m) => app
+                .store
+                .recipients_of(m.id)
+                .await?
+                .into_iter()
+                .map(|r| r.address.to_ascii_lowercase())
+                .filter(|a| a.rsplit_once('@').is_some_and(|(_, d)| d == dest))
+                .collect(),
+        },
     };
-    let event = crate::events::unsubscribed(&t.address, message_id.as_deref(), &t.storage_key, now);
-    app.store.unsubscribe(d.id, &entry, &event).await?;
-    tracing::info!(domain = %d.name, address = %t.address, "unsubscribed by one-click link");
+    let message_id = message.as_ref().map(|m| m.message_id.as_str());
+    let entries: Vec<_> = addresses
+        .iter()
+        .map(|a| {
+            let entry = NewSuppression {
+                address: a.clone(),
+                code: String::new(),
+                error: String::new(),
+                tags: vec!["*".into()],
+                created_at: now,
+            };
+            (
+                entry,
+                crate::events::unsubscribed(a, message_id, &t.storage_key, now),
+            )
+        })
+        .collect();
+    app.store.unsubscribe(d.id, &entries).await?;
+    tracing::info!(domain = %d.name, addresses = ?addresses, "unsubscribed by one-click link");
     Ok(Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\
-         <p>{address} will get no more emails from {domain}.</p></body></html>",
+         <p>{whom} will get no more emails from {domain}.</p></body></html>",
         domain = escape(&t.domain),
-        address = escape(&t.address),
+        whom = escape(&addresses.join(", ")),
     )))
 }

@@ -158,16 +158,17 @@ impl Store {
         Ok(())
     }
 
-    /// An unsubscribe and its `unsubscribed` event, together.
+    /// Unsubscribes and their `unsubscribed` events, together.
     pub async fn unsubscribe(
         &self,
         domain_id: i64,
-        entry: &NewSuppression,
-        event: &NewEvent,
+        entries: &[(NewSuppression, NewEvent)],
     ) -> Result<()> {
         let mut tx = self.writer().begin().await?;
-        upsert(&mut tx, domain_id, List::Unsubscribe, entry).await?;
-        insert_event(&mut tx, domain_id, event).await?;
+        for (entry, event) in entries {
+            upsert(&mut tx, domain_id, List::Unsubscribe, entry).await?;
+            insert_event(&mut tx, domain_id, event).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
