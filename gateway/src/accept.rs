@@ -2,6 +2,7 @@
 //! transaction. When this returns Ok the messages are on disk (the 200 / 250).
 
 use policy::limits::Limited;
+use policy::reputation::Reason;
 
 use crate::app::App;
 use crate::compose::{Outgoing, SendOptions};
@@ -23,6 +24,9 @@ pub enum AcceptError {
     /// Over the domain's hourly or daily sending limit: nothing stored.
     #[error("over the sending limit of {}", .0.rate)]
     Limited(Limited),
+    /// The domain is suspended for acceptable use: nothing stored.
+    #[error("domain {domain} is suspended: its {reason}; sending is refused and queued messages are held until an admin reinstates it (POST /v3/{domain}/reputation/reinstate)")]
+    Suspended { domain: String, reason: Reason },
 }
 
 pub async fn accept(
@@ -32,6 +36,12 @@ pub async fn accept(
     messages: &[Outgoing],
     method: Method,
 ) -> Result<(), AcceptError> {
+    if let Some(reason) = app.reputation.suspended(app, domain.id).await? {
+        return Err(AcceptError::Suspended {
+            domain: domain.name.clone(),
+            reason,
+        });
+    }
     // Limits count what will be delivered: one per recipient.
     let emails: usize = messages.iter().map(|m| m.recipients.len()).sum();
     app.limits

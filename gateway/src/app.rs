@@ -24,6 +24,8 @@ pub struct Inner {
     pub master_key: MasterKey,
     /// `[limits]`, counting.
     pub limits: Limits,
+    /// Which domains are suspended (cached briefly).
+    pub reputation: crate::reputation::Reputation,
     /// Rung when messages are queued, so delivery starts without waiting
     /// for its next poll.
     pub queue_wake: tokio::sync::Notify,
@@ -103,6 +105,7 @@ impl App {
             store,
             master_key,
             limits: Limits::new(&config.limits),
+            reputation: Default::default(),
             config,
         }));
         Ok((app, notes))

@@ -86,6 +86,7 @@ pub fn accepted(
         recipient: Some(rcpt.to_string()),
         message_id: Some(msg.message_id.clone()),
         severity: None,
+        reason: None,
         tags: tags_json(opts),
         data: data.to_string(),
     }
@@ -190,6 +191,7 @@ pub fn delivery(
         recipient: Some(rcpt.to_string()),
         message_id: Some(m.message_id.to_string()),
         severity: failure.map(|(s, _)| s.to_string()),
+        reason: failure.map(|(_, r)| r.to_string()),
         tags: tags_json(m.opts),
         data: data.to_string(),
     }
@@ -221,6 +223,7 @@ pub fn unsubscribed(
         recipient: Some(recipient.to_string()),
         message_id: message_id.map(str::to_string),
         severity: None,
+        reason: None,
         tags: "[]".into(),
         data: data.to_string(),
     }

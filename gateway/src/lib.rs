@@ -14,6 +14,7 @@ pub mod dns_records;
 pub mod events;
 pub mod http;
 pub mod limits;
+pub mod reputation;
 pub mod serve;
 pub mod smtp;
 pub mod store;

@@ -51,7 +51,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
-    let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx));
+    let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx.clone()));
+    let assessor = tokio::spawn(crate::reputation::run(app.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
     let tidy = {
@@ -73,6 +74,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = submission.await;
     let _ = worker.await;
     let _ = rotator.await;
+    let _ = assessor.await;
     tidy.abort();
     tracing::info!("closing the store");
     app.store.close().await;

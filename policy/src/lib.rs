@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod limits;
 pub mod relay;
+pub mod reputation;
 pub mod secrets;
 pub mod suppression;
 pub mod tls;

@@ -250,7 +250,13 @@ impl Deliverer {
     async fn record(&self, outcomes: Vec<Outcome>) {
         for attempt in 0..5 {
             match self.app.store.record_outcomes(&outcomes).await {
-                Ok(()) => return,
+                Ok(()) => {
+                    // The rates changed: the domains are assessed again soon.
+                    for o in outcomes.iter().filter(|o| o.event.is_some()) {
+                        self.app.reputation.changed(o.domain_id);
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, attempt, "could not record delivery outcomes; retrying");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;

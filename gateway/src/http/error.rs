@@ -93,6 +93,7 @@ impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         match e {
             AcceptError::Store(e) => e.into(),
+            AcceptError::Suspended { .. } => ApiError::Forbidden(e.to_string()),
             AcceptError::Limited(l) => {
                 let what = format!(
                     "sending for this domain ([limits].messages_per_{}_per_domain, counting recipients)",

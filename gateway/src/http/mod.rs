@@ -12,6 +12,7 @@ pub mod form;
 mod ip_allowlist;
 mod keys;
 mod messages;
+mod reputation;
 mod suppressions;
 mod unsubscribe;
 
@@ -99,6 +100,11 @@ pub fn router(app: App) -> Router {
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))
         .route("/v3/{domain}/events", get(events::list))
         .route("/v3/{domain}/events/{token}", get(events::page))
+        .route("/v3/{domain}/reputation", get(reputation::get))
+        .route(
+            "/v3/{domain}/reputation/reinstate",
+            post(reputation::reinstate),
+        )
         .route(
             "/v3/{domain}/{table}",
             get(suppressions::list)

@@ -85,6 +85,7 @@ pub async fn confirm(State(app): State<App>, Path(token): Path<String>) -> ApiRe
         })
         .collect();
     app.store.unsubscribe(d.id, &entries).await?;
+    app.reputation.changed(d.id);
     tracing::info!(domain = %d.name, addresses = ?addresses, "unsubscribed by one-click link");
     Ok(Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\

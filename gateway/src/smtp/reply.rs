@@ -219,6 +219,9 @@ impl Reply {
         };
         Reply::new(451, "4.7.1", text)
     }
+    pub fn suspended(why: &str) -> Reply {
+        Reply::new(554, "5.7.1", format!("{why}; nothing was stored"))
+    }
     pub fn store_failed() -> Reply {
         Reply::new(
             451,

@@ -81,6 +81,10 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
             tracing::warn!(domain = %domain.name, limit = %l.rate, "SMTP submission over the domain's sending limit");
             Reply::sending_limit(&domain.name, &l)
         }
+        Err(e @ AcceptError::Suspended { .. }) => {
+            tracing::warn!(domain = %domain.name, "SMTP submission refused: the domain is suspended");
+            Reply::suspended(&e.to_string())
+        }
         Err(AcceptError::Store(e)) => {
             tracing::error!(error = %e, "SMTP submission could not be stored");
             Reply::store_failed()

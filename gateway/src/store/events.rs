@@ -11,6 +11,8 @@ pub struct NewEvent {
     pub recipient: Option<String>,
     pub message_id: Option<String>,
     pub severity: Option<String>,
+    /// A failure's reason (`bounce`, `suppress-bounce`, `old`...), for rates.
+    pub reason: Option<String>,
     /// JSON array of the message's tags, for filtering.
     pub tags: String,
     /// The whole event as the API shows it (JSON).
@@ -44,8 +46,8 @@ pub(crate) async fn insert_event(
     e: &NewEvent,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(domain_id)
     .bind(&e.event_id)
@@ -56,6 +58,7 @@ pub(crate) async fn insert_event(
     .bind(e.severity.as_deref())
     .bind(&e.tags)
     .bind(&e.data)
+    .bind(e.reason.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())

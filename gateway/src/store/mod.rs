@@ -10,6 +10,7 @@ pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
 pub mod queue;
+pub mod reputation;
 pub mod settings;
 pub mod suppressions;
 

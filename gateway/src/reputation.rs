@@ -1,0 +1,216 @@
+//! Acceptable use at the edges (contract §5): count a domain's outcomes over
+//! `[policy].window`, ask `policy::reputation` what state that puts it in,
+//! store it, and refuse the sends of a suspended domain. Queued messages of a
+//! suspended domain are held (`store::reputation`), not dropped.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use policy::reputation::{self, Counts, Rate, Rates, Reason, State, Thresholds};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::store::{now_micros, StoreError};
+
+/// How long a node trusts its cached "is this domain suspended" answer;
+/// a change made on this node applies at once.
+const CACHE_FOR: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+pub struct Reputation {
+    suspended: Mutex<HashMap<i64, (Instant, Option<Reason>)>>,
+    /// Domains with new outcomes since their last assessment.
+    dirty: Mutex<std::collections::HashSet<i64>>,
+}
+
+pub fn thresholds(app: &App) -> Thresholds {
+    let p = &app.config.policy;
+    Thresholds {
+        bounce: p.bounce_rate,
+        complaint: p.complaint_rate,
+        unsubscribe: p.unsubscribe_rate,
+        min_sample: p.min_sample,
+    }
+}
+
+fn rate_name(r: Rate) -> &'static str {
+    match r {
+        Rate::Bounce => "bounce",
+        Rate::Complaint => "complaint",
+        Rate::Unsubscribe => "unsubscribe",
+    }
+}
+
+fn reason_json(r: &Reason) -> Value {
+    json!({
+        "rate": rate_name(r.rate),
+        "value": r.value,
+        "threshold": r.threshold,
+        "text": r.to_string(),
+    })
+}
+
+fn reason_from(text: &str) -> Option<Reason> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let rate = match v["rate"].as_str()? {
+        "bounce" => Rate::Bounce,
+        "complaint" => Rate::Complaint,
+        "unsubscribe" => Rate::Unsubscribe,
+        _ => return None,
+    };
+    Some(Reason {
+        rate,
+        value: v["value"].as_f64()?,
+        threshold: v["threshold"].as_f64()?,
+    })
+}
+
+fn stored_state(state: &str, reason: &str) -> State {
+    match (state, reason_from(reason)) {
+        ("suspended", Some(r)) => State::Suspended(r),
+        ("warning", Some(r)) => State::Warning(r),
+        _ => State::Ok,
+    }
+}
+
+/// Everything `GET /v3/{domain}/reputation` shows.
+pub struct Report {
+    pub state: State,
+    pub counts: Counts,
+    pub rates: Rates,
+    pub since: i64,
+    pub changed_at: Option<i64>,
+}
+
+/// Counts and assesses the domain now, stores a changed state, and returns
+/// the report. Called after outcomes and unsubscribes are recorded.
+pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, StoreError> {
+    let stored = app.store.reputation_state(domain_id).await?;
+    let now = now_micros();
+    let window = app.config.policy.window.0.as_micros() as i64;
+    let since = (now - window).max(stored.reinstated_at.unwrap_or(i64::MIN));
+    let counts = app.store.reputation_counts(domain_id, since).await?;
+    let before = stored_state(&stored.state, &stored.reason);
+    let state = reputation::next(before, reputation::assess(&counts, &thresholds(app)));
+    if state != before {
+        let reason = match &state {
+            State::Ok => String::new(),
+            State::Warning(r) | State::Suspended(r) => reason_json(r).to_string(),
+        };
+        app.store
+            .set_reputation_state(domain_id, state.as_str(), &reason)
+            .await?;
+        app.reputation.forget(domain_id);
+        match &state {
+            State::Suspended(r) => {
+                tracing::warn!(domain = name, reason = %r, "domain suspended: sends refused, queued messages held until reinstated")
+            }
+            State::Warning(r) => tracing::warn!(domain = name, reason = %r, "domain warned"),
+            State::Ok => tracing::info!(domain = name, "domain back to ok"),
+        }
+    }
+    Ok(Report {
+        state,
+        counts,
+        rates: reputation::rates(&counts),
+        since,
+        changed_at: if state != before {
+            Some(now)
+        } else {
+            stored.changed_at
+        },
+    })
+}
+
+/// How often domains whose outcomes changed are assessed again: counting
+/// the window is a query per domain, not something to do per message.
+const ASSESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Assesses again, every second, the domains whose outcomes changed, until
+/// `stop`.
+pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(ASSESS_EVERY) => {}
+        }
+        let dirty: Vec<i64> = std::mem::take(&mut *app.reputation.dirty.lock().unwrap())
+            .into_iter()
+            .collect();
+        for id in dirty {
+            if let Err(e) = evaluate(&app, id, &id.to_string()).await {
+                tracing::error!(error = %e, domain_id = id, "could not assess the domain's rates");
+                app.reputation.changed(id);
+            }
+        }
+    }
+}
+
+impl Reputation {
+    /// Why the domain is suspended, if it is.
+    pub async fn suspended(&self, app: &App, domain_id: i64) -> Result<Option<Reason>, StoreError> {
+        if let Some((at, r)) = self.suspended.lock().unwrap().get(&domain_id) {
+            if at.elapsed() < CACHE_FOR {
+                return Ok(*r);
+            }
+        }
+        let stored = app.store.reputation_state(domain_id).await?;
+        let r = match stored_state(&stored.state, &stored.reason) {
+            State::Suspended(r) => Some(r),
+            _ => None,
+        };
+        self.suspended
+            .lock()
+            .unwrap()
+            .insert(domain_id, (Instant::now(), r));
+        Ok(r)
+    }
+
+    /// New outcomes for the domain: assess it again soon (`run`).
+    pub fn changed(&self, domain_id: i64) {
+        if domain_id > 0 {
+            self.dirty.lock().unwrap().insert(domain_id);
+        }
+    }
+
+    pub fn forget(&self, domain_id: i64) {
+        self.suspended.lock().unwrap().remove(&domain_id);
+    }
+}
+
+/// The JSON of a report (`GET /v3/{domain}/reputation`).
+pub fn report_json(app: &App, domain: &str, r: &Report) -> Value {
+    let t = thresholds(app);
+    let reason = match &r.state {
+        State::Ok => Value::Null,
+        State::Warning(x) | State::Suspended(x) => reason_json(x),
+    };
+    json!({
+        "domain": domain,
+        "state": r.state.as_str(),
+        "reason": reason,
+        "rates": {
+            "bounce": r.rates.bounce,
+            "complaint": r.rates.complaint,
+            "unsubscribe": r.rates.unsubscribe,
+        },
+        "thresholds": {
+            "bounce": t.bounce,
+            "complaint": t.complaint,
+            "unsubscribe": t.unsubscribe,
+            "min_sample": t.min_sample,
+        },
+        "sample": r.rates.sample,
+        "counts": {
+            "delivered": r.counts.delivered,
+            "failed_permanently": r.counts.failed_permanently,
+            "hard_bounces": r.counts.hard_bounces,
+            "complained": r.counts.complaints,
+            "unsubscribed": r.counts.unsubscribes,
+        },
+        "window": humantime::format_duration(app.config.policy.window.0).to_string(),
+        "since": crate::time::rfc2822(r.since.max(0)),
+        "changed_at": r.changed_at.map(crate::time::rfc2822),
+    })
+}

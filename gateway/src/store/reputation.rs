@@ -1,0 +1,127 @@
+//! What the acceptable-use rates are computed from, and each domain's stored
+//! state. A suspended domain's queued recipients are `held` until it is
+//! reinstated.
+
+use policy::reputation::Counts;
+use sqlx::Row;
+
+use super::{now_micros, Result, Store};
+
+/// A domain's stored state; `reason` is JSON, empty when `ok`.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    pub state: String,
+    pub reason: String,
+    pub changed_at: Option<i64>,
+    pub reinstated_at: Option<i64>,
+}
+
+impl Store {
+    /// Outcomes of the domain's mail since `since` (microseconds).
+    pub async fn reputation_counts(&self, domain_id: i64, since: i64) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN event = 'delivered' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN event = 'failed' AND severity = 'permanent' \
+                 AND reason NOT LIKE 'suppress-%' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN event = 'failed' AND severity = 'permanent' \
+                 AND reason = 'bounce' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN event = 'complained' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN event = 'unsubscribed' THEN 1 ELSE 0 END), 0) \
+             FROM events WHERE domain_id = $1 AND ts >= $2",
+        )
+        .bind(domain_id)
+        .bind(since)
+        .fetch_one(self.reader())
+        .await?;
+        let n = |i: usize| row.get::<i64, _>(i).max(0) as u64;
+        Ok(Counts {
+            delivered: n(0),
+            failed_permanently: n(1),
+            hard_bounces: n(2),
+            complaints: n(3),
+            unsubscribes: n(4),
+        })
+    }
+
+    pub async fn reputation_state(&self, domain_id: i64) -> Result<StoredState> {
+        let row = sqlx::query(
+            "SELECT state, reason, changed_at, reinstated_at FROM reputation WHERE domain_id = $1",
+        )
+        .bind(domain_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(match row {
+            None => StoredState {
+                state: "ok".into(),
+                ..StoredState::default()
+            },
+            Some(r) => StoredState {
+                state: r.get(0),
+                reason: r.get(1),
+                changed_at: r.get(2),
+                reinstated_at: r.get(3),
+            },
+        })
+    }
+
+    /// Stores a new state. Suspending holds the domain's queued recipients.
+    pub async fn set_reputation_state(
+        &self,
+        domain_id: i64,
+        state: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let now = now_micros();
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO reputation (domain_id, state, reason, changed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (domain_id) DO UPDATE SET state = $2, reason = $3, changed_at = $4",
+        )
+        .bind(domain_id)
+        .bind(state)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if state == "suspended" {
+            sqlx::query(
+                "UPDATE recipients SET status = 'held', updated_at = $2 \
+                 WHERE status = 'queued' AND message_id IN (SELECT id FROM messages WHERE domain_id = $1)",
+            )
+            .bind(domain_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lifts a suspension: state `ok`, rates counted afresh from now, held
+    /// recipients due at once (or when scheduled). How many were released.
+    pub async fn reinstate(&self, domain_id: i64) -> Result<u64> {
+        let now = now_micros();
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO reputation (domain_id, state, reason, changed_at, reinstated_at) VALUES ($1, 'ok', '', $2, $2) \
+             ON CONFLICT (domain_id) DO UPDATE SET state = 'ok', reason = '', changed_at = $2, reinstated_at = $2",
+        )
+        .bind(domain_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let n = sqlx::query(
+            "UPDATE recipients SET status = 'queued', updated_at = $2, \
+             next_attempt_at = CASE WHEN next_attempt_at < $2 THEN $2 ELSE next_attempt_at END \
+             WHERE status = 'held' AND message_id IN (SELECT id FROM messages WHERE domain_id = $1)",
+        )
+        .bind(domain_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}
