@@ -13,6 +13,7 @@ pub mod dns_check;
 pub mod dns_records;
 pub mod events;
 pub mod http;
+pub mod inbound;
 pub mod limits;
 pub mod reputation;
 pub mod serve;
