@@ -44,6 +44,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
+    if app.config.http.public_url.is_none() {
+        tracing::warn!(
+            "[http].public_url is not set: unsubscribe links in delivered mail point at http://{http_addr}, \
+             which recipients cannot reach; set it to this server's public https address"
+        );
+    }
     let deliverer = crate::delivery::Deliverer::new(app.clone()).map_err(ServeError::Delivery)?;
     let smtp = crate::smtp::Server::bind(&app)
         .await

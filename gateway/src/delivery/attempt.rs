@@ -469,7 +469,12 @@ async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fat
         return Ok(replies.into_iter().map(Fate::from_reply).collect());
     }
     let end = s.data(&[&p.signature, &p.body]).await?;
-    Ok(replies
+    Ok(fates(replies, &end))
+}
+
+/// Each recipient's fate: its RCPT refusal, or the end-of-data reply.
+fn fates(rcpt_replies: Vec<Reply>, end: &Reply) -> Vec<Fate> {
+    rcpt_replies
         .into_iter()
         .map(|r| {
             if r.is_positive() {
@@ -478,7 +483,7 @@ async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fat
                 Fate::from_reply(r)
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The same transaction in one round trip for the envelope (PIPELINING).
@@ -510,17 +515,7 @@ async fn pipelined(
         let _ = s.rset().await;
         env.data
     };
-    Ok(env
-        .rcpts
-        .into_iter()
-        .map(|r| {
-            if r.is_positive() {
-                Fate::from_reply(end.clone())
-            } else {
-                Fate::from_reply(r)
-            }
-        })
-        .collect())
+    Ok(fates(env.rcpts, &end))
 }
 
 fn message_view<'a>(job: &'a Job, p: Option<&'a Prepared>) -> DeliveredMessage<'a> {
