@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let settings = Settings {
+        inbound: None,
         host: "fuzz.test".into(),
         max_message_size: 4096,
         max_recipients: 5,

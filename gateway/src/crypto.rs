@@ -56,11 +56,12 @@ impl MasterKey {
         hmac_sha256(&key, data)
     }
 
-    /// Whether `tag` is `mac(purpose, data)` (or its prefix of at least 16
-    /// bytes), compared in constant time.
+    /// Whether `tag` is `mac(purpose, data)` (or its prefix of at least 10
+    /// bytes: 80 bits, where a return path must stay short), compared in
+    /// constant time.
     pub fn mac_matches(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
         let full = self.mac(purpose, data);
-        tag.len() >= 16 && tag.len() <= 32 && bool::from(full[..tag.len()].ct_eq(tag))
+        tag.len() >= 10 && tag.len() <= 32 && bool::from(full[..tag.len()].ct_eq(tag))
     }
 
     pub fn parse(text: &str) -> Result<MasterKey, CryptoError> {

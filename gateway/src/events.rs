@@ -228,3 +228,37 @@ pub fn unsubscribed(
         data: data.to_string(),
     }
 }
+
+/// `complained`: a feedback report (ARF) about a message to `recipient`.
+pub fn complained(
+    m: &DeliveredMessage<'_>,
+    recipient: &str,
+    feedback_type: &str,
+    ts: i64,
+) -> NewEvent {
+    let event_id = new_event_id();
+    let data = json!({
+        "event": "complained",
+        "id": event_id,
+        "timestamp": crate::time::epoch_seconds(ts),
+        "log-level": "warn",
+        "recipient": recipient,
+        "recipient-domain": recipient.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default(),
+        "tags": m.opts.tags,
+        "user-variables": Value::Object(m.opts.user_variables.clone()),
+        "feedback-type": feedback_type,
+        "message": { "headers": { "message-id": m.message_id, "from": m.from } },
+        "storage": { "key": m.storage_key },
+    });
+    NewEvent {
+        event_id,
+        event: "complained",
+        ts,
+        recipient: Some(recipient.to_string()),
+        message_id: Some(m.message_id.to_string()),
+        severity: None,
+        reason: None,
+        tags: tags_json(m.opts),
+        data: data.to_string(),
+    }
+}

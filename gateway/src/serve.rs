@@ -54,8 +54,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let smtp = crate::smtp::Server::bind(&app)
         .await
         .map_err(ServeError::Smtp)?;
+    let inbound = crate::smtp::Server::bind_inbound(&app)
+        .await
+        .map_err(ServeError::Smtp)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
+    let inbound = inbound.map(|s| tokio::spawn(s.run(app.clone(), stop_rx.clone())));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
     let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx.clone()));
     let assessor = tokio::spawn(crate::reputation::run(app.clone(), stop_rx));
@@ -78,6 +82,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     tracing::info!("HTTP API stopped; finishing SMTP sessions and deliveries in flight");
     let _ = stop_tx.send(true);
     let _ = submission.await;
+    if let Some(inbound) = inbound {
+        let _ = inbound.await;
+    }
     let _ = worker.await;
     let _ = rotator.await;
     let _ = assessor.await;

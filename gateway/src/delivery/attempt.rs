@@ -19,6 +19,9 @@ use crate::unsubscribe;
 
 /// What a message looks like on the wire, prepared once per attempt.
 struct Prepared {
+    /// MAIL FROM: a VERP address at `[inbound].bounce_domain` when one is
+    /// set (reports come back to envoi), else the sender.
+    return_path: String,
     signature: Vec<u8>,
     /// The message as sent after the signature: this recipient's
     /// List-Unsubscribe headers, then the stored message.
@@ -307,7 +310,12 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
         ),
         None => (m.msg.sender.clone(), String::new(), String::new()),
     };
+    let return_path = match &config.inbound.bounce_domain {
+        Some(bounces) => crate::inbound::verp::address(&d.app.master_key, m.msg.id, bounces),
+        None => m.msg.sender.clone(),
+    };
     Ok(Prepared {
+        return_path,
         signature,
         body,
         from,
@@ -450,9 +458,7 @@ async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fat
     if s.caps.pipelining {
         return pipelined(s, job, p, size, eight_bit).await;
     }
-    let mail = s
-        .mail_from(&job.message.msg.sender, size, eight_bit)
-        .await?;
+    let mail = s.mail_from(&p.return_path, size, eight_bit).await?;
     if !mail.is_positive() {
         let _ = s.rset().await;
         return Ok(job
@@ -496,7 +502,7 @@ async fn pipelined(
 ) -> Result<Vec<Fate>, SessionError> {
     let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
     let env = s
-        .pipelined_envelope(&job.message.msg.sender, size, eight_bit, &addrs)
+        .pipelined_envelope(&p.return_path, size, eight_bit, &addrs)
         .await?;
     if !env.mail.is_positive() {
         let _ = s.rset().await;

@@ -1,4 +1,11 @@
-//! Incoming reports: bounces (DSN) and complaints (ARF). `report` reads what
-//! a report says; the `[inbound].listen` listener and VERP matching come next.
+//! Incoming reports on `[inbound].listen`: bounces (DSN) and complaints
+//! (ARF) sent back to a message's VERP return path.
+//!
+//! - `verp`: the return path that names a message;
+//! - `report`: what a report says (pure parsing);
+//! - `intake`: matching it to the message and recording events and
+//!   suppressions.
 
+pub mod intake;
 pub mod report;
+pub mod verp;

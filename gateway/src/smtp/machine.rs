@@ -28,6 +28,9 @@ pub struct Settings {
     pub max_recipients: usize,
     pub tls_available: bool,
     pub auth_without_tls: bool,
+    /// On the inbound listener, the bounce domain: MAIL from anyone (bounces
+    /// come from `<>`), RCPT only at that domain, nothing relayed.
+    pub inbound: Option<String>,
 }
 
 /// A message received in full, to store.
@@ -460,7 +463,11 @@ impl Machine {
         if self.mail_from.is_some() {
             return self.refuse(Reply::bad_sequence("nested MAIL command: RSET first"));
         }
-        let domain = match self.authority.may_send_as(address) {
+        let checked = match &self.settings.inbound {
+            Some(bounce_domain) => Ok(bounce_domain.clone()),
+            None => self.authority.may_send_as(address),
+        };
+        let domain = match checked {
             Ok(d) => d,
             Err(Refusal::AuthRequired) => return self.reply(Reply::auth_required()),
             Err(Refusal::NotYourDomain { sender, allowed }) => {
@@ -482,6 +489,15 @@ impl Machine {
             return self.refuse(Reply::bad_recipient(format!(
                 "{address:?} is not a valid address: use RCPT TO:<name@example.com>"
             )));
+        }
+        if let Some(bounce_domain) = &self.settings.inbound {
+            let ours = address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(bounce_domain));
+            if !ours {
+                let r = Reply::relay_denied(bounce_domain);
+                return self.reply(r);
+            }
         }
         if self.rcpts.iter().any(|r| r.eq_ignore_ascii_case(address)) {
             return self.reply(Reply::ok("recipient ok (duplicate)"));
@@ -620,6 +636,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
+            inbound: None,
             host: "mx.test".into(),
             max_message_size: 1000,
             max_recipients: 3,

@@ -30,6 +30,8 @@ pub struct Shared {
     pub tls: Option<TlsAcceptor>,
     pub guard: auth::Guard,
     pub allowlist: allowlist::Cache,
+    /// Set on the inbound (reports) listener: the bounce domain.
+    pub inbound: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,24 +73,54 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcce
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
+    addr: SocketAddr,
+    /// For logs: "SMTP submission" or "inbound reports".
+    name: &'static str,
 }
 
 impl Server {
+    /// The submission relay on `[smtp].listen`.
     pub async fn bind(app: &App) -> Result<Server, SmtpError> {
+        let cfg = &app.config.smtp;
+        if !cfg.allow_plain_auth_without_tls && (cfg.tls_cert.is_none() || cfg.tls_key.is_none()) {
+            tracing::warn!("[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is refused (set allow_plain_auth_without_tls only for loopback tests)");
+        }
+        Self::bind_on(app, cfg.listen, None, "SMTP submission").await
+    }
+
+    /// The listener for bounces and complaints on `[inbound].listen`, when
+    /// it and `bounce_domain` are set.
+    pub async fn bind_inbound(app: &App) -> Result<Option<Server>, SmtpError> {
+        let cfg = &app.config.inbound;
+        match (cfg.listen, &cfg.bounce_domain) {
+            (Some(addr), Some(domain)) => {
+                let domain = domain.to_ascii_lowercase();
+                Self::bind_on(app, addr, Some(domain), "inbound reports")
+                    .await
+                    .map(Some)
+            }
+            (Some(_), None) => {
+                tracing::warn!("[inbound].listen is set without bounce_domain: no return path leads there, so it is not started");
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn bind_on(
+        app: &App,
+        addr: SocketAddr,
+        inbound: Option<String>,
+        name: &'static str,
+    ) -> Result<Server, SmtpError> {
         let cfg = &app.config.smtp;
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
             _ => None,
         };
-        if tls.is_none() && !cfg.allow_plain_auth_without_tls {
-            tracing::warn!("[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is refused (set allow_plain_auth_without_tls only for loopback tests)");
-        }
-        let listener = TcpListener::bind(cfg.listen)
+        let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| SmtpError::Bind {
-                addr: cfg.listen,
-                source,
-            })?;
+            .map_err(|source| SmtpError::Bind { addr, source })?;
         let host = app
             .config
             .delivery
@@ -102,7 +134,10 @@ impl Server {
                 tls,
                 guard: auth::Guard::default(),
                 allowlist: allowlist::Cache::default(),
+                inbound,
             }),
+            addr,
+            name,
         })
     }
 
@@ -111,7 +146,7 @@ impl Server {
     pub async fn run(self, app: App, mut stop: watch::Receiver<bool>) {
         let max = app.config.smtp.max_connections.max(1) as usize;
         let slots = Arc::new(Semaphore::new(max));
-        tracing::info!(addr = %app.config.smtp.listen, tls = self.shared.tls.is_some(), "SMTP submission listening");
+        tracing::info!(addr = %self.addr, tls = self.shared.tls.is_some(), "{} listening", self.name);
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
@@ -147,6 +182,6 @@ impl Server {
             slots.acquire_many(max as u32),
         )
         .await;
-        tracing::info!("SMTP submission stopped");
+        tracing::info!("{} stopped", self.name);
     }
 }

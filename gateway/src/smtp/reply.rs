@@ -184,6 +184,13 @@ impl Reply {
             ),
         )
     }
+    pub fn relay_denied(bounce_domain: &str) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!("relaying denied: this server takes reports for @{bounce_domain} only"),
+        )
+    }
     pub fn tls_unavailable() -> Reply {
         Reply::new(454, "4.7.0", "TLS not available")
     }

@@ -30,8 +30,12 @@ pub async fn run(
         max_recipients: crate::compose::MAX_RECIPIENTS,
         tls_available: shared.tls.is_some(),
         auth_without_tls: app.config.smtp.allow_plain_auth_without_tls,
+        inbound: shared.inbound.clone(),
     };
-    let allowlisted = shared.allowlist.domains_for(&app, peer.ip()).await;
+    let allowlisted = match shared.inbound {
+        Some(_) => Vec::new(),
+        None => shared.allowlist.domains_for(&app, peer.ip()).await,
+    };
     let mut machine = Machine::new(settings, allowlisted);
     let mut stream = Stream::Plain(socket);
     let mut out = Vec::with_capacity(512);
@@ -81,7 +85,10 @@ pub async fn run(
                     machine.auth_done(outcome);
                 }
                 Action::Submit(envelope) => {
-                    let reply = super::submit::submit(&app, envelope).await;
+                    let reply = match shared.inbound {
+                        Some(_) => crate::inbound::intake::receive(&app, envelope).await,
+                        None => super::submit::submit(&app, envelope).await,
+                    };
                     machine.submitted(reply);
                 }
             }

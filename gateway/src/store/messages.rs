@@ -198,3 +198,44 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
+
+/// A message a report came back for: the message, its domain's name, and
+/// its recipients (id, address).
+pub struct ReportTarget {
+    pub message: StoredMessage,
+    pub domain_name: String,
+    pub recipients: Vec<(i64, String)>,
+}
+
+impl Store {
+    pub async fn report_target(&self, message_id: i64) -> Result<Option<ReportTarget>> {
+        let Some(row) = sqlx::query(&format!("SELECT {MSG_COLS} FROM messages WHERE id = $1"))
+            .bind(message_id)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let message = message_from(&row);
+        let Some(domain) = sqlx::query("SELECT name FROM domains WHERE id = $1")
+            .bind(message.domain_id)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let recipients =
+            sqlx::query("SELECT id, address FROM recipients WHERE message_id = $1 ORDER BY id")
+                .bind(message_id)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
+                .collect();
+        Ok(Some(ReportTarget {
+            message,
+            domain_name: domain.get(0),
+            recipients,
+        }))
+    }
+}

@@ -1,0 +1,185 @@
+//! A report received on `[inbound].listen`: matched to its message by the
+//! VERP recipient, then recorded. A bounce (DSN) becomes a `failed` event
+//! (permanent: a bounce suppression, unless the receiver blocked the sender,
+//! 5.7.x); a complaint (ARF) becomes a `complained` event and a complaint
+//! suppression. Anything else is refused, never relayed.
+
+use policy::delivery::PermanentReason;
+
+use super::report::{classify, Failure, Report};
+use super::verp;
+use crate::app::App;
+use crate::compose::SendOptions;
+use crate::events::{self, DeliveredMessage, DeliveryStatus};
+use crate::smtp::machine::Envelope;
+use crate::smtp::reply::Reply;
+use crate::store::messages::ReportTarget;
+use crate::store::now_micros;
+use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
+
+pub async fn receive(app: &App, env: Envelope) -> Reply {
+    let message_id = env.rcpt_to.iter().find_map(|r| {
+        let local = r.rsplit_once('@').map_or(r.as_str(), |(l, _)| l);
+        verp::message_of(&app.master_key, local)
+    });
+    let Some(message_id) = message_id else {
+        return Reply::new(
+            550,
+            "5.1.1",
+            "no such address: reports are accepted only at the return path of a message sent by this server",
+        );
+    };
+    let target = match app.store.report_target(message_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            // The message (or its domain) was deleted since: nothing to record.
+            return Reply::new(
+                250,
+                "2.0.0",
+                "report accepted; its message no longer exists",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "inbound report: store unavailable");
+            return Reply::store_failed();
+        }
+    };
+    let outcomes = match classify(&env.data) {
+        Report::Other => {
+            return Reply::new(
+                550,
+                "5.7.1",
+                "this address accepts only delivery status notifications (RFC 3464) and feedback reports (RFC 5965); nothing was relayed",
+            )
+        }
+        Report::Delivery(failures) => bounces(&target, &failures),
+        Report::Feedback {
+            feedback_type,
+            recipients,
+        } => complaints(&target, &feedback_type, &recipients),
+    };
+    if outcomes.is_empty() {
+        return Reply::new(
+            250,
+            "2.0.0",
+            "report accepted; it names none of the message's recipients",
+        );
+    }
+    if let Err(e) = app.store.record_outcomes(&outcomes).await {
+        tracing::error!(error = %e, "inbound report could not be recorded");
+        return Reply::store_failed();
+    }
+    app.reputation.changed(target.message.domain_id);
+    tracing::info!(domain = %target.domain_name, message = %target.message.message_id, n = outcomes.len(), "inbound report recorded");
+    Reply::new(250, "2.0.0", "report recorded")
+}
+
+/// The message's recipients a report names; when it names none of them (a
+/// redacted report) and the message had one recipient, that one.
+fn matched<'a>(t: &'a ReportTarget, named: &[&str]) -> Vec<&'a (i64, String)> {
+    let found: Vec<_> = t
+        .recipients
+        .iter()
+        .filter(|(_, a)| named.iter().any(|n| n.eq_ignore_ascii_case(a)))
+        .collect();
+    if found.is_empty() && t.recipients.len() == 1 {
+        return t.recipients.iter().collect();
+    }
+    found
+}
+
+fn view<'a>(t: &'a ReportTarget, opts: &'a SendOptions) -> DeliveredMessage<'a> {
+    DeliveredMessage {
+        message_id: &t.message.message_id,
+        storage_key: &t.message.storage_key,
+        from: &t.message.sender,
+        to: "",
+        subject: "",
+        size: t.message.size,
+        opts,
+        method: &t.message.method,
+    }
+}
+
+fn bounces(t: &ReportTarget, failures: &[Failure]) -> Vec<Outcome> {
+    let opts: SendOptions = serde_json::from_str(&t.message.options).unwrap_or_default();
+    let named: Vec<&str> = failures.iter().map(|f| f.address.as_str()).collect();
+    let now = now_micros();
+    matched(t, &named)
+        .into_iter()
+        .map(|(id, address)| {
+            let f = failures
+                .iter()
+                .find(|f| f.address.eq_ignore_ascii_case(address))
+                .unwrap_or(&failures[0]);
+            // A block of the sender (5.7.x) says nothing about the address.
+            let reason = if f.status.starts_with("5.7.") {
+                PermanentReason::EspBlock
+            } else {
+                PermanentReason::Bounce
+            };
+            let st = DeliveryStatus {
+                code: if f.permanent { 550 } else { 450 },
+                enhanced_code: f.status.clone(),
+                message: "asynchronous bounce (delivery status notification)".into(),
+                description: format!("the receiving server reported {} for {address}", f.status),
+                ..Default::default()
+            };
+            let failure = if f.permanent {
+                ("permanent", reason.as_str())
+            } else {
+                ("temporary", "generic")
+            };
+            Outcome {
+                recipient_id: *id,
+                domain_id: t.message.domain_id,
+                update: if f.permanent {
+                    RecipientUpdate::Failed
+                } else {
+                    RecipientUpdate::Release
+                },
+                attempted: false,
+                event: Some(events::delivery(
+                    &view(t, &opts),
+                    address,
+                    Some(failure),
+                    &st,
+                    now,
+                )),
+                suppress: (f.permanent && reason.suppresses()).then(|| Suppression {
+                    kind: "bounce",
+                    address: address.clone(),
+                    code: "550".into(),
+                    error: format!("{} (asynchronous bounce)", f.status),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn complaints(t: &ReportTarget, feedback_type: &str, recipients: &[String]) -> Vec<Outcome> {
+    let opts: SendOptions = serde_json::from_str(&t.message.options).unwrap_or_default();
+    let named: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let now = now_micros();
+    matched(t, &named)
+        .into_iter()
+        .map(|(id, address)| Outcome {
+            recipient_id: *id,
+            domain_id: t.message.domain_id,
+            update: RecipientUpdate::Release,
+            attempted: false,
+            event: Some(events::complained(
+                &view(t, &opts),
+                address,
+                feedback_type,
+                now,
+            )),
+            suppress: Some(Suppression {
+                kind: "complaint",
+                address: address.clone(),
+                code: String::new(),
+                error: feedback_type.to_string(),
+            }),
+        })
+        .collect()
+}
