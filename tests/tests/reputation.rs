@@ -16,6 +16,10 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A sink that refuses every address starting with "bad".
 fn world() -> Delivering {
+    world_with("")
+}
+
+fn world_with(extra: &str) -> Delivering {
     let w = Delivering::start(
         Script {
             rcpt: Some(Box::new(|addr: &str| {
@@ -26,7 +30,7 @@ fn world() -> Delivering {
         },
         "",
         Options {
-            extra_config: "[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\n".into(),
+            extra_config: format!("[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\n{extra}"),
             smtp_extra: "allow_plain_auth_without_tls = true\n".into(),
             ..Options::default()
         },
@@ -222,4 +226,97 @@ fn under_the_minimum_sample_nobody_is_judged() {
     assert!((r["rates"]["bounce"].as_f64().unwrap() - 0.3).abs() < 1e-9);
     assert_eq!(r["thresholds"]["min_sample"], 100);
     w.e.send(DOMAIN, "fine@dest.test", &[]);
+}
+
+/// The copies the sink has received once there are `n`, in arrival order.
+fn copies(w: &Delivering, n: usize) -> Vec<envoi_tests::sink::Received> {
+    w.sink.wait_for(n, WAIT)
+}
+
+fn header_value(data: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(data);
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", " ");
+    head.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn complaints_over_smtp_and_one_click_unsubscribes_cross_their_thresholds_too() {
+    let inbound = free_port();
+    let w = world_with(&format!(
+        "[inbound]\nlisten = \"127.0.0.1:{inbound}\"\nbounce_domain = \"bounces.envoi.test\"\n"
+    ));
+    batch(&w.e, "a", 100, 0);
+    let got = copies(&w, 100);
+    wait_sample(&w.e, 100);
+    // Complaints as real ARF reports to each message's return path:
+    // 1 of 100 is over 0.8 %, 2 are over twice it.
+    let complain = |r: &envoi_tests::sink::Received| {
+        let rcpt = &r.rcpt_to[0];
+        let arf = format!(
+            "From: fbl@isp.test\r\nSubject: complaint\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=f\r\n\r\n--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nOriginal-Rcpt-To: {rcpt}\r\n\r\n--f--\r\n"
+        );
+        let (mut c, _) = RawSmtp::connect(inbound);
+        assert!(c.cmd("EHLO isp.test").starts_with("250"));
+        assert!(c.cmd("MAIL FROM:<>").starts_with("250"));
+        assert!(c
+            .cmd(&format!("RCPT TO:<{}>", r.mail_from))
+            .starts_with("250"));
+        assert!(c.cmd("DATA").starts_with("354"));
+        c.send(arf.as_bytes());
+        let reply = c.cmd(".");
+        assert!(reply.starts_with("250"), "{reply}");
+    };
+    complain(&got[0]);
+    let r = wait_state(&w.e, "warning");
+    assert_eq!(r["reason"]["rate"], "complaint");
+    complain(&got[1]);
+    let r = wait_state(&w.e, "suspended");
+    assert_eq!(r["reason"]["rate"], "complaint");
+    expect_json(
+        w.e.post(&format!("/v3/{DOMAIN}/reputation/reinstate"), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+
+    // Unsubscribes through the one-click link: counted from the
+    // reinstatement on, so a fresh 100 first.
+    batch(&w.e, "b", 100, 0);
+    let got = copies(&w, 200);
+    wait_sample(&w.e, 100);
+    let unsubscribe = |r: &envoi_tests::sink::Received| {
+        let value = header_value(&r.data, "List-Unsubscribe");
+        let url = value
+            .split(['<', '>'])
+            .find(|p| p.starts_with("http"))
+            .unwrap()
+            .to_string();
+        let resp =
+            w.e.client
+                .post(url)
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .unwrap();
+        assert_eq!(resp.status(), 200);
+    };
+    // 2 of 100 are over 1.4 %, 3 over twice it.
+    for r in &got[100..102] {
+        unsubscribe(r);
+    }
+    let r = wait_state(&w.e, "warning");
+    assert_eq!(r["reason"]["rate"], "unsubscribe");
+    unsubscribe(&got[102]);
+    let r = wait_state(&w.e, "suspended");
+    assert_eq!(r["reason"]["rate"], "unsubscribe");
 }
