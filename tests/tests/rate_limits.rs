@@ -208,3 +208,36 @@ fn deliveries_to_one_destination_keep_to_its_rate_and_connection_limit() {
         w.sink.peak_connections()
     );
 }
+
+#[test]
+fn sends_for_one_domain_are_limited_across_its_keys() {
+    let e = envoi("requests_per_second_per_key = 0\nrequests_per_second_per_domain = 3\n");
+    let (k1, k2) = (e.sending_key(DOMAIN), e.sending_key(DOMAIN));
+    let answers: Vec<u16> = (0..8)
+        .map(|i| {
+            send(&e, if i % 2 == 0 { &k1 } else { &k2 })
+                .status()
+                .as_u16()
+        })
+        .collect();
+    let ok = answers.iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&ok), "{answers:?}");
+    let r = send(&e, &k1);
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    expect_error(r, 429, &["requests_per_second_per_domain"]);
+    assert_eq!(accepted(&e), ok);
+}
+
+#[test]
+fn a_domain_over_its_daily_limit_gets_429() {
+    let e = envoi("requests_per_second_per_key = 0\nmessages_per_day_per_domain = 2\n");
+    expect_json(send(&e, ADMIN_KEY), 200);
+    expect_json(send(&e, ADMIN_KEY), 200);
+    expect_error(
+        send(&e, ADMIN_KEY),
+        429,
+        &["messages_per_day_per_domain", "2 per day"],
+    );
+    assert_eq!(accepted(&e), 2);
+}
