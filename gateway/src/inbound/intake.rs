@@ -136,7 +136,7 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Vec<Outcome> {
                 update: if f.permanent {
                     RecipientUpdate::Failed
                 } else {
-                    RecipientUpdate::Release
+                    RecipientUpdate::Unchanged
                 },
                 attempted: false,
                 event: Some(events::delivery(
@@ -166,7 +166,7 @@ fn complaints(t: &ReportTarget, feedback_type: &str, recipients: &[String]) -> V
         .map(|(id, address)| Outcome {
             recipient_id: *id,
             domain_id: t.message.domain_id,
-            update: RecipientUpdate::Release,
+            update: RecipientUpdate::Unchanged,
             attempted: false,
             event: Some(events::complained(
                 &view(t, &opts),

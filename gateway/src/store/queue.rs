@@ -41,6 +41,9 @@ pub enum RecipientUpdate {
     },
     /// Not attempted (shutdown, per-destination limit): back to the queue as is.
     Release,
+    /// Only an event (and maybe a suppression) about the recipient: a late
+    /// report must not touch its status or a lease a delivery may hold.
+    Unchanged,
 }
 
 #[derive(Debug, Clone)]
@@ -147,35 +150,44 @@ impl Store {
         for o in outcomes {
             let inc = o.attempted as i64;
             let q = match &o.update {
+                RecipientUpdate::Unchanged => None,
                 RecipientUpdate::Delivered | RecipientUpdate::Failed => {
                     let status = if matches!(o.update, RecipientUpdate::Delivered) {
                         "delivered"
                     } else {
                         "failed"
                     };
-                    sqlx::query(
-                        "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    Some(
+                        sqlx::query(
+                            "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                        )
+                        .bind(status)
+                        .bind(inc)
+                        .bind(now)
+                        .bind(o.recipient_id),
                     )
-                    .bind(status)
+                }
+                RecipientUpdate::Retry { at } => Some(
+                    sqlx::query(
+                        "UPDATE recipients SET next_attempt_at = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(*at)
                     .bind(inc)
                     .bind(now)
-                    .bind(o.recipient_id)
-                }
-                RecipientUpdate::Retry { at } => sqlx::query(
-                    "UPDATE recipients SET next_attempt_at = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
-                )
-                .bind(*at)
-                .bind(inc)
-                .bind(now)
-                .bind(o.recipient_id),
-                RecipientUpdate::Release => sqlx::query(
-                    "UPDATE recipients SET lease_until = NULL, attempts = attempts + $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(inc)
-                .bind(now)
-                .bind(o.recipient_id),
+                    .bind(o.recipient_id),
+                ),
+                RecipientUpdate::Release => Some(
+                    sqlx::query(
+                        "UPDATE recipients SET lease_until = NULL, attempts = attempts + $1, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(inc)
+                    .bind(now)
+                    .bind(o.recipient_id),
+                ),
             };
-            q.execute(&mut *tx).await?;
+            if let Some(q) = q {
+                q.execute(&mut *tx).await?;
+            }
             if let Some(e) = &o.event {
                 insert_event(&mut tx, o.domain_id, e).await?;
             }
