@@ -22,6 +22,35 @@ pub struct Received {
     pub at: Instant,
 }
 
+impl Received {
+    /// A header of the message, unfolded; empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        let text = String::from_utf8_lossy(&self.data);
+        let head = text
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .replace("\r\n ", " ")
+            .replace("\r\n\t", " ");
+        head.lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The https (or http) one-click link of its List-Unsubscribe header.
+    pub fn unsubscribe_url(&self) -> String {
+        self.header("List-Unsubscribe")
+            .split(['<', '>'])
+            .find(|p| p.starts_with("http"))
+            .expect("a List-Unsubscribe header with an http link")
+            .to_string()
+    }
+}
+
 type RcptRule = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// How the sink behaves.

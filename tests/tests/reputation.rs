@@ -234,23 +234,6 @@ fn copies(w: &Delivering, n: usize) -> Vec<envoi_tests::sink::Received> {
     w.sink.wait_for(n, WAIT)
 }
 
-fn header_value(data: &[u8], name: &str) -> String {
-    let text = String::from_utf8_lossy(data);
-    let head = text
-        .split("\r\n\r\n")
-        .next()
-        .unwrap()
-        .replace("\r\n ", " ")
-        .replace("\r\n\t", " ");
-    head.lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn complaints_over_smtp_and_one_click_unsubscribes_cross_their_thresholds_too() {
     let inbound = free_port();
@@ -297,12 +280,7 @@ fn complaints_over_smtp_and_one_click_unsubscribes_cross_their_thresholds_too() 
     let got = copies(&w, 200);
     wait_sample(&w.e, 100);
     let unsubscribe = |r: &envoi_tests::sink::Received| {
-        let value = header_value(&r.data, "List-Unsubscribe");
-        let url = value
-            .split(['<', '>'])
-            .find(|p| p.starts_with("http"))
-            .unwrap()
-            .to_string();
+        let url = r.unsubscribe_url();
         let resp =
             w.e.client
                 .post(url)

@@ -26,32 +26,9 @@ fn world() -> Delivering {
     w
 }
 
-/// An unfolded header of a received message.
-fn header(r: &Received, name: &str) -> String {
-    let text = String::from_utf8_lossy(&r.data);
-    let head = text
-        .split("\r\n\r\n")
-        .next()
-        .unwrap()
-        .replace("\r\n ", " ")
-        .replace("\r\n\t", " ");
-    head.lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
 /// The https link in a List-Unsubscribe value, as a path on envoi.
 fn link_path(r: &Received) -> String {
-    let value = header(r, "List-Unsubscribe");
-    let url = value
-        .split(['<', '>'])
-        .find(|p| p.starts_with("http"))
-        .unwrap()
-        .to_string();
+    let url = r.unsubscribe_url();
     url[url.find("/u/").unwrap()..].to_string()
 }
 
@@ -72,7 +49,7 @@ fn every_delivered_message_carries_a_signed_one_click_link_and_a_mailto() {
     let w = world();
     w.e.send(DOMAIN, "alice@dest.test", &[]);
     let got = w.sink.wait_for(1, WAIT);
-    let value = header(&got[0], "List-Unsubscribe");
+    let value = got[0].header("List-Unsubscribe");
     assert!(
         value.contains(&format!("<http://127.0.0.1:{}/u/", w.e.port)),
         "{value}"
@@ -82,10 +59,10 @@ fn every_delivered_message_carries_a_signed_one_click_link_and_a_mailto() {
         "{value}"
     );
     assert_eq!(
-        header(&got[0], "List-Unsubscribe-Post"),
+        got[0].header("List-Unsubscribe-Post"),
         "List-Unsubscribe=One-Click"
     );
-    let signature = header(&got[0], "DKIM-Signature").replace([' ', '\t'], "");
+    let signature = got[0].header("DKIM-Signature").replace([' ', '\t'], "");
     let h = signature
         .split(';')
         .find(|t| t.starts_with("h="))
