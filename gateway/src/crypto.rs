@@ -144,7 +144,7 @@ impl MasterKey {
     }
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     use hmac::Mac;
     let mut m =
         <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");

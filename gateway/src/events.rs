@@ -20,6 +20,14 @@ impl Method {
             Method::Smtp => "smtp",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Method> {
+        match s {
+            "http" => Some(Method::Http),
+            "smtp" => Some(Method::Smtp),
+            _ => None,
+        }
+    }
 }
 
 /// Event ids are opaque, like Mailgun's 22-character ones.
@@ -88,6 +96,7 @@ pub fn accepted(
         severity: None,
         reason: None,
         tags: tags_json(opts),
+        method: Some(method.as_str()),
         data: data.to_string(),
     }
 }
@@ -193,6 +202,7 @@ pub fn delivery(
         severity: failure.map(|(s, _)| s.to_string()),
         reason: failure.map(|(_, r)| r.to_string()),
         tags: tags_json(m.opts),
+        method: Method::parse(m.method).map(Method::as_str),
         data: data.to_string(),
     }
 }
@@ -225,6 +235,7 @@ pub fn unsubscribed(
         severity: None,
         reason: None,
         tags: "[]".into(),
+        method: None,
         data: data.to_string(),
     }
 }
@@ -259,6 +270,34 @@ pub fn complained(
         severity: None,
         reason: None,
         tags: tags_json(m.opts),
+        method: Method::parse(m.method).map(Method::as_str),
+        data: data.to_string(),
+    }
+}
+
+/// `warning` (envoi's own): the domain's acceptable-use state worsened to
+/// `warning` or `suspended`; `reason` is the rate, its value and threshold.
+pub fn warning(domain: &str, state: &str, reason: Value, ts: i64) -> NewEvent {
+    let event_id = new_event_id();
+    let data = json!({
+        "event": "warning",
+        "id": event_id,
+        "timestamp": crate::time::epoch_seconds(ts),
+        "log-level": "warn",
+        "domain": { "name": domain },
+        "state": state,
+        "reason": reason,
+    });
+    NewEvent {
+        event_id,
+        event: "warning",
+        ts,
+        recipient: None,
+        message_id: None,
+        severity: None,
+        reason: None,
+        tags: "[]".into(),
+        method: None,
         data: data.to_string(),
     }
 }

@@ -95,11 +95,20 @@ pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, S
     let state = reputation::next(before, reputation::assess(&counts, &thresholds(app)));
     if state != before {
         let reason = match &state {
-            State::Ok => String::new(),
-            State::Warning(r) | State::Suspended(r) => reason_json(r).to_string(),
+            State::Ok => Value::Null,
+            State::Warning(r) | State::Suspended(r) => reason_json(r),
+        };
+        // Worse news is told (`warning` event and webhook); recovery is not.
+        let event = state
+            .worse_than(&before)
+            .then(|| crate::events::warning(name, state.as_str(), reason.clone(), now));
+        let reason = if reason.is_null() {
+            String::new()
+        } else {
+            reason.to_string()
         };
         app.store
-            .set_reputation_state(domain_id, state.as_str(), &reason)
+            .set_reputation_state(domain_id, state.as_str(), &reason, event.as_ref())
             .await?;
         app.reputation.forget(domain_id);
         match &state {
@@ -139,7 +148,12 @@ pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
             .into_iter()
             .collect();
         for id in dirty {
-            if let Err(e) = evaluate(&app, id, &id.to_string()).await {
+            let assessed = match app.store.domain_name(id).await {
+                Ok(Some(name)) => evaluate(&app, id, &name).await.map(drop),
+                Ok(None) => Ok(()), // deleted meanwhile
+                Err(e) => Err(e),
+            };
+            if let Err(e) = assessed {
                 tracing::error!(error = %e, domain_id = id, "could not assess the domain's rates");
                 app.reputation.changed(id);
             }

@@ -62,7 +62,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let inbound = inbound.map(|s| tokio::spawn(s.run(app.clone(), stop_rx.clone())));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
     let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx.clone()));
-    let assessor = tokio::spawn(crate::reputation::run(app.clone(), stop_rx));
+    let assessor = tokio::spawn(crate::reputation::run(app.clone(), stop_rx.clone()));
+    let webhooks = tokio::spawn(crate::webhooks::run(app.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
     let tidy = {
@@ -88,6 +89,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = worker.await;
     let _ = rotator.await;
     let _ = assessor.await;
+    let _ = webhooks.await;
     tidy.abort();
     tracing::info!("closing the store");
     app.store.close().await;

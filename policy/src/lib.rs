@@ -8,3 +8,4 @@ pub mod reputation;
 pub mod secrets;
 pub mod suppression;
 pub mod tls;
+pub mod webhooks;

@@ -106,6 +106,20 @@ impl State {
             State::Suspended(_) => "suspended",
         }
     }
+
+    /// Whether going from `before` to this state is news to tell the sender
+    /// (a `warning` event): it got worse. Recovering is not announced.
+    pub fn worse_than(&self, before: &State) -> bool {
+        self.rank() > before.rank()
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            State::Ok => 0,
+            State::Warning(_) => 1,
+            State::Suspended(_) => 2,
+        }
+    }
 }
 
 /// What the rates alone say, worst rate first.
@@ -245,5 +259,19 @@ mod tests {
             next(State::Ok, State::Suspended(reason)),
             State::Suspended(reason)
         );
+    }
+
+    #[test]
+    fn only_a_worse_state_is_news() {
+        let r = Reason {
+            rate: Rate::Bounce,
+            value: 0.06,
+            threshold: 0.05,
+        };
+        assert!(State::Warning(r).worse_than(&State::Ok));
+        assert!(State::Suspended(r).worse_than(&State::Warning(r)));
+        assert!(State::Suspended(r).worse_than(&State::Ok));
+        assert!(!State::Ok.worse_than(&State::Warning(r)));
+        assert!(!State::Warning(r).worse_than(&State::Warning(r)));
     }
 }

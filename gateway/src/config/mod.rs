@@ -34,6 +34,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub policy: PolicyConfig,
     pub dkim: DkimConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +203,27 @@ impl Default for DkimConfig {
     fn default() -> Self {
         DkimConfig {
             rotation_check: Dur(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// envoi's own: how webhook calls are made and retried. Mailgun retries
+/// for 8 hours: after 5 min, 10 min, 15 min, 1 h, 2 h and 4 h.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// The waits before each retry; after the last, the call is given up.
+    pub retry_schedule: Vec<Dur>,
+    /// How long a receiver has to answer.
+    pub timeout: Dur,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        let m = |n: u64| Dur(Duration::from_secs(n * 60));
+        WebhooksConfig {
+            retry_schedule: vec![m(5), m(10), m(15), m(60), m(120), m(240)],
+            timeout: Dur(Duration::from_secs(10)),
         }
     }
 }

@@ -71,6 +71,16 @@ impl TlsClient {
         Ok(TlsClient { provider, verifier })
     }
 
+    /// A client configuration that verifies certificates against the same
+    /// roots, for HTTPS calls (webhooks).
+    pub fn https_config(&self) -> ClientConfig {
+        ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("TLS 1.2 and 1.3 are supported")
+            .with_webpki_verifier(self.verifier.clone())
+            .with_no_client_auth()
+    }
+
     /// A connector for one session. With `accept_invalid`, a certificate that
     /// fails verification still completes the handshake (and is recorded).
     pub fn connector(

@@ -15,6 +15,7 @@ mod messages;
 mod reputation;
 mod suppressions;
 mod unsubscribe;
+mod webhooks;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -95,6 +96,20 @@ pub fn router(app: App) -> Router {
         .route(
             "/v3/domains/{domain}/credentials/{login}",
             put(credentials::change_password).delete(credentials::remove),
+        )
+        .route(
+            "/v3/domains/{domain}/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v3/domains/{domain}/webhooks/{id}",
+            get(webhooks::get_one)
+                .put(webhooks::update)
+                .delete(webhooks::remove),
+        )
+        .route(
+            "/v5/accounts/http_signing_key",
+            get(webhooks::signing_key).post(webhooks::regenerate_signing_key),
         )
         .route("/v3/{domain}/messages", post(messages::send))
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))

@@ -162,6 +162,14 @@ impl Store {
         Ok(row.as_ref().map(domain_from))
     }
 
+    pub async fn domain_name(&self, id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT name FROM domains WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     pub async fn domains(
         &self,
         limit: i64,
@@ -268,6 +276,8 @@ impl Store {
             "DELETE FROM dkim_keys WHERE domain_id = $1",
             "DELETE FROM smtp_credentials WHERE domain_id = $1",
             "DELETE FROM ip_allowlist WHERE domain_id = $1",
+            "DELETE FROM webhooks WHERE domain_id = $1",
+            "DELETE FROM webhook_calls WHERE domain_id = $1",
             "DELETE FROM domains WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;

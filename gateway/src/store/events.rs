@@ -15,6 +15,8 @@ pub struct NewEvent {
     pub reason: Option<String>,
     /// JSON array of the message's tags, for filtering.
     pub tags: String,
+    /// How the message came in (`http` | `smtp`), for the stats.
+    pub method: Option<&'static str>,
     /// The whole event as the API shows it (JSON).
     pub data: String,
 }
@@ -46,8 +48,8 @@ pub(crate) async fn insert_event(
     e: &NewEvent,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason, method) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(domain_id)
     .bind(&e.event_id)
@@ -59,6 +61,7 @@ pub(crate) async fn insert_event(
     .bind(&e.tags)
     .bind(&e.data)
     .bind(e.reason.as_deref())
+    .bind(e.method)
     .execute(&mut **tx)
     .await?;
     Ok(())

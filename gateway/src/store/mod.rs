@@ -13,6 +13,7 @@ pub mod queue;
 pub mod reputation;
 pub mod settings;
 pub mod suppressions;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

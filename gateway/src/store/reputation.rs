@@ -5,6 +5,7 @@
 use policy::reputation::Counts;
 use sqlx::Row;
 
+use super::events::{insert_event, NewEvent};
 use super::{now_micros, Result, Store};
 
 /// A domain's stored state; `reason` is JSON, empty when `ok`.
@@ -65,15 +66,20 @@ impl Store {
         })
     }
 
-    /// Stores a new state. Suspending holds the domain's queued recipients.
+    /// Stores a new state, with the `warning` event that tells of it when
+    /// it got worse. Suspending holds the domain's queued recipients.
     pub async fn set_reputation_state(
         &self,
         domain_id: i64,
         state: &str,
         reason: &str,
+        event: Option<&NewEvent>,
     ) -> Result<()> {
         let now = now_micros();
         let mut tx = self.writer().begin().await?;
+        if let Some(e) = event {
+            insert_event(&mut tx, domain_id, e).await?;
+        }
         sqlx::query(
             "INSERT INTO reputation (domain_id, state, reason, changed_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (domain_id) DO UPDATE SET state = $2, reason = $3, changed_at = $4",

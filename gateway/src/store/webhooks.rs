@@ -1,0 +1,307 @@
+//! Webhooks: each domain's URLs per kind, and the calls still to make.
+//!
+//! Calls are not written by the code that records events (the hot path):
+//! the dispatcher scans the events table past a cursor and turns each event
+//! of a domain with webhooks into one call per URL, in one transaction that
+//! also moves the cursor, so an event is turned into calls exactly once
+//! even with several nodes.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{now_micros, Backend, Result, Store};
+
+/// A call due now, leased to this node until its `lease_until`.
+#[derive(Debug, Clone)]
+pub struct DueCall {
+    pub id: i64,
+    pub domain_id: i64,
+    pub kind: String,
+    pub url: String,
+    pub attempts: i64,
+    /// The event as the events API shows it (JSON); `None` when it is gone.
+    pub event: Option<String>,
+}
+
+/// What became of a call after an attempt.
+pub enum CallResult {
+    /// Done with (delivered, refused or given up): forget it.
+    Finished { id: i64 },
+    /// Try again at `next_at` (microseconds).
+    Retry {
+        id: i64,
+        next_at: i64,
+        error: String,
+    },
+}
+
+const CURSOR: &str = "webhook_cursor";
+
+/// On PostgreSQL, ids are taken before commit, so a later id can become
+/// visible before an earlier one: events are only turned into calls once
+/// they are this old, when every transaction that took an earlier id has
+/// long ended. SQLite has one writer: ids are in commit order.
+const POSTGRES_LAG_MICROS: i64 = 10_000_000;
+
+/// Events looked at per scan, at most.
+const SCAN_BATCH: i64 = 5_000;
+
+fn urls_from(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl Store {
+    /// The domain's webhooks: kind → URLs.
+    pub async fn webhooks(&self, domain_id: i64) -> Result<Vec<(String, Vec<String>)>> {
+        let rows =
+            sqlx::query("SELECT kind, urls FROM webhooks WHERE domain_id = $1 ORDER BY kind")
+                .bind(domain_id)
+                .fetch_all(self.reader())
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), urls_from(&r.get::<String, _>(1))))
+            .collect())
+    }
+
+    pub async fn webhook(&self, domain_id: i64, kind: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT urls FROM webhooks WHERE domain_id = $1 AND kind = $2")
+            .bind(domain_id)
+            .bind(kind)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| urls_from(&r.get::<String, _>(0))))
+    }
+
+    /// Sets the webhook's URLs. With `create_only`, an existing webhook is
+    /// left alone and `false` returned.
+    pub async fn set_webhook(
+        &self,
+        domain_id: i64,
+        kind: &str,
+        urls: &[String],
+        create_only: bool,
+    ) -> Result<bool> {
+        let urls = serde_json::to_string(urls).expect("urls serialise");
+        let sql = if create_only {
+            "INSERT INTO webhooks (domain_id, kind, urls, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (domain_id, kind) DO NOTHING"
+        } else {
+            "INSERT INTO webhooks (domain_id, kind, urls, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (domain_id, kind) DO UPDATE SET urls = excluded.urls"
+        };
+        let n = sqlx::query(sql)
+            .bind(domain_id)
+            .bind(kind)
+            .bind(urls)
+            .bind(now_micros())
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Removes the webhook; its URLs, if it existed. Calls already due are
+    /// still made (they were owed when the event happened).
+    pub async fn delete_webhook(&self, domain_id: i64, kind: &str) -> Result<Option<Vec<String>>> {
+        let mut tx = self.writer().begin().await?;
+        let row = sqlx::query("SELECT urls FROM webhooks WHERE domain_id = $1 AND kind = $2")
+            .bind(domain_id)
+            .bind(kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM webhooks WHERE domain_id = $1 AND kind = $2")
+            .bind(domain_id)
+            .bind(kind)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(|r| urls_from(&r.get::<String, _>(0))))
+    }
+
+    /// Turns the events recorded since the last scan into calls, with
+    /// `kind_of(event, severity)` naming the webhook each goes to. How many
+    /// calls were added.
+    pub async fn scan_events_for_webhooks(
+        &self,
+        kind_of: impl Fn(&str, Option<&str>) -> Option<&'static str>,
+    ) -> Result<usize> {
+        let now = now_micros();
+        let lag = match self.backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => POSTGRES_LAG_MICROS,
+        };
+        let mut tx = self.writer().begin().await?;
+        let cursor: String = match sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(CURSOR)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(r) => r.get(0),
+            None => return Ok(0), // the migration sets it
+        };
+        let from: i64 = cursor.parse().unwrap_or(0);
+        let events = sqlx::query(
+            "SELECT id, ts, domain_id, event, severity FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(from)
+        .bind(SCAN_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let hooks: HashMap<(i64, String), Vec<String>> =
+            sqlx::query("SELECT domain_id, kind, urls FROM webhooks")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| ((r.get(0), r.get(1)), urls_from(&r.get::<String, _>(2))))
+                .collect();
+        let mut upto = from;
+        let mut added = 0;
+        for e in &events {
+            let (id, ts, domain_id): (i64, i64, i64) = (e.get(0), e.get(1), e.get(2));
+            if ts > now - lag {
+                break; // too young: ids before it may still be committing
+            }
+            upto = id;
+            let (event, severity): (String, Option<String>) = (e.get(3), e.get(4));
+            let Some(kind) = kind_of(&event, severity.as_deref()) else {
+                continue;
+            };
+            let Some(urls) = hooks.get(&(domain_id, kind.to_string())) else {
+                continue;
+            };
+            for url in urls {
+                sqlx::query(
+                    "INSERT INTO webhook_calls (domain_id, kind, url, event_row, attempts, next_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5)",
+                )
+                .bind(domain_id)
+                .bind(kind)
+                .bind(url)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                added += 1;
+            }
+        }
+        if upto == from {
+            return Ok(0);
+        }
+        // Another node may have scanned the same events: only one moves
+        // the cursor, the other rolls back.
+        let moved = sqlx::query("UPDATE settings SET value = $1 WHERE name = $2 AND value = $3")
+            .bind(upto.to_string())
+            .bind(CURSOR)
+            .bind(&cursor)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Up to `limit` calls due now, leased to the caller until `lease_until`
+    /// so that no other node makes them meanwhile; a node that dies leaves
+    /// them due again when the lease ends.
+    pub async fn lease_webhook_calls(&self, limit: i64, lease_until: i64) -> Result<Vec<DueCall>> {
+        let now = now_micros();
+        let mut tx = self.writer().begin().await?;
+        let ids: Vec<i64> = sqlx::query(
+            "SELECT id FROM webhook_calls WHERE next_at <= $1 ORDER BY next_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        let mut leased = Vec::with_capacity(ids.len());
+        for id in ids {
+            // `next_at <= now` again: on PostgreSQL another node may have
+            // leased it since the SELECT.
+            let row = sqlx::query(
+                "UPDATE webhook_calls SET next_at = $1 WHERE id = $2 AND next_at <= $3 \
+                 RETURNING domain_id, kind, url, attempts, event_row",
+            )
+            .bind(lease_until)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = row {
+                leased.push((
+                    id,
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get::<i64, _>(4),
+                ));
+            }
+        }
+        tx.commit().await?;
+        let mut calls = Vec::with_capacity(leased.len());
+        for (id, domain_id, kind, url, attempts, event_row) in leased {
+            let event = sqlx::query("SELECT data FROM events WHERE id = $1")
+                .bind(event_row)
+                .fetch_optional(self.reader())
+                .await?
+                .map(|r| r.get(0));
+            calls.push(DueCall {
+                id,
+                domain_id,
+                kind,
+                url,
+                attempts,
+                event,
+            });
+        }
+        Ok(calls)
+    }
+
+    /// Records what became of calls, in one transaction.
+    pub async fn finish_webhook_calls(&self, results: &[CallResult]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin().await?;
+        for r in results {
+            match r {
+                CallResult::Finished { id } => {
+                    sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                CallResult::Retry { id, next_at, error } => {
+                    sqlx::query(
+                        "UPDATE webhook_calls SET attempts = attempts + 1, next_at = $1, last_error = $2 \
+                         WHERE id = $3",
+                    )
+                    .bind(next_at)
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many calls are waiting (due or retrying), for logs and tests.
+    pub async fn pending_webhook_calls(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM webhook_calls")
+            .fetch_one(self.reader())
+            .await?
+            .get(0))
+    }
+}
