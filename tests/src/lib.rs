@@ -15,6 +15,7 @@ pub mod dkim;
 pub mod dns;
 pub mod sink;
 pub mod smtp_client;
+pub mod webhook_receiver;
 pub mod world;
 use serde_json::Value;
 
