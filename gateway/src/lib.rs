@@ -18,6 +18,7 @@ pub mod limits;
 pub mod reputation;
 pub mod serve;
 pub mod smtp;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod unsubscribe;

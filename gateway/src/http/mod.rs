@@ -13,6 +13,7 @@ mod ip_allowlist;
 mod keys;
 mod messages;
 mod reputation;
+mod stats;
 mod suppressions;
 mod unsubscribe;
 mod webhooks;
@@ -115,6 +116,7 @@ pub fn router(app: App) -> Router {
         .route("/v3/{domain}/messages.mime", post(messages::send_mime))
         .route("/v3/{domain}/events", get(events::list))
         .route("/v3/{domain}/events/{token}", get(events::page))
+        .route("/v3/{domain}/stats/total", get(stats::total))
         .route("/v3/{domain}/reputation", get(reputation::get))
         .route(
             "/v3/{domain}/reputation/reinstate",

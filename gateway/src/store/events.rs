@@ -127,3 +127,38 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Events of the domain in `[start, end]`, counted per `group` (hour or
+    /// day, in microseconds) and per kind, severity, reason and method.
+    pub async fn event_counts(
+        &self,
+        domain_id: i64,
+        start: i64,
+        end: i64,
+        group: i64,
+    ) -> Result<Vec<crate::stats::Count>> {
+        let rows = sqlx::query(
+            "SELECT (ts / $4) * $4 AS at, event, severity, reason, method, COUNT(*) FROM events \
+             WHERE domain_id = $1 AND ts >= $2 AND ts <= $3 \
+             GROUP BY 1, 2, 3, 4, 5",
+        )
+        .bind(domain_id)
+        .bind(start)
+        .bind(end)
+        .bind(group)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::stats::Count {
+                at: r.get(0),
+                event: r.get(1),
+                severity: r.get(2),
+                reason: r.get(3),
+                method: r.get(4),
+                n: r.get(5),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /v3/{domain}/stats/total` (Mailgun's shape): `event` (repeatable,
+//! required), `start`/`end` (RFC 2822 or epoch; default the last 7 days),
+//! `resolution` (`hour`, `day`, `month`; default `day`), `duration` (`7d`,
+//! `24h`, `1m` = one month, counted back from `end`; overrides `start`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::admin;
+use super::error::{ApiError, ApiResult};
+use super::form::Form;
+use crate::app::App;
+use crate::stats::{buckets, fold, start_from_duration, Resolution, EVENTS};
+use crate::store::now_micros;
+use crate::time::{parse_api_time, rfc2822};
+
+/// More buckets than this is a mistake (a year of hours is 8,760).
+const MAX_BUCKETS: usize = 10_000;
+
+pub async fn total(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(domain): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let form = Form::from_query(q.as_deref())?;
+    let d = super::domains::find(&app, &domain).await?;
+
+    let mut events: Vec<&str> = Vec::new();
+    for e in form
+        .texts("event")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+    {
+        let known = EVENTS.iter().find(|k| **k == e).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "event {e:?} is not a stats event: use one or more of {}",
+                EVENTS.join(", ")
+            ))
+        })?;
+        if !events.contains(known) {
+            events.push(known);
+        }
+    }
+    if events.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "event parameter is missing: give one or more of {} (repeat event=)",
+            EVENTS.join(", ")
+        )));
+    }
+    let resolution = match form.get("resolution") {
+        None => Resolution::Day,
+        Some(r) => Resolution::parse(r).ok_or_else(|| {
+            ApiError::BadRequest(format!("resolution {r:?} is not one of hour, day, month"))
+        })?,
+    };
+    let time = |name: &str| -> ApiResult<Option<i64>> {
+        form.get(name)
+            .map(|v| {
+                parse_api_time(v).ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} {v:?} is not a date: use RFC 2822 (\"Thu, 13 Oct 2011 18:02:00 +0000\") or epoch seconds"))
+                })
+            })
+            .transpose()
+    };
+    let end = time("end")?.unwrap_or_else(now_micros);
+    let start = match form.get("duration") {
+        Some(dur) => start_from_duration(dur, end).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "duration {dur:?} is not a count and a unit: e.g. 24h, 7d or 1m (one month)"
+            ))
+        })?,
+        None => time("start")?.unwrap_or(end - 7 * 86_400_000_000),
+    };
+    if start > end {
+        return Err(ApiError::BadRequest(
+            "start is after end: give a start before the end".into(),
+        ));
+    }
+    let starts = buckets(resolution, start, end);
+    if starts.len() > MAX_BUCKETS {
+        return Err(ApiError::BadRequest(format!(
+            "{} {} buckets is too many (at most {MAX_BUCKETS}): use a coarser resolution or a shorter range",
+            starts.len(),
+            resolution.as_str()
+        )));
+    }
+    let counts = app
+        .store
+        .event_counts(d.id, start, end, resolution.group_micros())
+        .await?;
+    let stats = fold(resolution, &starts, &counts, &events);
+    Ok(Json(json!({
+        "description": format!("Tracking stats for domain {}", d.name),
+        "start": rfc2822(starts.first().copied().unwrap_or(start)),
+        "end": rfc2822(end),
+        "resolution": resolution.as_str(),
+        "stats": stats,
+    })))
+}
