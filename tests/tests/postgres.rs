@@ -131,3 +131,45 @@ fn accepted_message_survives_kill_9_on_postgres() {
         .unwrap()
         .contains("hello from postgres"));
 }
+
+#[test]
+fn webhooks_and_stats_on_postgres() {
+    let Some(e) = start_on_postgres() else { return };
+    e.create_domain("pg.test");
+    let hooks = envoi_tests::webhook_receiver::WebhookReceiver::start();
+    expect_json(
+        e.post("/v3/domains/pg.test/webhooks", ADMIN_KEY)
+            .form(&[("id", "accepted"), ("url", &hooks.url("accepted"))])
+            .send()
+            .unwrap(),
+        200,
+    );
+    let key = e.sending_key("pg.test");
+    send(&e, &key, "pg.test", "r1@example.org", "one");
+    send(&e, &key, "pg.test", "r2@example.org", "two");
+    // PostgreSQL events are turned into calls once 10 s old.
+    let calls = hooks.wait_for("accepted", 2, std::time::Duration::from_secs(60));
+    let signing = expect_json(
+        e.get("/v5/accounts/http_signing_key", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    )["http_signing_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(calls.iter().all(|c| c.signed_with(&signing)));
+    let s = expect_json(
+        e.get("/v3/pg.test/stats/total?event=accepted", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let total: i64 = s["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["accepted"]["total"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2, "{s}");
+}
