@@ -119,6 +119,25 @@ pub fn next_attempt(
     (age + delay <= max_age).then_some(delay)
 }
 
+/// The longest a destination is held after its MX hosts refused connections.
+pub const MAX_HOLD: Duration = Duration::from_secs(300);
+
+/// How long a destination none of whose MX hosts could be connected to is
+/// held (its due recipients deferred without connecting or signing, as
+/// Postfix's "delivery temporarily suspended"), after `failures` such
+/// attempts in a row: doubling from `base` up to `MAX_HOLD`. `base` is the
+/// first retry of the schedule, at most 10 s, so that a destination that
+/// comes back is tried again soon.
+pub fn unreachable_hold(failures: u32, schedule: &[Duration]) -> Duration {
+    let base = schedule
+        .first()
+        .copied()
+        .unwrap_or(Duration::from_secs(10))
+        .min(Duration::from_secs(10));
+    let doublings = failures.saturating_sub(1).min(16);
+    base.saturating_mul(1 << doublings).min(MAX_HOLD)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +225,19 @@ mod tests {
         );
         assert_eq!(EnhancedCode::parse_prefix("nope 5.1.1"), None);
         assert_eq!(EnhancedCode::parse_prefix("1.2.3 x"), None);
+    }
+
+    #[test]
+    fn an_unreachable_destination_is_held_longer_each_time() {
+        let schedule = [Duration::from_secs(60), Duration::from_secs(300)];
+        assert_eq!(unreachable_hold(1, &schedule), Duration::from_secs(10));
+        assert_eq!(unreachable_hold(2, &schedule), Duration::from_secs(20));
+        assert_eq!(unreachable_hold(4, &schedule), Duration::from_secs(80));
+        assert_eq!(unreachable_hold(9, &schedule), MAX_HOLD);
+        assert_eq!(unreachable_hold(u32::MAX, &schedule), MAX_HOLD);
+        // It starts at the first retry when that is shorter.
+        let quick = [Duration::from_secs(1)];
+        assert_eq!(unreachable_hold(1, &quick), Duration::from_secs(1));
+        assert_eq!(unreachable_hold(3, &quick), Duration::from_secs(4));
     }
 }

@@ -2,13 +2,13 @@
 //! Prints accepted msg/s, delivered msg/s, accept latency p50/p99, CPU per
 //! message and envoi's peak RSS, all from one run.
 //!
-//! cargo run --release -p envoi-bench --bin e2e [-- MESSAGES CLIENTS]
+//! cargo run --release -p envoi-bench --bin e2e [-- MESSAGES CLIENTS [--size BYTES] [--rate MSG_PER_S] [--queue]]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use envoi_tests::sink::Script;
-use envoi_tests::world::Delivering;
+use envoi_tests::dns::TestDns;
+use envoi_tests::sink::{Script, Sink};
 use envoi_tests::*;
 
 fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
@@ -35,19 +35,77 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2000);
-    let clients: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
+/// What to run, from the command line:
+/// `e2e MESSAGES CLIENTS [--size BYTES] [--rate MSG_PER_S] [--queue]`.
+struct Args {
+    n: usize,
+    clients: usize,
+    /// Bytes of text per message (about 4 KB by default, as smtp-source -l 4096).
+    size: usize,
+    /// Paced load at this many messages per second in all (open loop per
+    /// client), for latency below saturation; `None`: as fast as possible.
+    rate: Option<f64>,
+    /// The sink is down while everything is accepted (the queue grows),
+    /// then comes up and the queue drains.
+    queue: bool,
+}
 
-    let Delivering { e, sink, dns: _dns } = Delivering::start(
-        Script::default(),
-        "",
-        Options {
-            extra_config: "[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\nper_destination_connections = 0\n".into(),
-            ..Options::default()
-        },
-    );
+fn args() -> Args {
+    let mut a = Args {
+        n: 2000,
+        clients: 8,
+        size: 158 * 26,
+        rate: None,
+        queue: false,
+    };
+    let mut positional = 0;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--size" => {
+                a.size = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--size BYTES")
+            }
+            "--rate" => a.rate = it.next().and_then(|v| v.parse().ok()),
+            "--queue" => a.queue = true,
+            v => {
+                let n: usize = v.parse().expect("MESSAGES CLIENTS");
+                if positional == 0 {
+                    a.n = n;
+                } else {
+                    a.clients = n;
+                }
+                positional += 1;
+            }
+        }
+    }
+    a
+}
+
+fn main() {
+    let a = args();
+    let (n, clients) = (a.n, a.clients);
+    // The sink's port; in --queue mode nothing listens there at first.
+    let sink_port = free_port();
+    let sink_addr: std::net::SocketAddr = format!("127.0.0.1:{sink_port}").parse().unwrap();
+    let script = || Script {
+        forget_data: true,
+        ..Script::default()
+    };
+    let mut sink = (!a.queue).then(|| Sink::start_on(sink_addr, script()));
+    let dns = TestDns::start();
+    dns.mx("dest.test", 10, "mx.dest.test");
+    dns.a("mx.dest.test", std::net::Ipv4Addr::LOCALHOST);
+    let e = Envoi::start_with(Options {
+        extra_config: format!(
+            "[delivery]\nport = {sink_port}\n{}\nhelo_name = \"envoi.test\"\nretry_schedule = [\"30s\"]\n\
+             [limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\nper_destination_connections = 0\n",
+            dns.config_line()
+        ),
+        ..Options::default()
+    });
     let r = e
         .post("/v4/domains", ADMIN_KEY)
         .form(&[("name", "shop.test"), ("dkim_key_size", "2048")])
@@ -56,20 +114,34 @@ fn main() {
     expect_json(r, 200);
     let pid = e.pid();
     let me = std::process::id();
+    let rss0_kb = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
     let cpu0 = cpu_seconds(pid);
     let own0 = cpu_seconds(me);
     let e = Arc::new(e);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
-    // About 4 KB, as smtp-source -l 4096 in the SMTP runs.
-    let body = "Thank you for your order. ".repeat(158);
+    let body = Arc::new(
+        "Thank you for your order. "
+            .repeat(a.size / 26 + 1)
+            .chars()
+            .take(a.size)
+            .collect::<String>(),
+    );
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let e = e.clone();
             let lat = latencies.clone();
             let body = body.clone();
+            let rate = a.rate;
             std::thread::spawn(move || {
                 for i in (c..n).step_by(clients) {
+                    if let Some(rate) = rate {
+                        // Message i is due at i / rate seconds from the start.
+                        let due = start + Duration::from_secs_f64(i as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
                     let to = format!("r{i}@dest.test");
                     let t = Instant::now();
                     let r = e
@@ -92,22 +164,16 @@ fn main() {
         t.join().unwrap();
     }
     let accept_time = start.elapsed();
-    sink.wait_for(n, Duration::from_secs(600));
-    let deliver_time = start.elapsed();
-    let cpu = cpu_seconds(pid) - cpu0;
-    // The load generator and the sink (this process) count too.
-    let own = cpu_seconds(me) - own0;
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort();
-    let rss_kb = proc_field(pid, "status", "VmHWM:").unwrap_or(0);
-    println!("envoi end to end: {n} messages, {clients} HTTP clients, RSA-2048 DKIM, plain SMTP sink on loopback");
+    println!(
+        "envoi end to end: {n} messages of {} bytes, {clients} HTTP clients{}, RSA-2048 DKIM, plain SMTP sink on loopback",
+        a.size,
+        a.rate.map(|r| format!(" paced at {r} msg/s")).unwrap_or_default()
+    );
     println!(
         "accepted:  {:>8.0} msg/s  ({accept_time:.2?})",
         n as f64 / accept_time.as_secs_f64()
-    );
-    println!(
-        "delivered: {:>8.0} msg/s  (all {n} at the sink after {deliver_time:.2?})",
-        n as f64 / deliver_time.as_secs_f64()
     );
     println!(
         "accept latency: p50 {:.2?}  p99 {:.2?}  max {:.2?}",
@@ -115,21 +181,64 @@ fn main() {
         pct(&lat, 0.99),
         lat[lat.len() - 1]
     );
+
+    // --queue: everything is queued now, the sink down. Memory per queued
+    // message, then the sink comes up and the queue drains.
+    let (mut cpu_from, mut own_from, mut from) = (cpu0, own0, start);
+    if a.queue {
+        // Let the first (failed) attempts settle.
+        std::thread::sleep(Duration::from_secs(2));
+        let rss_kb = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
+        println!(
+            "queued: {n} while the sink is down; envoi RSS {:.1} MiB (was {:.1} MiB idle): {:.0} bytes per queued message",
+            rss_kb as f64 / 1024.0,
+            rss0_kb as f64 / 1024.0,
+            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
+        );
+        println!(
+            "RESULT_QUEUE queued={n} rss_mib={:.1} idle_rss_mib={:.1} bytes_per_queued={:.0}",
+            rss_kb as f64 / 1024.0,
+            rss0_kb as f64 / 1024.0,
+            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
+        );
+        sink = Some(Sink::start_on(sink_addr, script()));
+        // The drain is timed from the first delivery: until then the
+        // recipients wait out their retry time (30 s here).
+        let s = sink.as_ref().unwrap();
+        while s.count() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (cpu_from, own_from, from) = (cpu_seconds(pid), cpu_seconds(me), Instant::now());
+    }
+    let sink = sink.unwrap();
+    let already = if a.queue { sink.count() } else { 0 };
+    sink.wait_for(n, Duration::from_secs(3600));
+    let deliver_time = from.elapsed();
+    let delivered = n - already;
+    let cpu = cpu_seconds(pid) - cpu_from;
+    // The load generator and the sink (this process) count too.
+    let own = cpu_seconds(me) - own_from;
+    let rss_kb = proc_field(pid, "status", "VmHWM:").unwrap_or(0);
+    let what = if a.queue { "drained" } else { "delivered" };
+    println!(
+        "{what}: {:>8.0} msg/s  ({delivered} in {deliver_time:.2?})",
+        delivered as f64 / deliver_time.as_secs_f64()
+    );
     println!(
         "envoi CPU: {:.3} ms per message ({cpu:.2} s total)",
-        cpu * 1000.0 / n as f64
+        cpu * 1000.0 / delivered as f64
     );
     println!("envoi peak RSS: {:.1} MiB", rss_kb as f64 / 1024.0);
     println!(
         "all processes CPU: {:.3} ms per message (envoi + load generator + sink)",
-        (cpu + own) * 1000.0 / n as f64
+        (cpu + own) * 1000.0 / delivered as f64
     );
     // One line for bench/run.sh.
     println!(
         "RESULT msg_s={:.1} cpu_ms={:.3} envoi_cpu_ms={:.3} p50_ms={:.2} p99_ms={:.2} rss_mib={:.1}",
-        n as f64 / deliver_time.as_secs_f64(),
-        (cpu + own) * 1000.0 / n as f64,
-        cpu * 1000.0 / n as f64,
+        delivered as f64 / deliver_time.as_secs_f64(),
+        (cpu + own) * 1000.0 / delivered as f64,
+        cpu * 1000.0 / delivered as f64,
         pct(&lat, 0.5).as_secs_f64() * 1000.0,
         pct(&lat, 0.99).as_secs_f64() * 1000.0,
         rss_kb as f64 / 1024.0

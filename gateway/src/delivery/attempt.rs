@@ -38,6 +38,9 @@ struct SessionFacts {
     tls: bool,
     verified: bool,
     started: Option<Instant>,
+    /// The MX took the connection and greeted: it is reachable, whatever
+    /// came after (a TLS refusal is about this message's settings).
+    connected: bool,
 }
 
 /// How one recipient fared in one attempt.
@@ -134,6 +137,22 @@ async fn deliver_group_into(
         if job.recipients.is_empty() {
             continue;
         }
+        // A destination that refused connections just now: defer at once,
+        // without signing or connecting.
+        if let Some(why) = d.held(domain) {
+            let reply = local_temp(format!("delivery to {domain} temporarily suspended: {why}"));
+            for r in &job.recipients {
+                out.push(finish(
+                    d,
+                    &job,
+                    None,
+                    r,
+                    Fate::Temporary(reply.clone()),
+                    &SessionFacts::default(),
+                ));
+            }
+            continue;
+        }
         match prepare(d, &job).await {
             Ok(p) => ready.push((job, p)),
             Err(why) => {
@@ -184,6 +203,7 @@ async fn deliver_group_into(
 
     let mut remaining = ready;
     let mut last_failure: Option<(Reply, SessionFacts)> = None;
+    let mut connected = false;
     for target in &targets {
         if remaining.is_empty() {
             break;
@@ -192,10 +212,12 @@ async fn deliver_group_into(
             Ok(s) => s,
             Err((reply, facts)) => {
                 tracing::warn!(mx = %target.host, addr = %target.addr, reply = %reply, "MX not usable, trying the next one");
+                connected |= facts.connected;
                 last_failure = Some((reply, facts));
                 continue;
             }
         };
+        connected = true;
         let mut next_round = Vec::new();
         let mut broken = false;
         for (job, p) in remaining {
@@ -233,6 +255,11 @@ async fn deliver_group_into(
             session.quit().await;
         }
         remaining = next_round;
+    }
+    if connected {
+        d.mark_reachable(domain);
+    } else if let Some((reply, _)) = &last_failure {
+        d.mark_unreachable(domain, &reply.text);
     }
     let (reply, facts) = last_failure.unwrap_or_else(|| {
         (
@@ -360,6 +387,7 @@ async fn open(
     let s = greet(d, target, connect_timeout)
         .await
         .map_err(|r| (r, facts.clone()))?;
+    facts.connected = true;
     if !s.caps.starttls {
         return match decide(settings, Offer::NoStartTls) {
             TlsMode::Refuse(why) => Err((refused(why), facts)),

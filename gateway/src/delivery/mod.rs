@@ -54,6 +54,16 @@ pub struct Deliverer {
     pub retry_schedule: Vec<Duration>,
     keys: KeyCache,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Destinations none of whose MX hosts took a connection lately.
+    unreachable: Mutex<HashMap<String, Unreachable>>,
+}
+
+/// A destination held after connection failures: until when, after how many
+/// in a row, and what the last one said.
+struct Unreachable {
+    until: Instant,
+    failures: u32,
+    why: String,
 }
 
 impl Deliverer {
@@ -76,6 +86,7 @@ impl Deliverer {
             retry_schedule,
             keys: Mutex::new(HashMap::new()),
             per_destination: Mutex::new(HashMap::new()),
+            unreachable: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -136,6 +147,42 @@ impl Deliverer {
                 .or_insert_with(|| Arc::new(Semaphore::new(n)))
                 .clone()
         })
+    }
+
+    /// Why `domain` is held, while it is (`policy::delivery::unreachable_hold`).
+    pub fn held(&self, domain: &str) -> Option<String> {
+        let held = self.unreachable.lock().unwrap();
+        held.get(domain)
+            .filter(|u| u.until > Instant::now())
+            .map(|u| u.why.clone())
+    }
+
+    /// No MX host of `domain` took a connection: hold it, longer each time.
+    pub fn mark_unreachable(&self, domain: &str, why: &str) {
+        let mut held = self.unreachable.lock().unwrap();
+        // Parallel connections failing together are one failure.
+        if held.get(domain).is_some_and(|u| u.until > Instant::now()) {
+            return;
+        }
+        let failures = held.get(domain).map_or(0, |u| u.failures) + 1;
+        let hold = policy::delivery::unreachable_hold(failures, &self.retry_schedule);
+        tracing::warn!(domain, failures, hold = %humantime::format_duration(hold), error = why,
+            "no MX host takes connections: deferring this destination's mail without connecting");
+        held.insert(
+            domain.to_string(),
+            Unreachable {
+                until: Instant::now() + hold,
+                failures,
+                why: why.to_string(),
+            },
+        );
+    }
+
+    /// A connection to `domain` worked: it is no longer held.
+    pub fn mark_reachable(&self, domain: &str) {
+        if self.unreachable.lock().unwrap().remove(domain).is_some() {
+            tracing::info!(domain, "destination reachable again");
+        }
     }
 
     /// Waits until one more message may go to `domain`
