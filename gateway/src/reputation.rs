@@ -137,8 +137,11 @@ pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, S
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Assesses again, every second, the domains whose outcomes changed, until
-/// `stop`.
+/// `stop`. A domain whose count takes long (a large window) waits twenty
+/// times that before the next one, so counting stays a small share of the
+/// CPU however many events the window holds.
 pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut not_before: HashMap<i64, Instant> = HashMap::new();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -148,16 +151,23 @@ pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
             .into_iter()
             .collect();
         for id in dirty {
+            if not_before.get(&id).is_some_and(|t| *t > Instant::now()) {
+                app.reputation.changed(id); // still dirty: next time
+                continue;
+            }
+            let started = Instant::now();
             let assessed = match app.store.domain_name(id).await {
                 Ok(Some(name)) => evaluate(&app, id, &name).await.map(drop),
                 Ok(None) => Ok(()), // deleted meanwhile
                 Err(e) => Err(e),
             };
+            not_before.insert(id, Instant::now() + started.elapsed() * 20);
             if let Err(e) = assessed {
                 tracing::error!(error = %e, domain_id = id, "could not assess the domain's rates");
                 app.reputation.changed(id);
             }
         }
+        not_before.retain(|_, t| *t > Instant::now());
     }
 }
 

@@ -44,6 +44,14 @@ pub fn envoi_bin() -> PathBuf {
         if profile == "release" {
             cmd.arg("--release");
         }
+        // Run outside cargo (the benchmarks), rustup would take the toolchain
+        // a dependency's own rust-toolchain.toml names: keep ours.
+        if let (Some(tc), None) = (
+            option_env!("RUSTUP_TOOLCHAIN"),
+            std::env::var_os("RUSTUP_TOOLCHAIN"),
+        ) {
+            cmd.env("RUSTUP_TOOLCHAIN", tc);
+        }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "building envoi failed");
     });

@@ -2,7 +2,7 @@
 //! Prints accepted msg/s, delivered msg/s, accept latency p50/p99, CPU per
 //! message and envoi's peak RSS, all from one run.
 //!
-//! cargo run --release -p envoi-bench --bin e2e [-- MESSAGES CLIENTS [--size BYTES] [--rate MSG_PER_S] [--queue]]
+//! cargo run --release -p envoi-bench --bin e2e [-- MESSAGES CLIENTS [--size BYTES] [--rate MSG_PER_S] [--queue] [--deliver-after SECS]]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +48,9 @@ struct Args {
     /// The sink is down while everything is accepted (the queue grows),
     /// then comes up and the queue drains.
     queue: bool,
+    /// Every message is scheduled (`o:deliverytime`) this many seconds after
+    /// the start: the whole queue is due at once, and drains at full speed.
+    deliver_after: Option<u64>,
 }
 
 fn args() -> Args {
@@ -57,6 +60,7 @@ fn args() -> Args {
         size: 158 * 26,
         rate: None,
         queue: false,
+        deliver_after: None,
     };
     let mut positional = 0;
     let mut it = std::env::args().skip(1);
@@ -70,6 +74,7 @@ fn args() -> Args {
             }
             "--rate" => a.rate = it.next().and_then(|v| v.parse().ok()),
             "--queue" => a.queue = true,
+            "--deliver-after" => a.deliver_after = it.next().and_then(|v| v.parse().ok()),
             v => {
                 let n: usize = v.parse().expect("MESSAGES CLIENTS");
                 if positional == 0 {
@@ -127,12 +132,20 @@ fn main() {
             .collect::<String>(),
     );
     let start = Instant::now();
+    let deliver_at = a.deliver_after.map(|secs| {
+        (std::time::SystemTime::now() + Duration::from_secs(secs))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string()
+    });
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let e = e.clone();
             let lat = latencies.clone();
             let body = body.clone();
             let rate = a.rate;
+            let deliver_at = deliver_at.clone();
             std::thread::spawn(move || {
                 for i in (c..n).step_by(clients) {
                     if let Some(rate) = rate {
@@ -143,15 +156,19 @@ fn main() {
                         }
                     }
                     let to = format!("r{i}@dest.test");
+                    let mut form = vec![
+                        ("from", "Shop <no-reply@shop.test>"),
+                        ("to", to.as_str()),
+                        ("subject", "Your receipt"),
+                        ("text", body.as_str()),
+                    ];
+                    if let Some(at) = &deliver_at {
+                        form.push(("o:deliverytime", at.as_str()));
+                    }
                     let t = Instant::now();
                     let r = e
                         .post("/v3/shop.test/messages", ADMIN_KEY)
-                        .form(&[
-                            ("from", "Shop <no-reply@shop.test>"),
-                            ("to", to.as_str()),
-                            ("subject", "Your receipt"),
-                            ("text", body.as_str()),
-                        ])
+                        .form(&form)
                         .send()
                         .unwrap();
                     assert_eq!(r.status(), 200);
@@ -185,6 +202,22 @@ fn main() {
     // --queue: everything is queued now, the sink down. Memory per queued
     // message, then the sink comes up and the queue drains.
     let (mut cpu_from, mut own_from, mut from) = (cpu0, own0, start);
+    if let Some(secs) = a.deliver_after {
+        let rss_kb = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
+        println!(
+            "queued: {n} scheduled; envoi RSS {:.1} MiB (was {:.1} MiB idle): {:.0} bytes per queued message",
+            rss_kb as f64 / 1024.0,
+            rss0_kb as f64 / 1024.0,
+            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
+        );
+        let due = start + Duration::from_secs(secs);
+        assert!(
+            Instant::now() < due,
+            "accepting took longer than --deliver-after"
+        );
+        std::thread::sleep(due - Instant::now());
+        (cpu_from, own_from, from) = (cpu_seconds(pid), cpu_seconds(me), Instant::now());
+    }
     if a.queue {
         // Let the first (failed) attempts settle.
         std::thread::sleep(Duration::from_secs(2));
@@ -219,7 +252,11 @@ fn main() {
     // The load generator and the sink (this process) count too.
     let own = cpu_seconds(me) - own_from;
     let rss_kb = proc_field(pid, "status", "VmHWM:").unwrap_or(0);
-    let what = if a.queue { "drained" } else { "delivered" };
+    let what = if a.queue || a.deliver_after.is_some() {
+        "drained"
+    } else {
+        "delivered"
+    };
     println!(
         "{what}: {:>8.0} msg/s  ({delivered} in {deliver_time:.2?})",
         delivered as f64 / deliver_time.as_secs_f64()

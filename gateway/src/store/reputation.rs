@@ -20,16 +20,19 @@ pub struct StoredState {
 impl Store {
     /// Outcomes of the domain's mail since `since` (microseconds).
     pub async fn reputation_counts(&self, domain_id: i64, since: i64) -> Result<Counts> {
+        // Each count is a range of the covering index `events_rates`.
         let row = sqlx::query(
             "SELECT \
-               COALESCE(SUM(CASE WHEN event = 'delivered' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN event = 'failed' AND severity = 'permanent' \
-                 AND reason NOT LIKE 'suppress-%' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN event = 'failed' AND severity = 'permanent' \
-                 AND reason = 'bounce' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN event = 'complained' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN event = 'unsubscribed' THEN 1 ELSE 0 END), 0) \
-             FROM events WHERE domain_id = $1 AND ts >= $2",
+               (SELECT COUNT(*) FROM events WHERE domain_id = $1 AND event = 'delivered' \
+                 AND severity IS NULL AND ts >= $2), \
+               (SELECT COUNT(*) FROM events WHERE domain_id = $1 AND event = 'failed' \
+                 AND severity = 'permanent' AND ts >= $2 AND reason NOT LIKE 'suppress-%'), \
+               (SELECT COUNT(*) FROM events WHERE domain_id = $1 AND event = 'failed' \
+                 AND severity = 'permanent' AND ts >= $2 AND reason = 'bounce'), \
+               (SELECT COUNT(*) FROM events WHERE domain_id = $1 AND event = 'complained' \
+                 AND severity IS NULL AND ts >= $2), \
+               (SELECT COUNT(*) FROM events WHERE domain_id = $1 AND event = 'unsubscribed' \
+                 AND severity IS NULL AND ts >= $2)",
         )
         .bind(domain_id)
         .bind(since)
