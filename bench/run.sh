@@ -4,6 +4,7 @@
 # machine's noise falls on all of them alike.
 #
 # usage: bench/run.sh [ROUNDS] [N]      (defaults 3 and 5000; root)
+#        SIZE=102400 bench/run.sh 1 1000 (message size for every configuration)
 #
 #   SMTP, every configuration: smtp-source -s 20 -m N -l 4096 -> server on
 #   127.0.0.1 -> smtp-sink 127.0.0.2:2526, DKIM RSA-2048 relaxed/relaxed with
@@ -46,7 +47,7 @@ for round in $(seq "$ROUNDS"); do
   run postfix+opendkim "$PEERS/peer_postfix.sh" dkim "$N"
   run haraka+dkim "$PEERS/peer_haraka.sh" dkim "$N"
   run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
-  run envoi-http "$REPO/target/release/e2e" "$N" 8
+  run envoi-http "$REPO/target/release/e2e" "$N" 8 --size "${SIZE:-4096}"
 done
 
 # One value per round, then the median.
@@ -64,7 +65,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", a/b}'; }
 inv() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", b/a}'; }
 
 echo
-echo "$(date -u +%F) $(nproc) cores, $ROUNDS interleaved rounds of $N messages (medians)"
+echo "$(date -u +%F) $(nproc) cores, $ROUNDS interleaved rounds of $N messages of ${SIZE:-4096} bytes (medians)"
 echo
 echo "| configuration | msg/s | CPU ms/msg | msg/s vs Postfix+OpenDKIM | msg/s vs Haraka | CPU vs Postfix+OpenDKIM | accept p50 / p99 | envoi peak RSS |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
