@@ -60,9 +60,35 @@ impl RawSmtp {
         self.cmd(&format!("AUTH PLAIN {token}"))
     }
 
+    /// One transaction whose envelope the server takes: MAIL, RCPT, DATA,
+    /// the message (dot-terminated here), and the reply to its end.
+    pub fn submit(&mut self, from: &str, to: &str, message: &[u8]) -> String {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>"));
+        assert!(r.starts_with("250"), "MAIL: {r}");
+        let r = self.cmd(&format!("RCPT TO:<{to}>"));
+        assert!(r.starts_with("250"), "RCPT: {r}");
+        let r = self.cmd("DATA");
+        assert!(r.starts_with("354"), "DATA: {r}");
+        self.send(message);
+        self.cmd(".")
+    }
+
     /// True once the server has closed the connection.
     pub fn closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0))
     }
+}
+
+/// A complaint about a delivered message, as a real ARF report sent to its
+/// return path on envoi's inbound listener.
+pub fn complain(inbound_port: u16, about: &crate::sink::Received) {
+    let arf = format!(
+        "From: fbl@isp.test\r\nSubject: complaint\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=f\r\n\r\n--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nOriginal-Rcpt-To: {}\r\n\r\n--f--\r\n",
+        about.rcpt_to[0]
+    );
+    let (mut c, _) = RawSmtp::connect(inbound_port);
+    assert!(c.cmd("EHLO isp.test").starts_with("250"));
+    let reply = c.submit("", &about.mail_from, arf.as_bytes());
+    assert!(reply.starts_with("250"), "{reply}");
 }

@@ -122,11 +122,11 @@ fn a_domain_over_its_hourly_limit_gets_429_over_http_and_451_over_smtp() {
     );
     let (mut c, _) = RawSmtp::connect(e.smtp_port);
     assert!(c.login("app@a.test", "pass-word-1").starts_with("235"));
-    assert!(c.cmd("MAIL FROM:<app@a.test>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<someone@example.org>").starts_with("250"));
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(b"From: app@a.test\r\nTo: someone@example.org\r\nSubject: hi\r\n\r\nhello\r\n");
-    let reply = c.cmd(".");
+    let reply = c.submit(
+        "app@a.test",
+        "someone@example.org",
+        b"From: app@a.test\r\nTo: someone@example.org\r\nSubject: hi\r\n\r\nhello\r\n",
+    );
     assert!(reply.starts_with("451 4.7.1"), "{reply}");
     assert!(reply.contains("3 per hour"), "{reply}");
     assert_eq!(accepted(&e), 3, "nothing over the limit was stored");

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use envoi_tests::sink::Script;
-use envoi_tests::smtp_client::RawSmtp;
+use envoi_tests::smtp_client::{complain, RawSmtp};
 use envoi_tests::world::Delivering;
 use envoi_tests::*;
 use serde_json::{json, Value};
@@ -173,11 +173,11 @@ fn bounces_warn_then_suspend_hold_the_queue_and_reinstating_releases_it() {
     );
     let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
     assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
-    assert!(c.cmd("MAIL FROM:<app@shop.test>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<x@dest.test>").starts_with("250"));
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(b"From: app@shop.test\r\nTo: x@dest.test\r\nSubject: hi\r\n\r\nhello\r\n");
-    let reply = c.cmd(".");
+    let reply = c.submit(
+        "app@shop.test",
+        "x@dest.test",
+        b"From: app@shop.test\r\nTo: x@dest.test\r\nSubject: hi\r\n\r\nhello\r\n",
+    );
     assert!(reply.starts_with("554 5.7.1"), "{reply}");
     assert!(reply.contains("bounce rate"), "{reply}");
 
@@ -245,22 +245,7 @@ fn complaints_over_smtp_and_one_click_unsubscribes_cross_their_thresholds_too() 
     wait_sample(&w.e, 100);
     // Complaints as real ARF reports to each message's return path:
     // 1 of 100 is over 0.8 %, 2 are over twice it.
-    let complain = |r: &envoi_tests::sink::Received| {
-        let rcpt = &r.rcpt_to[0];
-        let arf = format!(
-            "From: fbl@isp.test\r\nSubject: complaint\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=f\r\n\r\n--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nOriginal-Rcpt-To: {rcpt}\r\n\r\n--f--\r\n"
-        );
-        let (mut c, _) = RawSmtp::connect(inbound);
-        assert!(c.cmd("EHLO isp.test").starts_with("250"));
-        assert!(c.cmd("MAIL FROM:<>").starts_with("250"));
-        assert!(c
-            .cmd(&format!("RCPT TO:<{}>", r.mail_from))
-            .starts_with("250"));
-        assert!(c.cmd("DATA").starts_with("354"));
-        c.send(arf.as_bytes());
-        let reply = c.cmd(".");
-        assert!(reply.starts_with("250"), "{reply}");
-    };
+    let complain = |r: &envoi_tests::sink::Received| complain(inbound, r);
     complain(&got[0]);
     let r = wait_state(&w.e, "warning");
     assert_eq!(r["reason"]["rate"], "complaint");

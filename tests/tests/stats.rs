@@ -80,11 +80,12 @@ fn stats_total_counts_what_happened_in_mailguns_shape() {
     );
     let (mut c, _) = RawSmtp::connect(e.smtp_port);
     assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
-    assert!(c.cmd("MAIL FROM:<app@shop.test>").starts_with("250"));
-    assert!(c.cmd("RCPT TO:<c@dest.test>").starts_with("250"));
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(b"From: app@shop.test\r\nTo: c@dest.test\r\nSubject: hi\r\n\r\nhello\r\n");
-    assert!(c.cmd(".").starts_with("250"));
+    let reply = c.submit(
+        "app@shop.test",
+        "c@dest.test",
+        b"From: app@shop.test\r\nTo: c@dest.test\r\nSubject: hi\r\n\r\nhello\r\n",
+    );
+    assert!(reply.starts_with("250"), "{reply}");
     wait_outcomes(e, 4);
     // The bounced address is suppressed now: the next send to it fails so.
     e.send(DOMAIN, "bad@dest.test", &[]);

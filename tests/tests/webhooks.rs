@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use envoi_tests::sink::{Received, Script};
-use envoi_tests::smtp_client::RawSmtp;
+use envoi_tests::smtp_client::complain;
 use envoi_tests::webhook_receiver::{verify, WebhookReceiver};
 use envoi_tests::world::Delivering;
 use envoi_tests::*;
@@ -66,24 +66,6 @@ fn signing_key(e: &Envoi) -> String {
         200,
     );
     r["http_signing_key"].as_str().unwrap().to_string()
-}
-
-/// A complaint about `r` as a real ARF report to its return path.
-fn complain(inbound: u16, r: &Received) {
-    let arf = format!(
-        "From: fbl@isp.test\r\nSubject: complaint\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=f\r\n\r\n--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nOriginal-Rcpt-To: {}\r\n\r\n--f--\r\n",
-        r.rcpt_to[0]
-    );
-    let (mut c, _) = RawSmtp::connect(inbound);
-    assert!(c.cmd("EHLO isp.test").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<>").starts_with("250"));
-    assert!(c
-        .cmd(&format!("RCPT TO:<{}>", r.mail_from))
-        .starts_with("250"));
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(arf.as_bytes());
-    let reply = c.cmd(".");
-    assert!(reply.starts_with("250"), "{reply}");
 }
 
 fn received_by(w: &Delivering, address: &str) -> Received {

@@ -11,7 +11,6 @@ use super::form::Form;
 use super::{base_url, principal};
 use crate::app::App;
 use crate::store::events::EventQuery;
-use crate::time::parse_api_time;
 
 const MAX_LIMIT: i64 = 300;
 const DEFAULT_LIMIT: i64 = 100;
@@ -34,17 +33,8 @@ fn decode(token: &str) -> ApiResult<EventQuery> {
 }
 
 fn query_from(form: &Form) -> ApiResult<EventQuery> {
-    let time = |name: &str| -> ApiResult<Option<i64>> {
-        form.get(name)
-            .map(|v| {
-                parse_api_time(v).ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} {v:?} is not a date: use RFC 2822 (\"Thu, 13 Oct 2011 18:02:00 +0000\") or epoch seconds"))
-                })
-            })
-            .transpose()
-    };
-    let begin = time("begin")?;
-    let end = time("end")?;
+    let begin = form.time("begin")?;
+    let end = form.time("end")?;
     let asc = form.bool("ascending")?;
     let ascending = match (begin, end, asc) {
         (Some(b), Some(e), None) => b <= e,

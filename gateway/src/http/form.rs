@@ -79,6 +79,20 @@ impl Form {
         }
     }
 
+    /// A date (`begin`, `end`, `start`): RFC 2822 or epoch seconds, in
+    /// microseconds; `None` when absent.
+    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                crate::time::parse_api_time(v).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "{name} {v:?} is not a date: use RFC 2822 (\"Thu, 13 Oct 2011 18:02:00 +0000\") or epoch seconds"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     /// A whole number from 0 to `max`, `default` when absent (paging).
     pub fn number(&self, name: &str, default: i64, max: i64) -> Result<i64, ApiError> {
         match self.get(name) {

@@ -14,7 +14,7 @@ use super::form::Form;
 use crate::app::App;
 use crate::stats::{buckets, fold, start_from_duration, Resolution, EVENTS};
 use crate::store::now_micros;
-use crate::time::{parse_api_time, rfc2822};
+use crate::time::rfc2822;
 
 /// More buckets than this is a mistake (a year of hours is 8,760).
 const MAX_BUCKETS: usize = 10_000;
@@ -57,23 +57,14 @@ pub async fn total(
             ApiError::BadRequest(format!("resolution {r:?} is not one of hour, day, month"))
         })?,
     };
-    let time = |name: &str| -> ApiResult<Option<i64>> {
-        form.get(name)
-            .map(|v| {
-                parse_api_time(v).ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} {v:?} is not a date: use RFC 2822 (\"Thu, 13 Oct 2011 18:02:00 +0000\") or epoch seconds"))
-                })
-            })
-            .transpose()
-    };
-    let end = time("end")?.unwrap_or_else(now_micros);
+    let end = form.time("end")?.unwrap_or_else(now_micros);
     let start = match form.get("duration") {
         Some(dur) => start_from_duration(dur, end).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "duration {dur:?} is not a count and a unit: e.g. 24h, 7d or 1m (one month)"
             ))
         })?,
-        None => time("start")?.unwrap_or(end - 7 * 86_400_000_000),
+        None => form.time("start")?.unwrap_or(end - 7 * 86_400_000_000),
     };
     if start > end {
         return Err(ApiError::BadRequest(
