@@ -47,23 +47,57 @@ pub(crate) async fn insert_event(
     domain_id: i64,
     e: &NewEvent,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason, method) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(domain_id)
-    .bind(&e.event_id)
-    .bind(e.event)
-    .bind(e.ts)
-    .bind(e.recipient.as_deref())
-    .bind(e.message_id.as_deref())
-    .bind(e.severity.as_deref())
-    .bind(&e.tags)
-    .bind(&e.data)
-    .bind(e.reason.as_deref())
-    .bind(e.method)
-    .execute(&mut **tx)
-    .await?;
+    insert_events_of(tx, &[(domain_id, e)]).await
+}
+
+/// Rows per INSERT: 11 parameters each stays far below SQLite's and
+/// PostgreSQL's limits on parameters per statement.
+const ROWS_PER_INSERT: usize = 256;
+
+/// Many events (of any domains) in few statements: on SQLite each
+/// statement is a round trip to sqlx's worker thread, so a batch of
+/// accepts or outcomes should not pay one per event.
+pub(crate) async fn insert_events_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[(i64, &NewEvent)],
+) -> Result<()> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::with_capacity(160 + chunk.len() * 64);
+        sql.push_str(
+            "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason, method) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 11;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 1..=11 {
+                if c > 1 {
+                    sql.push(',');
+                }
+                sql.push('$');
+                sql.push_str(&(p + c).to_string());
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for (domain_id, e) in chunk {
+            q = q
+                .bind(*domain_id)
+                .bind(&e.event_id)
+                .bind(e.event)
+                .bind(e.ts)
+                .bind(e.recipient.as_deref())
+                .bind(e.message_id.as_deref())
+                .bind(e.severity.as_deref())
+                .bind(&e.tags)
+                .bind(&e.data)
+                .bind(e.reason.as_deref())
+                .bind(e.method);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

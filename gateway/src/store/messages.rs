@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::events::{insert_event, NewEvent};
+use super::events::{insert_events_of, NewEvent};
 use super::group_commit::Acceptance;
 use super::{Result, Store};
 
@@ -87,6 +87,46 @@ pub(crate) fn message_from(row: &AnyRow) -> StoredMessage {
     }
 }
 
+/// Recipients (of stored messages) in few statements, as events.
+async fn insert_recipients(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    recipients: &[(i64, &NewRecipient)],
+    now: i64,
+) -> Result<()> {
+    for chunk in recipients.chunks(256) {
+        let mut sql = String::from(
+            "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 6;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (message_id, r) in chunk {
+            q = q
+                .bind(*message_id)
+                .bind(&r.address)
+                .bind(&r.domain)
+                .bind(r.status.as_str())
+                .bind(r.next_attempt_at)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Store messages, recipients and their events: when this returns Ok,
     /// all of it is on disk; when it fails, none of it is. Concurrent calls
@@ -112,6 +152,7 @@ impl Store {
     pub(crate) async fn insert_acceptances(&self, works: &[&Acceptance]) -> Result<()> {
         let now = super::now_micros();
         let mut tx = self.writer().begin().await?;
+        let mut recipients: Vec<(i64, &NewRecipient)> = Vec::new();
         for w in works {
             for m in &w.messages {
                 let row = sqlx::query(
@@ -130,25 +171,15 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 let id: i64 = row.get(0);
-                for r in &m.recipients {
-                    sqlx::query(
-                        "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(&r.address)
-                    .bind(&r.domain)
-                    .bind(r.status.as_str())
-                    .bind(r.next_attempt_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            for e in &w.events {
-                insert_event(&mut tx, w.domain_id, e).await?;
+                recipients.extend(m.recipients.iter().map(|r| (id, r)));
             }
         }
+        insert_recipients(&mut tx, &recipients, now).await?;
+        let events: Vec<(i64, &NewEvent)> = works
+            .iter()
+            .flat_map(|w| w.events.iter().map(move |e| (w.domain_id, e)))
+            .collect();
+        insert_events_of(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::domains::{domain_from, Domain, DOMAIN_COLS};
-use super::events::{insert_event, NewEvent};
+use super::events::{insert_events_of, NewEvent};
 use super::messages::{message_from, StoredMessage, MSG_COLS};
 use super::{Backend, Result, Store};
 
@@ -147,25 +147,20 @@ impl Store {
         }
         let now = super::now_micros();
         let mut tx = self.writer().begin().await?;
+        // Final outcomes (the usual case) are one UPDATE per status, not
+        // one per recipient.
+        let mut finals: HashMap<(&str, i64), Vec<i64>> = HashMap::new();
         for o in outcomes {
             let inc = o.attempted as i64;
             let q = match &o.update {
                 RecipientUpdate::Unchanged => None,
-                RecipientUpdate::Delivered | RecipientUpdate::Failed => {
-                    let status = if matches!(o.update, RecipientUpdate::Delivered) {
-                        "delivered"
-                    } else {
-                        "failed"
-                    };
-                    Some(
-                        sqlx::query(
-                            "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
-                        )
-                        .bind(status)
-                        .bind(inc)
-                        .bind(now)
-                        .bind(o.recipient_id),
-                    )
+                RecipientUpdate::Delivered => {
+                    finals.entry(("delivered", inc)).or_default().push(o.recipient_id);
+                    None
+                }
+                RecipientUpdate::Failed => {
+                    finals.entry(("failed", inc)).or_default().push(o.recipient_id);
+                    None
                 }
                 RecipientUpdate::Retry { at } => Some(
                     sqlx::query(
@@ -188,9 +183,6 @@ impl Store {
             if let Some(q) = q {
                 q.execute(&mut *tx).await?;
             }
-            if let Some(e) = &o.event {
-                insert_event(&mut tx, o.domain_id, e).await?;
-            }
             if let Some(s) = &o.suppress {
                 sqlx::query(
                     "INSERT INTO suppressions (domain_id, kind, address, code, error, created_at) \
@@ -207,6 +199,26 @@ impl Store {
                 .await?;
             }
         }
+        for ((status, inc), ids) in &finals {
+            for chunk in ids.chunks(500) {
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 \
+                     WHERE id IN ({})",
+                    list.join(",")
+                );
+                let mut q = sqlx::query(&sql).bind(*status).bind(*inc).bind(now);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        let events: Vec<(i64, &NewEvent)> = outcomes
+            .iter()
+            .filter_map(|o| o.event.as_ref().map(|e| (o.domain_id, e)))
+            .collect();
+        insert_events_of(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }
