@@ -30,8 +30,12 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `envoi` binary, built once per test run (same profile as the tests).
+/// The `envoi` binary, built once per test run (same profile as the tests),
+/// or `ENVOI_BIN` when set (benchmarks comparing two builds).
 pub fn envoi_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("ENVOI_BIN") {
+        return PathBuf::from(bin);
+    }
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
