@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{placeholders, Result, Store};
 
 pub struct NewEvent {
     pub event_id: String,
@@ -62,25 +62,10 @@ pub(crate) async fn insert_events_of(
     events: &[(i64, &NewEvent)],
 ) -> Result<()> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::with_capacity(160 + chunk.len() * 64);
-        sql.push_str(
-            "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason, method) VALUES ",
+        let sql = format!(
+            "INSERT INTO events (domain_id, event_id, event, ts, recipient, message_id, severity, tags, data, reason, method) VALUES {}",
+            placeholders(chunk.len(), 11, 1)
         );
-        for i in 0..chunk.len() {
-            let p = i * 11;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for c in 1..=11 {
-                if c > 1 {
-                    sql.push(',');
-                }
-                sql.push('$');
-                sql.push_str(&(p + c).to_string());
-            }
-            sql.push(')');
-        }
         let mut q = sqlx::query(&sql);
         for (domain_id, e) in chunk {
             q = q

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::events::{insert_events_of, NewEvent};
 use super::group_commit::Acceptance;
-use super::{Result, Store};
+use super::{placeholders, Result, Store};
 
 /// One stored message body with its recipients, as accepted.
 pub struct NewMessage {
@@ -94,24 +94,10 @@ async fn insert_recipients(
     now: i64,
 ) -> Result<()> {
     for chunk in recipients.chunks(256) {
-        let mut sql = String::from(
-            "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) VALUES ",
+        let sql = format!(
+            "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) VALUES {}",
+            placeholders(chunk.len(), 6, 1)
         );
-        for i in 0..chunk.len() {
-            let p = i * 6;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            ));
-        }
         let mut q = sqlx::query(&sql);
         for (message_id, r) in chunk {
             q = q
@@ -248,11 +234,7 @@ impl Store {
             return Ok(None);
         };
         let message = message_from(&row);
-        let Some(domain) = sqlx::query("SELECT name FROM domains WHERE id = $1")
-            .bind(message.domain_id)
-            .fetch_optional(self.reader())
-            .await?
-        else {
+        let Some(domain_name) = self.domain_name(message.domain_id).await? else {
             return Ok(None);
         };
         let recipients =
@@ -265,7 +247,7 @@ impl Store {
                 .collect();
         Ok(Some(ReportTarget {
             message,
-            domain_name: domain.get(0),
+            domain_name,
             recipients,
         }))
     }

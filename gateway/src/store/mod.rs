@@ -178,3 +178,42 @@ pub fn now_micros() -> i64 {
 pub(crate) fn flag(v: bool) -> i64 {
     v as i64
 }
+
+/// `rows` groups of `cols` numbered placeholders from `$first` on, for
+/// multi-row `VALUES` and `IN` lists: `placeholders(2, 3, 1)` is
+/// `($1,$2,$3),($4,$5,$6)`; with `cols` 1 the groups have no parentheses
+/// (`$1,$2`), ready for `IN (...)`.
+pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        if cols > 1 {
+            sql.push('(');
+        }
+        for col in 0..cols {
+            if col > 0 {
+                sql.push(',');
+            }
+            write!(sql, "${}", first + row * cols + col).expect("writing to a String");
+        }
+        if cols > 1 {
+            sql.push(')');
+        }
+    }
+    sql
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::placeholders;
+
+    #[test]
+    fn rows_of_numbered_placeholders() {
+        assert_eq!(placeholders(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(3, 1, 4), "$4,$5,$6");
+        assert_eq!(placeholders(0, 2, 1), "");
+    }
+}

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::domains::{domain_from, Domain, DOMAIN_COLS};
 use super::events::{insert_events_of, NewEvent};
 use super::messages::{message_from, StoredMessage, MSG_COLS};
-use super::{Backend, Result, Store};
+use super::{placeholders, Backend, Result, Store};
 
 /// A recipient leased for one delivery attempt.
 #[derive(Debug, Clone)]
@@ -109,10 +109,9 @@ impl Store {
         let mut domains: HashMap<i64, Domain> = HashMap::new();
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT {MSG_COLS} FROM messages WHERE id IN ({})",
-                placeholders.join(",")
+                placeholders(chunk.len(), 1, 1)
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -201,11 +200,10 @@ impl Store {
         }
         for ((status, inc), ids) in &finals {
             for chunk in ids.chunks(500) {
-                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
                 let sql = format!(
                     "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 \
                      WHERE id IN ({})",
-                    list.join(",")
+                    placeholders(chunk.len(), 1, 4)
                 );
                 let mut q = sqlx::query(&sql).bind(*status).bind(*inc).bind(now);
                 for id in chunk {

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::events::{insert_event, NewEvent};
-use super::{Result, Store};
+use super::{placeholders, Result, Store};
 
 /// One address on one list, as stored.
 #[derive(Debug, Clone)]
@@ -64,10 +64,9 @@ impl Store {
     ) -> Result<HashMap<String, Vec<Entry>>> {
         let mut out: HashMap<String, Vec<Entry>> = HashMap::new();
         for chunk in addresses.chunks(200) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT address, kind, tags FROM suppressions WHERE domain_id = $1 AND address IN ({})",
-                placeholders.join(",")
+                placeholders(chunk.len(), 1, 2)
             );
             let mut q = sqlx::query(&sql).bind(domain_id);
             for a in chunk {
