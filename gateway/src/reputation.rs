@@ -95,18 +95,15 @@ pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, S
     let state = reputation::next(before, reputation::assess(&counts, &thresholds(app)));
     if state != before {
         let reason = match &state {
-            State::Ok => Value::Null,
-            State::Warning(r) | State::Suspended(r) => reason_json(r),
+            State::Ok => None,
+            State::Warning(r) | State::Suspended(r) => Some(reason_json(r)),
         };
         // Worse news is told (`warning` event and webhook); recovery is not.
-        let event = state
-            .worse_than(&before)
-            .then(|| crate::events::warning(name, state.as_str(), reason.clone(), now));
-        let reason = if reason.is_null() {
-            String::new()
-        } else {
-            reason.to_string()
-        };
+        let event = state.worse_than(&before).then(|| {
+            let why = reason.clone().unwrap_or_default();
+            crate::events::warning(name, state.as_str(), why, now)
+        });
+        let reason = reason.map(|r| r.to_string()).unwrap_or_default();
         app.store
             .set_reputation_state(domain_id, state.as_str(), &reason, event.as_ref())
             .await?;

@@ -87,15 +87,19 @@ pub fn start_from_duration(duration: &str, end: i64) -> Option<i64> {
     Some(start.timestamp_micros())
 }
 
-/// The bucket starts from the one holding `start` to the one holding `end`.
-pub fn buckets(resolution: Resolution, start: i64, end: i64) -> Vec<i64> {
+/// The bucket starts from the one holding `start` to the one holding `end`;
+/// `None` past `max` of them (stopping there, not after building them all).
+pub fn buckets(resolution: Resolution, start: i64, end: i64, max: usize) -> Option<Vec<i64>> {
     let mut out = Vec::new();
     let mut t = resolution.floor(start);
     while t <= end {
+        if out.len() == max {
+            return None;
+        }
         out.push(t);
         t = resolution.next(t);
     }
-    out
+    Some(out)
 }
 
 /// The event types Mailgun's stats know. envoi tracks no opens, clicks or
@@ -264,18 +268,29 @@ mod tests {
     fn buckets_are_calendar_aligned_in_utc() {
         let start = at(2026, 1, 30, 13) + 5;
         let end = at(2026, 3, 2, 1);
-        let months = buckets(Resolution::Month, start, end);
+        let months = buckets(Resolution::Month, start, end, 100).unwrap();
         assert_eq!(
             months,
             vec![at(2026, 1, 1, 0), at(2026, 2, 1, 0), at(2026, 3, 1, 0)]
         );
-        let days = buckets(Resolution::Day, at(2026, 2, 27, 5), at(2026, 3, 1, 0));
+        let days = buckets(Resolution::Day, at(2026, 2, 27, 5), at(2026, 3, 1, 0), 100).unwrap();
         assert_eq!(
             days,
             vec![at(2026, 2, 27, 0), at(2026, 2, 28, 0), at(2026, 3, 1, 0)]
         );
-        let hours = buckets(Resolution::Hour, at(2026, 2, 27, 5) + 1, at(2026, 2, 27, 6));
+        let hours = buckets(
+            Resolution::Hour,
+            at(2026, 2, 27, 5) + 1,
+            at(2026, 2, 27, 6),
+            100,
+        )
+        .unwrap();
         assert_eq!(hours, vec![at(2026, 2, 27, 5), at(2026, 2, 27, 6)]);
+        // Too many is refused before they are all built.
+        assert_eq!(
+            buckets(Resolution::Hour, 0, at(2026, 1, 1, 0), 10_000),
+            None
+        );
     }
 
     #[test]
@@ -292,7 +307,7 @@ mod tests {
     #[test]
     fn counts_fold_into_mailguns_shape() {
         let day = at(2026, 5, 4, 0);
-        let starts = buckets(Resolution::Day, day, day + DAY);
+        let starts = buckets(Resolution::Day, day, day + DAY, 100).unwrap();
         let counts = vec![
             count(day, "accepted", None, None, 10),
             count(day, "delivered", None, None, 7),

@@ -53,6 +53,19 @@ impl Received {
 
 type RcptRule = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+impl Script {
+    /// Refuses every recipient whose address starts with `prefix`, with
+    /// `reply` (e.g. "550 5.1.1 no such user"); takes the rest.
+    pub fn refusing(prefix: &'static str, reply: &'static str) -> Script {
+        Script {
+            rcpt: Some(Box::new(move |addr: &str| {
+                addr.starts_with(prefix).then(|| reply.to_string())
+            })),
+            ..Script::default()
+        }
+    }
+}
+
 /// How the sink behaves.
 #[derive(Default)]
 pub struct Script {

@@ -21,13 +21,7 @@ fn world() -> Delivering {
 
 fn world_with(extra: &str) -> Delivering {
     let w = Delivering::start(
-        Script {
-            rcpt: Some(Box::new(|addr: &str| {
-                addr.starts_with("bad")
-                    .then(|| "550 5.1.1 no such user".to_string())
-            })),
-            ..Script::default()
-        },
+        Script::refusing("bad", "550 5.1.1 no such user"),
         "",
         Options {
             extra_config: format!("[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\n{extra}"),

@@ -14,13 +14,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn world() -> Delivering {
     let w = Delivering::start(
-        Script {
-            rcpt: Some(Box::new(|addr: &str| {
-                addr.starts_with("bad")
-                    .then(|| "550 5.1.1 no such user".to_string())
-            })),
-            ..Script::default()
-        },
+        Script::refusing("bad", "550 5.1.1 no such user"),
         "",
         Options {
             smtp_extra: "allow_plain_auth_without_tls = true\n".into(),

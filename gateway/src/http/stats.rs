@@ -71,14 +71,12 @@ pub async fn total(
             "start is after end: give a start before the end".into(),
         ));
     }
-    let starts = buckets(resolution, start, end);
-    if starts.len() > MAX_BUCKETS {
-        return Err(ApiError::BadRequest(format!(
-            "{} {} buckets is too many (at most {MAX_BUCKETS}): use a coarser resolution or a shorter range",
-            starts.len(),
+    let starts = buckets(resolution, start, end, MAX_BUCKETS).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "that range holds more than {MAX_BUCKETS} {} buckets, too many: use a coarser resolution or a shorter range",
             resolution.as_str()
-        )));
-    }
+        ))
+    })?;
     let counts = app
         .store
         .event_counts(d.id, start, end, resolution.group_micros())

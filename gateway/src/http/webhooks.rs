@@ -80,14 +80,17 @@ fn urls_json(urls: &[String]) -> Value {
     json!({ "urls": urls })
 }
 
-fn audit<'a>(who: &'a str, action: &'a str, kind: Kind, domain: &'a str) -> Audit<'a> {
-    Audit {
+/// A webhook changed: the audit trail and the log say so.
+async fn changed(app: &App, who: &str, action: &str, kind: Kind, domain: &str) {
+    app.audit(&Audit {
         actor: who,
         action,
         target: kind.as_str(),
         domain: Some(domain),
         detail: "",
-    }
+    })
+    .await;
+    tracing::info!(domain, webhook = kind.as_str(), action, "webhook changed");
 }
 
 pub async fn list(
@@ -135,9 +138,7 @@ pub async fn create(
             kind.as_str()
         )));
     }
-    app.audit(&audit(who.key_id(), "webhook.created", kind, &d.name))
-        .await;
-    tracing::info!(domain = %d.name, webhook = kind.as_str(), "webhook created");
+    changed(&app, who.key_id(), "webhook.created", kind, &d.name).await;
     Ok(Json(
         json!({ "message": "Webhook has been created", "webhook": urls_json(&urls) }),
     ))
@@ -182,9 +183,7 @@ pub async fn update(
     app.store
         .set_webhook(d.id, kind.as_str(), &urls, false)
         .await?;
-    app.audit(&audit(who.key_id(), "webhook.updated", kind, &d.name))
-        .await;
-    tracing::info!(domain = %d.name, webhook = kind.as_str(), "webhook updated");
+    changed(&app, who.key_id(), "webhook.updated", kind, &d.name).await;
     Ok(Json(
         json!({ "message": "Webhook has been updated", "webhook": urls_json(&urls) }),
     ))
@@ -203,9 +202,7 @@ pub async fn remove(
         .delete_webhook(d.id, kind.as_str())
         .await?
         .ok_or_else(|| not_set(&d.name, kind))?;
-    app.audit(&audit(who.key_id(), "webhook.deleted", kind, &d.name))
-        .await;
-    tracing::info!(domain = %d.name, webhook = kind.as_str(), "webhook deleted");
+    changed(&app, who.key_id(), "webhook.deleted", kind, &d.name).await;
     Ok(Json(
         json!({ "message": "Webhook has been deleted", "webhook": urls_json(&urls) }),
     ))

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{now_micros, Backend, Result, Store};
+use super::{now_micros, placeholders, Backend, Result, Store};
 
-/// A call due now, leased to this node until its `lease_until`.
+/// A call due now, leased to this node (`lease_webhook_calls`).
 #[derive(Debug, Clone)]
 pub struct DueCall {
     pub id: i64,
@@ -142,48 +142,64 @@ impl Store {
             None => return Ok(0), // the migration sets it
         };
         let from: i64 = cursor.parse().unwrap_or(0);
-        let events = sqlx::query(
-            "SELECT id, ts, domain_id, event, severity FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(from)
-        .bind(SCAN_BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        let hooks: HashMap<(i64, String), Vec<String>> =
-            sqlx::query("SELECT domain_id, kind, urls FROM webhooks")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| ((r.get(0), r.get(1)), urls_from(&r.get::<String, _>(2))))
-                .collect();
+        // Read before the webhooks: an event at or under it was created
+        // before any webhook made after that read.
+        let newest: Option<i64> = sqlx::query("SELECT MAX(id) FROM events")
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        // domain → kind → URLs.
+        let mut hooks: HashMap<i64, HashMap<String, Vec<String>>> = HashMap::new();
+        for r in sqlx::query("SELECT domain_id, kind, urls FROM webhooks")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            hooks
+                .entry(r.get(0))
+                .or_default()
+                .insert(r.get(1), urls_from(&r.get::<String, _>(2)));
+        }
         let mut upto = from;
         let mut added = 0;
-        for e in &events {
-            let (id, ts, domain_id): (i64, i64, i64) = (e.get(0), e.get(1), e.get(2));
-            if ts > now - lag {
-                break; // too young: ids before it may still be committing
-            }
-            upto = id;
-            let (event, severity): (String, Option<String>) = (e.get(3), e.get(4));
-            let Some(kind) = kind_of(&event, severity.as_deref()) else {
-                continue;
-            };
-            let Some(urls) = hooks.get(&(domain_id, kind.to_string())) else {
-                continue;
-            };
-            for url in urls {
-                sqlx::query(
-                    "INSERT INTO webhook_calls (domain_id, kind, url, event_row, attempts, next_at) \
-                     VALUES ($1, $2, $3, $4, 0, $5)",
-                )
-                .bind(domain_id)
-                .bind(kind)
-                .bind(url)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                added += 1;
+        if hooks.is_empty() {
+            // Nobody to call: skip to the newest event without reading any
+            // (a webhook applies to events after its creation).
+            upto = newest.unwrap_or(from).max(from);
+        } else {
+            let events = sqlx::query(
+                "SELECT id, ts, domain_id, event, severity FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(from)
+            .bind(SCAN_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            for e in &events {
+                let (id, ts, domain_id): (i64, i64, i64) = (e.get(0), e.get(1), e.get(2));
+                if ts > now - lag {
+                    break; // too young: ids before it may still be committing
+                }
+                upto = id;
+                let (event, severity): (&str, Option<&str>) = (e.get(3), e.get(4));
+                let Some(kind) = kind_of(event, severity) else {
+                    continue;
+                };
+                let Some(urls) = hooks.get(&domain_id).and_then(|k| k.get(kind)) else {
+                    continue;
+                };
+                for url in urls {
+                    sqlx::query(
+                        "INSERT INTO webhook_calls (domain_id, kind, url, event_row, attempts, next_at) \
+                         VALUES ($1, $2, $3, $4, 0, $5)",
+                    )
+                    .bind(domain_id)
+                    .bind(kind)
+                    .bind(url)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    added += 1;
+                }
             }
         }
         if upto == from {
@@ -211,59 +227,52 @@ impl Store {
     /// them due again when the lease ends.
     pub async fn lease_webhook_calls(&self, limit: i64, lease_until: i64) -> Result<Vec<DueCall>> {
         let now = now_micros();
-        let mut tx = self.writer().begin().await?;
-        let ids: Vec<i64> = sqlx::query(
-            "SELECT id FROM webhook_calls WHERE next_at <= $1 ORDER BY next_at LIMIT $2",
+        // `next_at <= now` outside the subquery too: on PostgreSQL another
+        // node may lease the same rows meanwhile, and then they no longer
+        // match when this UPDATE reaches them.
+        let leased = sqlx::query(
+            "UPDATE webhook_calls SET next_at = $1 WHERE next_at <= $2 AND id IN (\
+               SELECT id FROM webhook_calls WHERE next_at <= $2 ORDER BY next_at LIMIT $3) \
+             RETURNING id, domain_id, kind, url, attempts, event_row",
         )
+        .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-        let mut leased = Vec::with_capacity(ids.len());
-        for id in ids {
-            // `next_at <= now` again: on PostgreSQL another node may have
-            // leased it since the SELECT.
-            let row = sqlx::query(
-                "UPDATE webhook_calls SET next_at = $1 WHERE id = $2 AND next_at <= $3 \
-                 RETURNING domain_id, kind, url, attempts, event_row",
-            )
-            .bind(lease_until)
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = row {
-                leased.push((
-                    id,
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                    r.get::<i64, _>(4),
-                ));
-            }
+        .fetch_all(self.writer())
+        .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        let mut calls = Vec::with_capacity(leased.len());
-        for (id, domain_id, kind, url, attempts, event_row) in leased {
-            let event = sqlx::query("SELECT data FROM events WHERE id = $1")
-                .bind(event_row)
-                .fetch_optional(self.reader())
-                .await?
-                .map(|r| r.get(0));
-            calls.push(DueCall {
-                id,
-                domain_id,
-                kind,
-                url,
-                attempts,
-                event,
-            });
+        let rows: Vec<i64> = leased.iter().map(|r| r.get(5)).collect();
+        let sql = format!(
+            "SELECT id, data FROM events WHERE id IN ({})",
+            placeholders(rows.len(), 1, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &rows {
+            q = q.bind(*id);
         }
-        Ok(calls)
+        let events: HashMap<i64, String> = q
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(leased
+            .iter()
+            .map(|r| {
+                let event_row: i64 = r.get(5);
+                DueCall {
+                    id: r.get(0),
+                    domain_id: r.get(1),
+                    kind: r.get(2),
+                    url: r.get(3),
+                    attempts: r.get(4),
+                    // Several URLs may share an event.
+                    event: events.get(&event_row).cloned(),
+                }
+            })
+            .collect())
     }
 
     /// Records what became of calls, in one transaction.
@@ -295,13 +304,5 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// How many calls are waiting (due or retrying), for logs and tests.
-    pub async fn pending_webhook_calls(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM webhook_calls")
-            .fetch_one(self.reader())
-            .await?
-            .get(0))
     }
 }
