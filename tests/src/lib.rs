@@ -121,6 +121,9 @@ pub struct Envoi {
     pub port: u16,
     /// The SMTP submission port.
     pub smtp_port: u16,
+    /// The bounce and complaint listener's port, when `Options::inbound`
+    /// asked for one.
+    pub inbound_port: Option<u16>,
     pub config_path: PathBuf,
     child: Option<Child>,
     pub env: Vec<(String, String)>,
@@ -135,6 +138,9 @@ pub struct Options {
     pub extra_config: String,
     /// Extra keys for the `[smtp]` table (which the harness writes itself).
     pub smtp_extra: String,
+    /// Keys for an `[inbound]` table with a listener: the harness picks its
+    /// port (like the others, picked again when taken at start-up).
+    pub inbound: Option<String>,
     pub admin_key: Option<String>,
     pub store_url: Option<String>,
 }
@@ -144,6 +150,7 @@ impl Default for Options {
         Options {
             extra_config: String::new(),
             smtp_extra: String::new(),
+            inbound: None,
             admin_key: Some(ADMIN_KEY.to_string()),
             store_url: None,
         }
@@ -159,6 +166,7 @@ impl Envoi {
         let dir = temp_dir("e2e");
         let port = free_port();
         let smtp_port = free_port();
+        let inbound_port = opts.inbound.as_ref().map(|_| free_port());
         // ENVOI_TEST_STORE=postgres runs every end-to-end test on PostgreSQL.
         let store = opts
             .store_url
@@ -174,14 +182,20 @@ impl Envoi {
         } else {
             "[delivery]\nrelay = \"127.0.0.1:9\"\nconnect_timeout = \"1s\"\n".to_string()
         };
-        let config_for = |port: u16, smtp_port: u16| {
+        let config_for = |port: u16, smtp_port: u16, inbound_port: Option<u16>| {
+            let inbound = match (inbound_port, &opts.inbound) {
+                (Some(p), Some(keys)) => {
+                    format!("[inbound]\nlisten = \"127.0.0.1:{p}\"\n{keys}\n")
+                }
+                _ => String::new(),
+            };
             format!(
-                "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{}\n",
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{inbound}{}\n",
                 opts.smtp_extra, opts.extra_config
             )
         };
         let config_path = dir.join("envoi.toml");
-        std::fs::write(&config_path, config_for(port, smtp_port)).unwrap();
+        std::fs::write(&config_path, config_for(port, smtp_port, inbound_port)).unwrap();
         let mut env = vec![("ENVOI_LOG".to_string(), "info,sqlx=warn".to_string())];
         if let Some(k) = opts.admin_key {
             env.push(("ENVOI_ADMIN_KEY".into(), k));
@@ -195,6 +209,7 @@ impl Envoi {
             dir,
             port,
             smtp_port,
+            inbound_port,
             config_path,
             child: None,
             env,
@@ -210,7 +225,9 @@ impl Envoi {
                 Err(why) if attempt < 5 && why.contains("Address already in use") => {
                     e.port = free_port();
                     e.smtp_port = free_port();
-                    std::fs::write(&e.config_path, config_for(e.port, e.smtp_port)).unwrap();
+                    e.inbound_port = e.inbound_port.map(|_| free_port());
+                    let config = config_for(e.port, e.smtp_port, e.inbound_port);
+                    std::fs::write(&e.config_path, config).unwrap();
                 }
                 Err(why) => panic!("{why}"),
             }

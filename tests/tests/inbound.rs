@@ -20,18 +20,16 @@ struct World {
 }
 
 fn world() -> World {
-    let inbound = free_port();
     let w = Delivering::start(
         Script::default(),
         "",
         Options {
-            extra_config: format!(
-                "[inbound]\nlisten = \"127.0.0.1:{inbound}\"\nbounce_domain = \"{BOUNCES}\"\n"
-            ),
+            inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
             ..Options::default()
         },
     );
     w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
+    let inbound = w.e.inbound_port.unwrap();
     World { w, inbound }
 }
 

@@ -15,17 +15,9 @@ use serde_json::{json, Value};
 const DOMAIN: &str = "shop.test";
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A sink that refuses "bad*" for good and "later*" for now. The inbound
-/// listener only where a test needs it: each fixed port in the config is one
-/// more that a parallel test can take first.
-fn world(inbound: Option<u16>, extra: &str) -> Delivering {
-    let inbound = inbound
-        .map(|p| {
-            format!(
-                "[inbound]\nlisten = \"127.0.0.1:{p}\"\nbounce_domain = \"bounces.envoi.test\"\n"
-            )
-        })
-        .unwrap_or_default();
+/// A sink that refuses "bad*" for good and "later*" for now; with
+/// `inbound`, a bounce and complaint listener (`e.inbound_port`).
+fn world(inbound: bool, extra: &str) -> Delivering {
     let w = Delivering::start(
         Script {
             rcpt: Some(Box::new(|addr: &str| {
@@ -42,9 +34,10 @@ fn world(inbound: Option<u16>, extra: &str) -> Delivering {
         "",
         Options {
             extra_config: format!(
-                "{inbound}[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\n\
+                "[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 0\n\
                  [webhooks]\nretry_schedule = [\"1s\", \"2s\"]\ntimeout = \"2s\"\n{extra}"
             ),
+            inbound: inbound.then(|| "bounce_domain = \"bounces.envoi.test\"".to_string()),
             ..Options::default()
         },
     );
@@ -94,8 +87,8 @@ fn received_by(w: &Delivering, address: &str) -> Received {
 
 #[test]
 fn a_webhook_receiver_verifies_every_signature() {
-    let inbound = free_port();
-    let w = world(Some(inbound), "");
+    let w = world(true, "");
+    let inbound = w.e.inbound_port.unwrap();
     let hooks = WebhookReceiver::start();
     for id in [
         "accepted",
@@ -180,7 +173,7 @@ fn a_webhook_receiver_verifies_every_signature() {
 
 #[test]
 fn failed_calls_are_retried_with_backoff_and_a_406_stops_them() {
-    let w = world(None, "");
+    let w = world(false, "");
     let hooks = WebhookReceiver::start();
     hooks.answer("flaky", &[500, 503]);
     hooks.answer("refuses", &[406]);
@@ -216,7 +209,7 @@ fn failed_calls_are_retried_with_backoff_and_a_406_stops_them() {
 
 #[test]
 fn a_receiver_that_keeps_failing_is_given_up_after_the_schedule() {
-    let w = world(None, "");
+    let w = world(false, "");
     let hooks = WebhookReceiver::start();
     hooks.answer("down", &[500, 500, 500, 500, 500]);
     set_webhook(&w.e, "delivered", &[hooks.url("down")]);
@@ -235,7 +228,7 @@ fn a_receiver_that_keeps_failing_is_given_up_after_the_schedule() {
 #[test]
 fn a_call_owed_before_a_crash_is_made_after_the_restart() {
     // Retries far apart: the call is still owed when envoi is killed.
-    let mut w = world(None, "");
+    let mut w = world(false, "");
     let hooks = WebhookReceiver::start();
     hooks.answer("later", &[503]);
     set_webhook(&w.e, "delivered", &[hooks.url("later")]);
@@ -264,7 +257,7 @@ fn a_call_owed_before_a_crash_is_made_after_the_restart() {
 
 #[test]
 fn a_regenerated_signing_key_signs_the_calls_made_after_it() {
-    let w = world(None, "");
+    let w = world(false, "");
     let hooks = WebhookReceiver::start();
     set_webhook(&w.e, "delivered", &[hooks.url("delivered")]);
     let old = signing_key(&w.e);
@@ -301,7 +294,7 @@ fn a_regenerated_signing_key_signs_the_calls_made_after_it() {
 
 #[test]
 fn a_domain_crossing_a_threshold_sends_a_warning_webhook() {
-    let w = world(None, "[policy]\nmin_sample = 10\n");
+    let w = world(false, "[policy]\nmin_sample = 10\n");
     let hooks = WebhookReceiver::start();
     set_webhook(&w.e, "warning", &[hooks.url("warning")]);
     // 1 hard bounce in 15: 6.7 %, over 5 % but under twice it.
