@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::cache::Cache;
 use super::{flag, now_micros, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -117,6 +118,29 @@ fn key_at(row: &AnyRow, at: usize) -> DkimKeyRow {
     }
 }
 
+/// Domains recently read, by name and by id (`super::cache`).
+#[derive(Default)]
+pub struct DomainCache {
+    by_name: Cache<String, Domain>,
+    by_id: Cache<i64, Domain>,
+}
+
+impl DomainCache {
+    fn generation(&self) -> (u64, u64) {
+        (self.by_name.generation(), self.by_id.generation())
+    }
+
+    fn keep(&self, (name_gen, id_gen): (u64, u64), d: &Domain) {
+        self.by_name.keep(name_gen, d.name.clone(), d.clone());
+        self.by_id.keep(id_gen, d.id, d.clone());
+    }
+
+    fn clear(&self) {
+        self.by_name.clear();
+        self.by_id.clear();
+    }
+}
+
 impl Store {
     /// Create a domain and its first DKIM key in one transaction. Returns
     /// `None` when the name is taken.
@@ -149,17 +173,45 @@ impl Store {
         let domain = domain_from(&row);
         insert_key(&mut tx, domain.id, key, now).await?;
         tx.commit().await?;
+        self.domain_cache.clear();
         Ok(Some(domain))
     }
 
+    /// The domain named `name`, from the cache when it was read within
+    /// `cache::TTL` (every accept and delivery batch asks).
     pub async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        if let Some(d) = self.domain_cache.by_name.get(name) {
+            return Ok(Some(d));
+        }
+        let generation = self.domain_cache.generation();
         let row = sqlx::query(&format!(
             "SELECT {DOMAIN_COLS} FROM domains WHERE name = $1"
         ))
         .bind(name)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.as_ref().map(domain_from))
+        let domain = row.as_ref().map(domain_from);
+        if let Some(d) = &domain {
+            self.domain_cache.keep(generation, d);
+        }
+        Ok(domain)
+    }
+
+    /// The domain with id `id`, cached like `domain`.
+    pub async fn domain_by_id(&self, id: i64) -> Result<Option<Domain>> {
+        if let Some(d) = self.domain_cache.by_id.get(&id) {
+            return Ok(Some(d));
+        }
+        let generation = self.domain_cache.generation();
+        let row = sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        let domain = row.as_ref().map(domain_from);
+        if let Some(d) = &domain {
+            self.domain_cache.keep(generation, d);
+        }
+        Ok(domain)
     }
 
     pub async fn domain_name(&self, id: i64) -> Result<Option<String>> {
@@ -214,6 +266,7 @@ impl Store {
         .bind(u.web_prefix.as_deref())
         .fetch_optional(self.writer())
         .await?;
+        self.domain_cache.clear();
         Ok(row.as_ref().map(domain_from))
     }
 
@@ -232,6 +285,7 @@ impl Store {
         .bind(domain_id)
         .execute(self.writer())
         .await?;
+        self.domain_cache.clear();
         Ok(())
     }
 
@@ -254,6 +308,7 @@ impl Store {
             .bind(state)
             .execute(self.writer())
             .await?;
+        self.domain_cache.clear();
         Ok(())
     }
 
@@ -287,6 +342,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.domain_cache.clear();
+        self.key_cache.clear();
         Ok(true)
     }
 
@@ -434,6 +491,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.domain_cache.clear();
         Ok(KeyChange::Done)
     }
 

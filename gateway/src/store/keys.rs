@@ -86,6 +86,7 @@ impl Store {
         .await?;
         audit::record(&mut *tx, audit).await?;
         tx.commit().await?;
+        self.key_cache.clear();
         Ok(key_from(&row))
     }
 
@@ -112,6 +113,7 @@ impl Store {
         .await?;
         audit::record(&mut *tx, audit).await?;
         tx.commit().await?;
+        self.key_cache.clear();
         Ok(())
     }
 
@@ -145,15 +147,25 @@ impl Store {
             audit::record(&mut *tx, &audit).await?;
         }
         tx.commit().await?;
+        self.key_cache.clear();
         Ok(key)
     }
 
+    /// Key `id`, cached for `cache::TTL`: every request asks.
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
+        if let Some(k) = self.key_cache.get(id) {
+            return Ok(Some(k));
+        }
+        let generation = self.key_cache.generation();
         let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        Ok(row.as_ref().map(key_from))
+        let key = row.as_ref().map(key_from);
+        if let Some(k) = &key {
+            self.key_cache.keep(generation, k.id.clone(), k.clone());
+        }
+        Ok(key)
     }
 
     pub async fn api_keys(
@@ -187,6 +199,7 @@ impl Store {
             audit::record(&mut *tx, &audit).await?;
         }
         tx.commit().await?;
+        self.key_cache.clear();
         Ok(gone.is_some())
     }
 
@@ -196,6 +209,7 @@ impl Store {
             .bind(at)
             .execute(self.writer())
             .await?;
+        self.key_cache.clear();
         Ok(())
     }
 }

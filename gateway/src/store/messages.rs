@@ -1,5 +1,7 @@
 //! Accepted messages and their recipients: the durable queue.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -87,6 +89,10 @@ pub(crate) fn message_from(row: &AnyRow) -> StoredMessage {
     }
 }
 
+/// Messages per INSERT: 9 parameters each, well under SQLite's and
+/// PostgreSQL's limits on parameters per statement.
+const MESSAGES_PER_INSERT: usize = 64;
+
 /// Recipients (of stored messages) in few statements, as events.
 async fn insert_recipients(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -138,27 +144,40 @@ impl Store {
     pub(crate) async fn insert_acceptances(&self, works: &[&Acceptance]) -> Result<()> {
         let now = super::now_micros();
         let mut tx = self.writer().begin().await?;
-        let mut recipients: Vec<(i64, &NewRecipient)> = Vec::new();
-        for w in works {
-            for m in &w.messages {
-                let row = sqlx::query(
-                    "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                )
-                .bind(w.domain_id)
-                .bind(&m.storage_key)
-                .bind(&m.message_id)
-                .bind(&m.sender)
-                .bind(&m.sealed_body)
-                .bind(m.size)
-                .bind(&m.options)
-                .bind(m.method)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                let id: i64 = row.get(0);
-                recipients.extend(m.recipients.iter().map(|r| (id, r)));
+        // Messages in multi-row INSERTs: each returns its id with its storage
+        // key (unique), since RETURNING promises no order.
+        let all: Vec<(i64, &NewMessage)> = works
+            .iter()
+            .flat_map(|w| w.messages.iter().map(move |m| (w.domain_id, m)))
+            .collect();
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(all.len());
+        for chunk in all.chunks(MESSAGES_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+                 VALUES {} RETURNING id, storage_key",
+                placeholders(chunk.len(), 9, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (domain_id, m) in chunk {
+                q = q
+                    .bind(*domain_id)
+                    .bind(&m.storage_key)
+                    .bind(&m.message_id)
+                    .bind(&m.sender)
+                    .bind(&m.sealed_body)
+                    .bind(m.size)
+                    .bind(&m.options)
+                    .bind(m.method)
+                    .bind(now);
             }
+            for row in q.fetch_all(&mut *tx).await? {
+                ids.insert(row.get(1), row.get(0));
+            }
+        }
+        let mut recipients: Vec<(i64, &NewRecipient)> = Vec::new();
+        for (_, m) in &all {
+            let id = *ids.get(&m.storage_key).ok_or(sqlx::Error::RowNotFound)?;
+            recipients.extend(m.recipients.iter().map(|r| (id, r)));
         }
         insert_recipients(&mut tx, &recipients, now).await?;
         let events: Vec<(i64, &NewEvent)> = works

@@ -2,6 +2,7 @@
 //! same code runs on SQLite (the embedded default) and PostgreSQL (several nodes).
 
 pub mod audit;
+pub mod cache;
 pub mod credentials;
 pub mod domains;
 pub mod events;
@@ -50,6 +51,8 @@ pub struct Store {
     /// Where accepts go to share transactions; `None` in the committer's
     /// own handle.
     committer: Option<group_commit::GroupCommit>,
+    domain_cache: std::sync::Arc<domains::DomainCache>,
+    key_cache: std::sync::Arc<cache::Cache<String, keys::ApiKey>>,
 }
 
 impl Store {
@@ -73,6 +76,8 @@ impl Store {
                     read,
                     write,
                     committer: None,
+                    domain_cache: Default::default(),
+                    key_cache: Default::default(),
                 }
                 .with_group_commit())
             }
@@ -87,6 +92,8 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     committer: None,
+                    domain_cache: Default::default(),
+                    key_cache: Default::default(),
                 }
                 .with_group_commit())
             }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::domains::{domain_from, Domain, DOMAIN_COLS};
+use super::domains::Domain;
 use super::events::{insert_events_of, NewEvent};
 use super::messages::{message_from, StoredMessage, MSG_COLS};
 use super::{placeholders, Backend, Result, Store};
@@ -122,14 +122,11 @@ impl Store {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     domains.entry(msg.domain_id)
                 {
-                    let row =
-                        sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1"))
-                            .bind(msg.domain_id)
-                            .fetch_optional(self.reader())
-                            .await?;
                     // A deleted domain takes its messages with it (ON DELETE CASCADE).
-                    let Some(row) = row else { continue };
-                    slot.insert(domain_from(&row));
+                    let Some(domain) = self.domain_by_id(msg.domain_id).await? else {
+                        continue;
+                    };
+                    slot.insert(domain);
                 }
                 let domain = domains[&msg.domain_id].clone();
                 out.insert(msg.id, DeliveryMessage { msg, domain });
