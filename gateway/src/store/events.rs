@@ -58,7 +58,7 @@ const ROWS_PER_INSERT: usize = 256;
 /// statement is a round trip to sqlx's worker thread, so a batch of
 /// accepts or outcomes should not pay one per event.
 pub(crate) async fn insert_events_of(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     events: &[(i64, &NewEvent)],
 ) -> Result<()> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
@@ -81,7 +81,7 @@ pub(crate) async fn insert_events_of(
                 .bind(e.reason.as_deref())
                 .bind(e.method);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
 pub mod queue;
+pub mod relaxed;
 pub mod reputation;
 pub mod settings;
 pub mod suppressions;

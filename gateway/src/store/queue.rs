@@ -11,6 +11,7 @@ use sqlx::Row;
 use super::domains::Domain;
 use super::events::{insert_events_of, NewEvent};
 use super::messages::{message_from, StoredMessage, MSG_COLS};
+use super::relaxed::RelaxedTx;
 use super::{placeholders, Backend, Result, Store};
 
 /// A recipient leased for one delivery attempt.
@@ -83,12 +84,15 @@ impl Store {
                AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3{lock}) \
              RETURNING id, message_id, address, domain, attempts"
         );
+        // A lease lost to a power cut is only a lease never taken.
+        let mut tx = RelaxedTx::begin(self).await?;
         let rows = sqlx::query(&sql)
             .bind(lease_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(self.writer())
+            .fetch_all(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(rows
             .iter()
             .map(|r| LeasedRecipient {
@@ -142,7 +146,8 @@ impl Store {
             return Ok(());
         }
         let now = super::now_micros();
-        let mut tx = self.writer().begin().await?;
+        // Lost to a power cut, an outcome means a second delivery: no flush.
+        let mut tx = RelaxedTx::begin(self).await?;
         // Final outcomes (the usual case) are one UPDATE per status, not
         // one per recipient.
         let mut finals: HashMap<(&str, i64), Vec<i64>> = HashMap::new();
@@ -177,7 +182,7 @@ impl Store {
                 ),
             };
             if let Some(q) = q {
-                q.execute(&mut *tx).await?;
+                q.execute(tx.conn()).await?;
             }
             if let Some(s) = &o.suppress {
                 sqlx::query(
@@ -191,7 +196,7 @@ impl Store {
                 .bind(&s.code)
                 .bind(&s.error)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
             }
         }
@@ -206,14 +211,14 @@ impl Store {
                 for id in chunk {
                     q = q.bind(*id);
                 }
-                q.execute(&mut *tx).await?;
+                q.execute(tx.conn()).await?;
             }
         }
         let events: Vec<(i64, &NewEvent)> = outcomes
             .iter()
             .filter_map(|o| o.event.as_ref().map(|e| (o.domain_id, e)))
             .collect();
-        insert_events_of(&mut tx, &events).await?;
+        insert_events_of(tx.conn(), &events).await?;
         tx.commit().await?;
         Ok(())
     }
