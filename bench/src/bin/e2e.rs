@@ -202,14 +202,18 @@ fn main() {
     // --queue: everything is queued now, the sink down. Memory per queued
     // message, then the sink comes up and the queue drains.
     let (mut cpu_from, mut own_from, mut from) = (cpu0, own0, start);
-    if let Some(secs) = a.deliver_after {
+    // envoi's RSS now, and what it grew by per queued message.
+    let queued_memory = |how: &str| {
         let rss_kb = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
+        let (rss, idle) = (rss_kb as f64 / 1024.0, rss0_kb as f64 / 1024.0);
+        let per = (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64;
         println!(
-            "queued: {n} scheduled; envoi RSS {:.1} MiB (was {:.1} MiB idle): {:.0} bytes per queued message",
-            rss_kb as f64 / 1024.0,
-            rss0_kb as f64 / 1024.0,
-            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
+            "queued: {n} {how}; envoi RSS {rss:.1} MiB (was {idle:.1} MiB idle): {per:.0} bytes per queued message"
         );
+        (rss, idle, per)
+    };
+    if let Some(secs) = a.deliver_after {
+        queued_memory("scheduled");
         let due = start + Duration::from_secs(secs);
         assert!(
             Instant::now() < due,
@@ -221,18 +225,9 @@ fn main() {
     if a.queue {
         // Let the first (failed) attempts settle.
         std::thread::sleep(Duration::from_secs(2));
-        let rss_kb = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
+        let (rss, idle, per) = queued_memory("while the sink is down");
         println!(
-            "queued: {n} while the sink is down; envoi RSS {:.1} MiB (was {:.1} MiB idle): {:.0} bytes per queued message",
-            rss_kb as f64 / 1024.0,
-            rss0_kb as f64 / 1024.0,
-            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
-        );
-        println!(
-            "RESULT_QUEUE queued={n} rss_mib={:.1} idle_rss_mib={:.1} bytes_per_queued={:.0}",
-            rss_kb as f64 / 1024.0,
-            rss0_kb as f64 / 1024.0,
-            (rss_kb.saturating_sub(rss0_kb) * 1024) as f64 / n as f64
+            "RESULT_QUEUE queued={n} rss_mib={rss:.1} idle_rss_mib={idle:.1} bytes_per_queued={per:.0}"
         );
         sink = Some(Sink::start_on(sink_addr, script()));
         // The drain is timed from the first delivery: until then the

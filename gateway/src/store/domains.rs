@@ -183,18 +183,8 @@ impl Store {
         if let Some(d) = self.domain_cache.by_name.get(name) {
             return Ok(Some(d));
         }
-        let generation = self.domain_cache.generation();
-        let row = sqlx::query(&format!(
-            "SELECT {DOMAIN_COLS} FROM domains WHERE name = $1"
-        ))
-        .bind(name)
-        .fetch_optional(self.reader())
-        .await?;
-        let domain = row.as_ref().map(domain_from);
-        if let Some(d) = &domain {
-            self.domain_cache.keep(generation, d);
-        }
-        Ok(domain)
+        let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1");
+        self.read_domain(sqlx::query(&sql).bind(name)).await
     }
 
     /// The domain with id `id`, cached like `domain`.
@@ -202,12 +192,22 @@ impl Store {
         if let Some(d) = self.domain_cache.by_id.get(&id) {
             return Ok(Some(d));
         }
+        let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1");
+        self.read_domain(sqlx::query(&sql).bind(id)).await
+    }
+
+    /// Runs a query for one domain row and keeps what it finds.
+    async fn read_domain<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<Domain>> {
+        // Taken before the read: a write meanwhile keeps it out of the cache.
         let generation = self.domain_cache.generation();
-        let row = sqlx::query(&format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1"))
-            .bind(id)
+        let domain = query
             .fetch_optional(self.reader())
-            .await?;
-        let domain = row.as_ref().map(domain_from);
+            .await?
+            .as_ref()
+            .map(domain_from);
         if let Some(d) = &domain {
             self.domain_cache.keep(generation, d);
         }

@@ -95,7 +95,7 @@ const MESSAGES_PER_INSERT: usize = 64;
 
 /// Recipients (of stored messages) in few statements, as events.
 async fn insert_recipients(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     recipients: &[(i64, &NewRecipient)],
     now: i64,
 ) -> Result<()> {
@@ -114,7 +114,7 @@ async fn insert_recipients(
                 .bind(r.next_attempt_at)
                 .bind(now);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -110,7 +110,6 @@ impl Store {
         &self,
         ids: &[i64],
     ) -> Result<HashMap<i64, DeliveryMessage>> {
-        let mut domains: HashMap<i64, Domain> = HashMap::new();
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
             let sql = format!(
@@ -123,16 +122,11 @@ impl Store {
             }
             for row in q.fetch_all(self.reader()).await? {
                 let msg = message_from(&row);
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    domains.entry(msg.domain_id)
-                {
-                    // A deleted domain takes its messages with it (ON DELETE CASCADE).
-                    let Some(domain) = self.domain_by_id(msg.domain_id).await? else {
-                        continue;
-                    };
-                    slot.insert(domain);
-                }
-                let domain = domains[&msg.domain_id].clone();
+                // Cached (`domain_by_id`). A deleted domain takes its
+                // messages with it (ON DELETE CASCADE).
+                let Some(domain) = self.domain_by_id(msg.domain_id).await? else {
+                    continue;
+                };
                 out.insert(msg.id, DeliveryMessage { msg, domain });
             }
         }
