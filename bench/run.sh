@@ -10,7 +10,7 @@
 #   127.0.0.1 -> smtp-sink 127.0.0.2:2526, DKIM RSA-2048 relaxed/relaxed with
 #   the same key, every message durable before its 250, warm-up signatures
 #   verified with dkimpy (../shared/bench/peers/lib_peer.sh does all that).
-#   HTTP, envoi only: 8 clients POST /v3/{domain}/messages (4 KB), delivered
+#   HTTP, envoi only: 20 clients (as smtp-source -s 20) POST /v3/{domain}/messages (4 KB), delivered
 #   to a sink (target/release/e2e).
 #
 # Prints a table: median msg/s and CPU ms per message (all processes of the
@@ -47,7 +47,7 @@ for round in $(seq "$ROUNDS"); do
   run postfix+opendkim "$PEERS/peer_postfix.sh" dkim "$N"
   run haraka+dkim "$PEERS/peer_haraka.sh" dkim "$N"
   run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
-  run envoi-http "$REPO/target/release/e2e" "$N" 8 --size "${SIZE:-4096}"
+  run envoi-http "$REPO/target/release/e2e" "$N" 20 --size "${SIZE:-4096}"
 done
 
 # One value per round, then the median.

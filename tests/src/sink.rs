@@ -136,6 +136,10 @@ impl Sink {
         let s = shared.clone();
         rt.spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                // Each reply is its own small write: with Nagle, the second
+                // reply to pipelined commands waits for the client's delayed
+                // ACK (up to 40 ms), and that, not envoi, bounded delivery.
+                let _ = tcp.set_nodelay(true);
                 s.connections.fetch_add(1, Ordering::SeqCst);
                 let now_open = s.open.fetch_add(1, Ordering::SeqCst) + 1;
                 s.peak_open.fetch_max(now_open, Ordering::SeqCst);
