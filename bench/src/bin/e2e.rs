@@ -132,13 +132,15 @@ fn main() {
             .collect::<String>(),
     );
     let start = Instant::now();
-    let deliver_at = a.deliver_after.map(|secs| {
+    // o:deliverytime has whole seconds: the drain is timed from that second,
+    // not from `start + secs`, which can come after it.
+    let due_epoch = a.deliver_after.map(|secs| {
         (std::time::SystemTime::now() + Duration::from_secs(secs))
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
-            .to_string()
     });
+    let deliver_at = due_epoch.map(|s| s.to_string());
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let e = e.clone();
@@ -212,14 +214,13 @@ fn main() {
         );
         (rss, idle, per)
     };
-    if let Some(secs) = a.deliver_after {
+    if let Some(due) = due_epoch {
         queued_memory("scheduled");
-        let due = start + Duration::from_secs(secs);
-        assert!(
-            Instant::now() < due,
-            "accepting took longer than --deliver-after"
-        );
-        std::thread::sleep(due - Instant::now());
+        let due = std::time::UNIX_EPOCH + Duration::from_secs(due);
+        let wait = due
+            .duration_since(std::time::SystemTime::now())
+            .expect("accepting took longer than --deliver-after");
+        std::thread::sleep(wait);
         (cpu_from, own_from, from) = (cpu_seconds(pid), cpu_seconds(me), Instant::now());
     }
     if a.queue {
