@@ -1,5 +1,6 @@
 //! Suppression lists, Mailgun's API (contract §2): bounces, unsubscribes,
-//! complaints; and a suppressed address is never contacted.
+//! complaints; and a suppressed address is never contacted, whether the
+//! message came over HTTP or SMTP.
 
 use std::time::Duration;
 
@@ -264,4 +265,58 @@ fn suppressed_addresses_are_never_contacted_and_a_tag_unsubscribe_stops_only_its
         assert_eq!(ev["severity"], "permanent");
         assert_eq!(ev["delivery-status"]["code"], 605);
     }
+}
+
+#[test]
+fn a_message_submitted_over_smtp_is_checked_against_the_lists_too() {
+    let w = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            smtp_extra: "allow_plain_auth_without_tls = true\n".into(),
+            ..Options::default()
+        },
+    );
+    w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
+    expect_json(
+        w.e.post(&path("bounces"), ADMIN_KEY)
+            .form(&[("address", "bounced@dest.test")])
+            .send()
+            .unwrap(),
+        200,
+    );
+    expect_json(
+        w.e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
+            .form(&[("login", "app"), ("password", "pass-word-1")])
+            .send()
+            .unwrap(),
+        200,
+    );
+    let (mut c, _) = envoi_tests::smtp_client::RawSmtp::connect(w.e.smtp_port);
+    assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
+    for to in ["bounced@dest.test", "fine@dest.test"] {
+        let message = format!("From: app@shop.test\r\nTo: {to}\r\nSubject: hi\r\n\r\nhello\r\n");
+        let reply = c.submit("app@shop.test", to, message.as_bytes());
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    // Accepted (the 250 promised it), then stopped before any connection.
+    let ev = w.e.wait_event(
+        DOMAIN,
+        "event=failed&recipient=bounced@dest.test",
+        Duration::from_secs(30),
+    );
+    assert_eq!(ev["reason"], "suppress-bounce");
+    assert_eq!(ev["method"], "smtp");
+    w.e.wait_event(
+        DOMAIN,
+        "event=delivered&recipient=fine@dest.test",
+        Duration::from_secs(30),
+    );
+    let to: Vec<String> = w
+        .sink
+        .received()
+        .iter()
+        .flat_map(|r| r.rcpt_to.clone())
+        .collect();
+    assert_eq!(to, ["fine@dest.test"]);
 }
