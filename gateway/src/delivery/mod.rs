@@ -32,7 +32,19 @@ const LEASE: Duration = Duration::from_secs(5 * 60);
 const BATCH: i64 = 500;
 const JOBS_PER_CONNECTION: usize = 50;
 const MAX_GROUPS_IN_FLIGHT: usize = 64;
+/// Message bytes the worker holds at once, leased to sent: each copy is
+/// counted twice (the sealed body and the signed copy made from it).
+/// Small messages never reach it; big ones are leased fewer at a time, so
+/// a queue of 25 MB messages cannot all be loaded together.
+const BYTES_IN_FLIGHT: usize = 128 << 20;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// What a connection group holds in memory, in KiB of `BYTES_IN_FLIGHT`
+/// (never more than all of it, so one huge group still goes alone).
+fn kib_in_flight(jobs: &[Job]) -> u32 {
+    let bytes: usize = jobs.iter().map(|j| 2 * j.message.msg.size as usize).sum();
+    (bytes.div_ceil(1024)).clamp(1, BYTES_IN_FLIGHT >> 10) as u32
+}
 
 /// One message and the recipients of it going to one destination.
 pub struct Job {
@@ -207,6 +219,8 @@ impl Deliverer {
             }
         }
         let slots = Arc::new(Semaphore::new(MAX_GROUPS_IN_FLIGHT));
+        // Permits are KiB of BYTES_IN_FLIGHT.
+        let memory = Arc::new(Semaphore::new(BYTES_IN_FLIGHT >> 10));
         let mut tasks = tokio::task::JoinSet::new();
         // Outcomes are committed by one recorder, in groups: each is on disk
         // within moments of the MX's reply (few duplicates after a crash)
@@ -228,14 +242,17 @@ impl Deliverer {
             }
             while tasks.try_join_next().is_some() {}
             let free = slots.available_permits();
-            let leased = if free == 0 {
+            let free_kib = memory.available_permits();
+            let leased = if free == 0 || free_kib == 0 {
                 Vec::new()
             } else {
                 let now = now_micros();
+                // Each copy counts twice (see BYTES_IN_FLIGHT).
+                let max_bytes = (free_kib as i64) << 9;
                 match self
                     .app
                     .store
-                    .lease_due(now, now + LEASE.as_micros() as i64, BATCH)
+                    .lease_due(now, now + LEASE.as_micros() as i64, BATCH, max_bytes)
                     .await
                 {
                     Ok(l) => l,
@@ -268,6 +285,11 @@ impl Deliverer {
                     let n = jobs.len().min(JOBS_PER_CONNECTION);
                     let chunk: Vec<Job> = jobs.drain(..n).collect();
                     let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+                    let held = memory
+                        .clone()
+                        .acquire_many_owned(kib_in_flight(&chunk))
+                        .await
+                        .expect("semaphore open");
                     let me = self.clone();
                     let tx = outcomes_tx.clone();
                     let domain = domain.clone();
@@ -279,7 +301,7 @@ impl Deliverer {
                             None => None,
                         };
                         attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
-                        drop(permit);
+                        drop((permit, held));
                     });
                 }
             }

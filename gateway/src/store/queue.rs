@@ -66,12 +66,16 @@ pub struct Outcome {
 }
 
 impl Store {
-    /// Leases up to `limit` due recipients until `lease_until` (microseconds).
+    /// Leases up to `limit` due recipients until `lease_until` (microseconds),
+    /// oldest first, and stops once their messages add up to `max_bytes`
+    /// (counted once per recipient; the first is always taken), so that a
+    /// queue of big messages is never loaded into memory all at once.
     pub async fn lease_due(
         &self,
         now: i64,
         lease_until: i64,
         limit: i64,
+        max_bytes: i64,
     ) -> Result<Vec<LeasedRecipient>> {
         // Several nodes on PostgreSQL: skip rows another node is leasing.
         let lock = match self.backend {
@@ -80,8 +84,14 @@ impl Store {
         };
         let sql = format!(
             "UPDATE recipients SET lease_until = $1 WHERE id IN (\
-               SELECT id FROM recipients WHERE status = 'queued' AND next_attempt_at <= $2 \
-               AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3{lock}) \
+               SELECT id FROM (\
+                 SELECT c.id, SUM(m.size) OVER (ORDER BY c.next_attempt_at, c.id) - m.size AS before \
+                 FROM (SELECT id, message_id, next_attempt_at FROM recipients \
+                       WHERE status = 'queued' AND next_attempt_at <= $2 \
+                       AND (lease_until IS NULL OR lease_until < $2) \
+                       ORDER BY next_attempt_at LIMIT $3{lock}) c \
+                 JOIN messages m ON m.id = c.message_id) w \
+               WHERE before < $4) \
              RETURNING id, message_id, address, domain, attempts"
         );
         // A lease lost to a power cut is only a lease never taken.
@@ -90,6 +100,7 @@ impl Store {
             .bind(lease_until)
             .bind(now)
             .bind(limit)
+            .bind(max_bytes)
             .fetch_all(tx.conn())
             .await?;
         tx.commit().await?;
@@ -232,5 +243,75 @@ impl Store {
             .fetch_one(self.reader())
             .await?;
         Ok(row.get(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated store with one domain and `sizes.len()` messages, one due
+    /// recipient each, oldest first.
+    async fn queue_of(sizes: &[i64]) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("envoi-queue-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.join("q.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'q.test', 's', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        for (i, size) in sizes.iter().enumerate() {
+            let i = i as i64 + 1;
+            sqlx::query(
+                "INSERT INTO messages (id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+                 VALUES ($1, 1, $2, $2, 'a@q.test', x'00', $3, '{}', 'http', 0)",
+            )
+            .bind(i)
+            .bind(format!("k{i}"))
+            .bind(*size)
+            .execute(store.writer())
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, 'dest.test', 'queued', $1, 0)",
+            )
+            .bind(i)
+            .bind(format!("r{i}@dest.test"))
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+        (store, dir)
+    }
+
+    fn ids(leased: &[LeasedRecipient]) -> Vec<i64> {
+        leased.iter().map(|r| r.message_id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_lease_stops_at_its_byte_budget_oldest_first() {
+        let (store, dir) = queue_of(&[1000, 1000, 1000, 1000, 1000]).await;
+        // 0, 1000 and 2000 bytes come before the first three: under 2500.
+        let first = store.lease_due(100, 1_000, 500, 2500).await.unwrap();
+        assert_eq!(ids(&first), [1, 2, 3]);
+        let rest = store.lease_due(100, 1_000, 500, 1 << 30).await.unwrap();
+        assert_eq!(ids(&rest), [4, 5], "the leased ones are not leased again");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_message_bigger_than_the_budget_is_still_leased_alone() {
+        let (store, dir) = queue_of(&[50_000_000, 10]).await;
+        let first = store.lease_due(100, 1_000, 500, 1024).await.unwrap();
+        assert_eq!(ids(&first), [1]);
+        let next = store.lease_due(100, 1_000, 500, 1024).await.unwrap();
+        assert_eq!(ids(&next), [2]);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
