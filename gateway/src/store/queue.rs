@@ -85,13 +85,13 @@ impl Store {
         let sql = format!(
             "UPDATE recipients SET lease_until = $1 WHERE id IN (\
                SELECT id FROM (\
-                 SELECT c.id, SUM(m.size) OVER (ORDER BY c.next_attempt_at, c.id) - m.size AS before \
+                 SELECT c.id, SUM(m.size) OVER (ORDER BY c.next_attempt_at, c.id) - m.size AS bytes_ahead \
                  FROM (SELECT id, message_id, next_attempt_at FROM recipients \
                        WHERE status = 'queued' AND next_attempt_at <= $2 \
                        AND (lease_until IS NULL OR lease_until < $2) \
                        ORDER BY next_attempt_at LIMIT $3{lock}) c \
                  JOIN messages m ON m.id = c.message_id) w \
-               WHERE before < $4) \
+               WHERE bytes_ahead < $4) \
              RETURNING id, message_id, address, domain, attempts"
         );
         // A lease lost to a power cut is only a lease never taken.
@@ -297,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_lease_stops_at_its_byte_budget_oldest_first() {
         let (store, dir) = queue_of(&[1000, 1000, 1000, 1000, 1000]).await;
-        // 0, 1000 and 2000 bytes come before the first three: under 2500.
+        // 0, 1000 and 2000 bytes are ahead of the first three: under 2500.
         let first = store.lease_due(100, 1_000, 500, 2500).await.unwrap();
         assert_eq!(ids(&first), [1, 2, 3]);
         let rest = store.lease_due(100, 1_000, 500, 1 << 30).await.unwrap();
