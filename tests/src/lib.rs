@@ -427,6 +427,26 @@ impl Envoi {
             .to_string()
     }
 
+    /// Creates the SMTP credential `login@domain` with the admin key.
+    pub fn create_credential(&self, domain: &str, login: &str, password: &str) {
+        let r = self
+            .post(&format!("/v3/domains/{domain}/credentials"), ADMIN_KEY)
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .unwrap();
+        expect_json(r, 200);
+    }
+
+    /// A new SMTP credential `app@domain`, and a session logged in with it
+    /// (plain AUTH: the test's config must allow it without TLS).
+    pub fn smtp_as_app(&self, domain: &str) -> smtp_client::RawSmtp {
+        self.create_credential(domain, "app", "pass-word-1");
+        let (mut c, _) = smtp_client::RawSmtp::connect(self.smtp_port);
+        let reply = c.login(&format!("app@{domain}"), "pass-word-1");
+        assert!(reply.starts_with("235"), "{reply}");
+        c
+    }
+
     /// The stored message (with `body-mime`) behind an event's storage key.
     pub fn stored(&self, domain: &str, storage_key: &str) -> Value {
         let r = self

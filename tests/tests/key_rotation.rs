@@ -351,13 +351,7 @@ fn every_key_change_is_audited_with_who_and_never_a_secret() {
         200,
     );
     expect_error(send(&e, &new), 401, &["invalid"]);
-    expect_json(
-        e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
-            .form(&[("login", "app"), ("password", "pass-word-1")])
-            .send()
-            .unwrap(),
-        200,
-    );
+    e.create_credential(DOMAIN, "app", "pass-word-1");
     let trail = expect_json(e.get("/v1/audit", ADMIN_KEY).send().unwrap(), 200);
     let text = trail.to_string();
     for s in [&secret, &new, "pass-word-1", ADMIN_KEY] {

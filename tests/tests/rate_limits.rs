@@ -7,7 +7,6 @@ use std::thread;
 use std::time::Duration;
 
 use envoi_tests::sink::Script;
-use envoi_tests::smtp_client::RawSmtp;
 use envoi_tests::world::Delivering;
 use envoi_tests::*;
 use serde_json::json;
@@ -113,15 +112,7 @@ fn a_domain_over_its_hourly_limit_gets_429_over_http_and_451_over_smtp() {
         &["split"],
     );
     // SMTP counts against the same limit.
-    expect_json(
-        e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
-            .form(&[("login", "app"), ("password", "pass-word-1")])
-            .send()
-            .unwrap(),
-        200,
-    );
-    let (mut c, _) = RawSmtp::connect(e.smtp_port);
-    assert!(c.login("app@a.test", "pass-word-1").starts_with("235"));
+    let mut c = e.smtp_as_app(DOMAIN);
     let reply = c.submit(
         "app@a.test",
         "someone@example.org",

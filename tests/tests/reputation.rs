@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use envoi_tests::sink::Script;
-use envoi_tests::smtp_client::{complain, RawSmtp};
+use envoi_tests::smtp_client::complain;
 use envoi_tests::world::Delivering;
 use envoi_tests::*;
 use serde_json::{json, Value};
@@ -160,15 +160,7 @@ fn bounces_warn_then_suspend_hold_the_queue_and_reinstating_releases_it() {
     );
     assert!(msg.contains(DOMAIN), "{msg}");
     // SMTP too.
-    expect_json(
-        w.e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
-            .form(&[("login", "app"), ("password", "pass-word-1")])
-            .send()
-            .unwrap(),
-        200,
-    );
-    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
-    assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
+    let mut c = w.e.smtp_as_app(DOMAIN);
     let reply = c.submit(
         "app@shop.test",
         "x@dest.test",

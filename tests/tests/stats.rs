@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use envoi_tests::sink::Script;
-use envoi_tests::smtp_client::RawSmtp;
 use envoi_tests::world::Delivering;
 use envoi_tests::*;
 use serde_json::Value;
@@ -65,15 +64,7 @@ fn stats_total_counts_what_happened_in_mailguns_shape() {
     e.send(DOMAIN, "b@dest.test", &[]);
     e.send(DOMAIN, "bad@dest.test", &[]);
     // One over SMTP, for the delivered split.
-    expect_json(
-        e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
-            .form(&[("login", "app"), ("password", "pass-word-1")])
-            .send()
-            .unwrap(),
-        200,
-    );
-    let (mut c, _) = RawSmtp::connect(e.smtp_port);
-    assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
+    let mut c = e.smtp_as_app(DOMAIN);
     let reply = c.submit(
         "app@shop.test",
         "c@dest.test",

@@ -285,15 +285,7 @@ fn a_message_submitted_over_smtp_is_checked_against_the_lists_too() {
             .unwrap(),
         200,
     );
-    expect_json(
-        w.e.post(&format!("/v3/domains/{DOMAIN}/credentials"), ADMIN_KEY)
-            .form(&[("login", "app"), ("password", "pass-word-1")])
-            .send()
-            .unwrap(),
-        200,
-    );
-    let (mut c, _) = envoi_tests::smtp_client::RawSmtp::connect(w.e.smtp_port);
-    assert!(c.login("app@shop.test", "pass-word-1").starts_with("235"));
+    let mut c = w.e.smtp_as_app(DOMAIN);
     for to in ["bounced@dest.test", "fine@dest.test"] {
         let message = format!("From: app@shop.test\r\nTo: {to}\r\nSubject: hi\r\n\r\nhello\r\n");
         let reply = c.submit("app@shop.test", to, message.as_bytes());
