@@ -46,7 +46,7 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         if rest.is_empty() {
             return None;
         }
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, &rest[rest.len()..]),
         };
@@ -64,10 +64,7 @@ pub fn body_hash(body: &[u8], canon: Canon) -> [u8; 32] {
     for line in lines(body) {
         let line: &[u8] = match canon {
             Canon::Simple => line,
-            Canon::Relaxed => {
-                relax_line(line, &mut buf);
-                &buf
-            }
+            Canon::Relaxed => relax_line(line, &mut buf),
         };
         if line.is_empty() {
             pending_empty += 1;
@@ -89,7 +86,15 @@ pub fn body_hash(body: &[u8], canon: Canon) -> [u8; 32] {
 }
 
 /// Relaxed body line: runs of WSP become one SP, WSP at the end goes.
-fn relax_line(line: &[u8], out: &mut Vec<u8>) {
+/// Most lines are already relaxed (single spaces between words): those are
+/// found with SIMD scans and hashed in place; only the others are rebuilt.
+fn relax_line<'a>(line: &'a [u8], out: &'a mut Vec<u8>) -> &'a [u8] {
+    let already = memchr::memchr(b'\t', line).is_none()
+        && memchr::memmem::find(line, b"  ").is_none()
+        && line.last() != Some(&b' ');
+    if already {
+        return line;
+    }
     out.clear();
     let mut in_wsp = false;
     for &b in line {
@@ -103,6 +108,7 @@ fn relax_line(line: &[u8], out: &mut Vec<u8>) {
             out.push(b);
         }
     }
+    out
 }
 
 /// One header field as it appears in the message, terminator included.
@@ -206,6 +212,28 @@ mod tests {
             bh(b"", Canon::Relaxed),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
+    }
+
+    #[test]
+    fn relaxed_lines_are_rebuilt_only_when_they_change() {
+        let mut buf = Vec::new();
+        for (line, relaxed, in_place) in [
+            (
+                &b"Thank you for your order."[..],
+                &b"Thank you for your order."[..],
+                true,
+            ),
+            (b" leading single space", b" leading single space", true),
+            (b"", b"", true),
+            (b"two  spaces", b"two spaces", false),
+            (b"a\ttab", b"a tab", false),
+            (b"  \t lead and trail \t ", b" lead and trail", false),
+            (b" ", b"", false),
+        ] {
+            let got = relax_line(line, &mut buf);
+            assert_eq!(got, relaxed, "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(got.as_ptr() == line.as_ptr(), in_place, "{line:?}");
+        }
     }
 
     #[test]

@@ -166,18 +166,15 @@ fn quote(s: &str) -> String {
 /// Bare LF and bare CR become CRLF: what SMTP carries and DKIM signs.
 pub fn normalise_line_endings(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'\r' if raw.get(i + 1) == Some(&b'\n') => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
+    let mut rest = raw;
+    // Copy the runs between line-ending bytes whole (found with SIMD).
+    while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"\r\n");
+        let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
+        rest = &rest[i + 1 + usize::from(crlf)..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -323,6 +320,9 @@ mod tests {
     #[test]
     fn line_endings() {
         assert_eq!(normalise_line_endings(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(normalise_line_endings(b"\r\r\n\n\r"), b"\r\n\r\n\r\n\r\n");
+        assert_eq!(normalise_line_endings(b"no ending"), b"no ending");
+        assert_eq!(normalise_line_endings(b""), b"");
     }
 
     #[test]
