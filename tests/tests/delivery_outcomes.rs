@@ -284,3 +284,31 @@ fn one_connection_carries_several_messages_to_the_same_mx() {
         "five messages, one SMTP connection"
     );
 }
+
+#[test]
+fn lines_starting_with_a_dot_arrive_as_written_and_the_signature_verifies() {
+    let w = Delivering::start(Script::default(), "", Options::default());
+    w.dns.publish_dkim(&w.e.create_domain(SENDER));
+    // Dot lines (stuffed on the wire, unstuffed by the sink), a lone dot,
+    // and lines relaxed canonicalisation rewrites or keeps.
+    let body = ".starts with a dot\r\n..two dots\r\n.\r\nkept as is\r\ntwo  spaces\tand a tab \r\n";
+    let mime = format!(
+        "From: shop@{SENDER}\r\nTo: rcpt@dest.test\r\nSubject: dots\r\nMessage-ID: <dots@{SENDER}>\r\n\r\n{body}"
+    );
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("to", format!("rcpt@dest.test"))
+        .part(
+            "message",
+            reqwest::blocking::multipart::Part::bytes(mime.into_bytes()).file_name("m.mime"),
+        );
+    let r =
+        w.e.post(&format!("/v3/{SENDER}/messages.mime"), ADMIN_KEY)
+            .multipart(form)
+            .send()
+            .unwrap();
+    expect_json(r, 200);
+    let got = w.sink.wait_for(1, WAIT);
+    let data = String::from_utf8_lossy(&got[0].data);
+    assert!(data.ends_with(&format!("\r\n\r\n{body}")), "{data}");
+    envoi_tests::dkim::Verifier::new(w.dns.addr).assert_pass(&got[0].data);
+}
