@@ -296,7 +296,7 @@ fn lines_starting_with_a_dot_arrive_as_written_and_the_signature_verifies() {
         "From: shop@{SENDER}\r\nTo: rcpt@dest.test\r\nSubject: dots\r\nMessage-ID: <dots@{SENDER}>\r\n\r\n{body}"
     );
     let form = reqwest::blocking::multipart::Form::new()
-        .text("to", format!("rcpt@dest.test"))
+        .text("to", "rcpt@dest.test")
         .part(
             "message",
             reqwest::blocking::multipart::Part::bytes(mime.into_bytes()).file_name("m.mime"),
