@@ -1,6 +1,6 @@
 //! RFC 6376 §3.4 canonicalisation. The body is fed to a hasher line by line,
-//! straight from the message bytes: nothing is copied but one line at a time
-//! (relaxed) and a count of pending empty lines.
+//! straight from the message bytes: nothing is copied but a count of pending
+//! empty lines and, in relaxed mode, a line that canonicalisation changes.
 
 use sha2::{Digest, Sha256};
 
