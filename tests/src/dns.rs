@@ -41,9 +41,17 @@ impl TestDns {
         zone.upsert_mut(Record::from_rdata(root.clone(), 60, RData::SOA(soa)), 1);
         let zone = Arc::new(zone);
         let addr = rt.block_on(async {
-            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            // UDP picks a free port; TCP wants the same number, which a
+            // parallel test may hold: then try another.
+            let (udp, tcp) = loop {
+                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                match tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+                    Ok(tcp) => break (udp, tcp),
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                    Err(e) => panic!("test DNS: {e}"),
+                }
+            };
             let addr = udp.local_addr().unwrap();
-            let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
             let mut catalog = Catalog::new();
             catalog.upsert(
                 LowerName::new(&root),
