@@ -248,7 +248,7 @@ impl Deliverer {
             } else {
                 let now = now_micros();
                 // Each copy counts twice (see BYTES_IN_FLIGHT).
-                let max_bytes = (free_kib as i64) << 9;
+                let max_bytes = free_kib as i64 * 1024 / 2;
                 match self
                     .app
                     .store
