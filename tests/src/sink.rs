@@ -81,6 +81,12 @@ pub struct Script {
     pub data_delay: Duration,
     /// Keep no message content, only envelopes (benchmarks of many messages).
     pub forget_data: bool,
+    /// Close the connection right after answering this many messages on it
+    /// (a server that takes only so many per connection).
+    pub close_after: Option<usize>,
+    /// After this many messages on a connection, hang up without a word on
+    /// the next MAIL FROM (a server that dropped the connection just then).
+    pub hang_up_on_mail_after: Option<usize>,
 }
 
 struct Shared {
@@ -170,6 +176,11 @@ impl Sink {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
     /// The most connections that were ever open at once.
     pub fn peak_connections(&self) -> usize {
         self.shared.peak_open.load(Ordering::SeqCst)
@@ -205,6 +216,8 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
     let mut mail_from = String::new();
     let mut rcpts: Vec<String> = Vec::new();
     let mut line = String::new();
+    // Messages answered on this connection.
+    let mut answered = 0usize;
     loop {
         line.clear();
         if io.read_line(&mut line).await? == 0 {
@@ -212,6 +225,7 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
+        let mut close_now = false;
         let reply: String = if upper.starts_with("EHLO") {
             let mut r = String::from(
                 "250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 50000000\r\n",
@@ -238,6 +252,12 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
             rcpts.clear();
             continue;
         } else if upper.starts_with("MAIL FROM:") {
+            if s.script
+                .hang_up_on_mail_after
+                .is_some_and(|n| answered >= n)
+            {
+                return Ok(());
+            }
             mail_from = between_brackets(&cmd);
             rcpts.clear();
             "250 2.1.0 OK".into()
@@ -298,6 +318,8 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
                     });
                 }
                 rcpts.clear();
+                answered += 1;
+                close_now = s.script.close_after == Some(answered);
                 reply
             }
         } else if upper == "RSET" {
@@ -315,6 +337,9 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
         io.write_all(reply.as_bytes()).await?;
         io.write_all(b"\r\n").await?;
         io.flush().await?;
+        if close_now {
+            return Ok(());
+        }
     }
 }
 

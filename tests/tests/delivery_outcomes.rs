@@ -285,6 +285,75 @@ fn one_connection_carries_several_messages_to_the_same_mx() {
     );
 }
 
+/// Sends one message and waits for its `delivered` event: one batch.
+fn deliver_one(w: &World, to: &str) -> serde_json::Value {
+    let id = w.e.send(SENDER, to, &[]);
+    event(w, &format!("event=delivered&message-id={id}"))
+}
+
+#[test]
+fn the_next_batch_to_the_same_mx_reuses_the_open_connection() {
+    // Generous, so a slow machine still finds the first connection waiting.
+    let w = world(Script::default(), "idle_connection_time = \"60s\"");
+    deliver_one(&w, "r1@dest.test");
+    deliver_one(&w, "r2@dest.test");
+    deliver_one(&w, "r3@dest.test");
+    assert_eq!(w.sink.connections(), 1, "three batches, one connection");
+}
+
+#[test]
+fn a_zero_idle_connection_time_closes_the_connection_after_each_batch() {
+    let w = world(Script::default(), "idle_connection_time = \"0s\"");
+    deliver_one(&w, "r1@dest.test");
+    deliver_one(&w, "r2@dest.test");
+    assert_eq!(w.sink.connections(), 2);
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_its_time() {
+    let w = world(Script::default(), "idle_connection_time = \"1s\"");
+    deliver_one(&w, "r1@dest.test");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(w.sink.peak_connections(), 1);
+    assert_eq!(w.sink.open_connections(), 0, "closed once idle for 1 s");
+    deliver_one(&w, "r2@dest.test");
+    assert_eq!(w.sink.connections(), 2);
+}
+
+#[test]
+fn a_connection_the_mx_closed_while_idle_is_replaced_without_a_failure() {
+    let w = world(
+        Script {
+            close_after: Some(1),
+            ..Script::default()
+        },
+        "idle_connection_time = \"60s\"",
+    );
+    deliver_one(&w, "r1@dest.test");
+    let second = deliver_one(&w, "r2@dest.test");
+    assert_eq!(second["delivery-status"]["attempt-no"], 1, "{second}");
+    assert_eq!(w.sink.connections(), 2);
+    assert!(w.e.events(SENDER, "event=failed").is_empty());
+}
+
+#[test]
+fn a_connection_that_drops_at_the_first_command_is_retried_on_a_new_one() {
+    // Open and quiet when taken, gone at MAIL FROM: nothing was said, so
+    // the message goes at once over a new connection, not to the retry queue.
+    let w = world(
+        Script {
+            hang_up_on_mail_after: Some(1),
+            ..Script::default()
+        },
+        "idle_connection_time = \"60s\"",
+    );
+    deliver_one(&w, "r1@dest.test");
+    let second = deliver_one(&w, "r2@dest.test");
+    assert_eq!(second["delivery-status"]["attempt-no"], 1, "{second}");
+    assert_eq!(w.sink.connections(), 2);
+    assert!(w.e.events(SENDER, "event=failed").is_empty());
+}
+
 #[test]
 fn lines_starting_with_a_dot_arrive_as_written_and_the_signature_verifies() {
     let w = Delivering::start(Script::default(), "", Options::default());

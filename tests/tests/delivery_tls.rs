@@ -304,3 +304,52 @@ fn refused_for_tls_until_too_old_then_permanent() {
     assert_eq!(ev["reason"], "old", "{ev}");
     assert!(w.sink.received().is_empty());
 }
+
+/// The `delivery-status` of a delivered message.
+fn delivered_status(w: &World, id: &str) -> Value {
+    w.e.wait_event(SENDER, &format!("event=delivered&message-id={id}"), WAIT)["delivery-status"]
+        .clone()
+}
+
+#[test]
+fn a_verified_tls_session_carries_the_next_batch_without_a_new_handshake() {
+    let w = world(Mx::Cert(CertKind::Good), "idle_connection_time = \"60s\"");
+    for to in ["a@dest.test", "b@dest.test"] {
+        let id = w.e.send(SENDER, to, &[]);
+        let st = delivered_status(&w, &id);
+        assert_eq!(
+            (st["tls"].clone(), st["certificate-verified"].clone()),
+            (true.into(), true.into())
+        );
+    }
+    assert_eq!(w.sink.connections(), 1, "two batches, one TLS session");
+}
+
+#[test]
+fn an_unverified_session_is_never_reused_for_a_message_that_needs_verification() {
+    let w = world(
+        Mx::Cert(CertKind::SelfSigned),
+        "idle_connection_time = \"60s\"",
+    );
+    set_connection(&w.e, true, true);
+    let id = w.e.send(SENDER, "a@dest.test", &[]);
+    assert_eq!(delivered_status(&w, &id)["certificate-verified"], false);
+    // The same MX, now with verification required (per message): the open,
+    // unverified session proves nothing, and a new handshake refuses it.
+    let id =
+        w.e.send(SENDER, "b@dest.test", &[("o:skip-verification", "false")]);
+    let ev = w.e.wait_event(
+        SENDER,
+        &format!("event=failed&severity=temporary&message-id={id}"),
+        WAIT,
+    );
+    assert!(
+        ev["delivery-status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TLS"),
+        "{ev}"
+    );
+    assert_eq!(w.sink.count(), 1, "only the first reached the sink");
+    assert!(w.sink.connections() >= 2, "a new connection was tried");
+}

@@ -124,6 +124,9 @@ pub struct DeliveryConfig {
     pub retry_schedule: Vec<Dur>,
     pub max_age: Dur,
     pub connect_timeout: Dur,
+    /// envoi's own: how long a connection to an MX stays open after a batch,
+    /// for the next batch to the same MX (Postfix's connection cache time).
+    pub idle_connection_time: Dur,
 }
 
 impl Default for DeliveryConfig {
@@ -140,6 +143,7 @@ impl Default for DeliveryConfig {
                 .collect(),
             max_age: Dur(Duration::from_secs(3 * 86400)),
             connect_timeout: Dur(Duration::from_secs(30)),
+            idle_connection_time: Dur(Duration::from_secs(2)),
         }
     }
 }
@@ -345,6 +349,7 @@ relay = ""
 retry_schedule = ["1m", "5m", "30m", "2h", "6h"]
 max_age = "3d"
 connect_timeout = "30s"
+idle_connection_time = "2s"
 [limits]
 requests_per_second_per_key = 100
 messages_per_hour_per_domain = 0

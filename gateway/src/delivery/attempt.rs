@@ -9,6 +9,7 @@ use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Ve
 use policy::suppression;
 use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
 
+use super::idle::Route;
 use super::mx::{RouteError, Target};
 use super::smtp::{Reply, Session, SessionError};
 use super::{Deliverer, Job};
@@ -33,7 +34,7 @@ struct Prepared {
 
 /// Facts of the session a reply came from.
 #[derive(Clone, Default)]
-struct SessionFacts {
+pub(super) struct SessionFacts {
     mx_host: String,
     tls: bool,
     verified: bool,
@@ -208,7 +209,13 @@ async fn deliver_group_into(
         if remaining.is_empty() {
             break;
         }
-        let (mut session, facts) = match open(d, target, settings).await {
+        let route = Route {
+            domain: domain.to_string(),
+            host: target.host.clone(),
+            addr: target.addr,
+            settings,
+        };
+        let (mut session, mut facts, mut reused) = match session_for(d, &route, target).await {
             Ok(s) => s,
             Err((reply, facts)) => {
                 tracing::warn!(mx = %target.host, addr = %target.addr, reply = %reply, "MX not usable, trying the next one");
@@ -226,7 +233,27 @@ async fn deliver_group_into(
                 continue;
             }
             d.pace(domain).await;
-            match transaction(&mut session, &job, &p).await {
+            let before = session.replies();
+            let mut result = transaction(&mut session, &job, &p).await;
+            if std::mem::take(&mut reused) && result.is_err() && session.replies() == before {
+                // The MX closed the parked connection just as it was taken:
+                // it answered nothing, so nothing was delivered. Once more,
+                // on a new connection.
+                match open(d, target, settings).await {
+                    Ok((s, f)) => {
+                        (session, facts) = (s, f);
+                        result = transaction(&mut session, &job, &p).await;
+                    }
+                    Err((reply, f)) => {
+                        tracing::warn!(mx = %target.host, reply = %reply, "MX not usable, trying the next one");
+                        last_failure = Some((reply, f));
+                        broken = true;
+                        next_round.push((job, p));
+                        continue;
+                    }
+                }
+            }
+            match result {
                 Ok(fates) => {
                     let all_temp = fates.iter().all(|f| matches!(f, Fate::Temporary(_)));
                     if all_temp && targets.len() > 1 {
@@ -252,7 +279,7 @@ async fn deliver_group_into(
             }
         }
         if !broken {
-            session.quit().await;
+            close(d.idle.park(route, (session, facts), Instant::now()));
         }
         remaining = next_round;
     }
@@ -452,6 +479,43 @@ async fn open(
                 }
             }
         }
+    }
+}
+
+/// A session parked between groups (`idle`), with what is known of it.
+pub(super) type Parked = (Session, SessionFacts);
+
+/// A session for this group: a parked one for the same route while it is
+/// still open, else a new one (`open`). The flag says it was parked.
+async fn session_for(
+    d: &Deliverer,
+    route: &Route,
+    target: &Target,
+) -> Result<(Session, SessionFacts, bool), (Reply, SessionFacts)> {
+    loop {
+        let taken = d.idle.take(route, Instant::now());
+        close(taken.close);
+        let Some((mut s, mut facts)) = taken.session else {
+            let (s, facts) = open(d, target, route.settings).await?;
+            return Ok((s, facts, false));
+        };
+        // One the MX closed while it waited is dropped; the next is tried.
+        if s.reusable() {
+            facts.started = Some(Instant::now());
+            return Ok((s, facts, true));
+        }
+    }
+}
+
+/// Says QUIT on parked sessions that are let go, without holding up the caller.
+pub(super) fn close(sessions: impl IntoIterator<Item = Parked>) {
+    let sessions: Vec<Parked> = sessions.into_iter().collect();
+    if !sessions.is_empty() {
+        tokio::spawn(async move {
+            for (s, _) in sessions {
+                s.quit().await;
+            }
+        });
     }
 }
 

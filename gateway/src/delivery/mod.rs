@@ -4,10 +4,12 @@
 //!
 //! - `mx`: where to connect; `tls`: the TLS client; `smtp`: the session;
 //! - `attempt`: one destination group, from route to per-recipient outcome;
+//! - `idle`: sessions kept open between groups, for the next one to reuse;
 //! - the TLS decision is `policy::tls::decide`, the reply verdict
 //!   `policy::delivery::classify`.
 
 pub mod attempt;
+pub mod idle;
 pub mod mx;
 pub mod smtp;
 pub mod tls;
@@ -65,6 +67,8 @@ pub struct Deliverer {
     /// `[delivery].retry_schedule`, read once.
     pub retry_schedule: Vec<Duration>,
     keys: KeyCache,
+    /// Sessions waiting for the next group to the same MX.
+    idle: idle::IdleSessions<attempt::Parked>,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Destinations none of whose MX hosts took a connection lately.
     unreachable: Mutex<HashMap<String, Unreachable>>,
@@ -90,6 +94,7 @@ impl Deliverer {
                 .unwrap_or_else(|| "localhost".into())
         });
         let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
+        let idle = idle::IdleSessions::new(cfg.idle_connection_time.0);
         Ok(Arc::new(Deliverer {
             app,
             router,
@@ -97,6 +102,7 @@ impl Deliverer {
             helo,
             retry_schedule,
             keys: Mutex::new(HashMap::new()),
+            idle,
             per_destination: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashMap::new()),
         }))
@@ -241,6 +247,7 @@ impl Deliverer {
                 break;
             }
             while tasks.try_join_next().is_some() {}
+            attempt::close(self.idle.expired(Instant::now()));
             let free = slots.available_permits();
             let free_kib = memory.available_permits();
             let leased = if free == 0 || free_kib == 0 {
@@ -311,6 +318,9 @@ impl Deliverer {
             "delivery stopping: letting in-flight deliveries finish"
         );
         while tasks.join_next().await.is_some() {}
+        for (session, _) in self.idle.drain() {
+            session.quit().await;
+        }
         drop(outcomes_tx);
         let _ = recorder.await;
         tracing::info!("delivery stopped");

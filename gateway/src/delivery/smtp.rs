@@ -124,6 +124,11 @@ pub struct Session {
     pub tls: Option<TlsInfo>,
     timeout: Duration,
     pub peer: SocketAddr,
+    /// Replies read on this connection.
+    replies: u64,
+    /// A reply went wrong (timeout, garbage, connection lost): the dialogue
+    /// may be out of step, so the session is never reused.
+    failed: bool,
 }
 
 /// Bounded time for each command's reply (RFC 5321 §4.5.3.2 suggests minutes;
@@ -149,6 +154,8 @@ impl Session {
             tls: None,
             timeout,
             peer: addr,
+            replies: 0,
+            failed: false,
         };
         let greeting = s.read_reply("the greeting").await?;
         Ok((s, greeting))
@@ -159,7 +166,35 @@ impl Session {
         self.read_reply_within(what, t).await.map(|(r, _)| r)
     }
 
+    /// Replies read on this connection so far.
+    pub fn replies(&self) -> u64 {
+        self.replies
+    }
+
+    /// Whether the session may carry another transaction: nothing went
+    /// wrong on it, and the server has neither closed the connection nor
+    /// said anything unasked (a 421 before hanging up) while it waited.
+    pub fn reusable(&mut self) -> bool {
+        use futures_util::FutureExt;
+        // Readable now means EOF, an error or unasked bytes; a quiet open
+        // connection has nothing to read.
+        !self.failed && self.io.fill_buf().now_or_never().is_none()
+    }
+
     async fn read_reply_within(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<(Reply, Vec<String>), SessionError> {
+        let read = self.read_reply_unchecked(what, within).await;
+        match read {
+            Ok(_) => self.replies += 1,
+            Err(_) => self.failed = true,
+        }
+        read
+    }
+
+    async fn read_reply_unchecked(
         &mut self,
         what: &'static str,
         within: Duration,
@@ -291,6 +326,8 @@ impl Session {
             tls: Some(info),
             timeout,
             peer,
+            replies: 0,
+            failed: false,
         }))
     }
 
