@@ -42,9 +42,9 @@ const BYTES_IN_FLIGHT: usize = 128 << 20;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// After a lease that was not full, the next one waits this long: under a
 /// steady flow a lease then carries tens of messages rather than the few of
-/// one group commit (fewer transactions, bigger groups; in `bench/`, 4 % less
-/// CPU and 11 % more messages per second), and a message waits at most this
-/// much more. A backlog (full leases) is leased without a pause.
+/// one group commit (fewer transactions, bigger groups; in `bench/`, about
+/// 4 % less CPU and 7 to 11 % more messages per second), and a message waits
+/// at most this much more. A backlog (full leases) is leased without a pause.
 const LEASE_GATHER: Duration = Duration::from_millis(25);
 
 /// What a connection group holds in memory, in KiB of `BYTES_IN_FLIGHT`
