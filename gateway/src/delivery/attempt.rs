@@ -233,25 +233,23 @@ async fn deliver_group_into(
                 continue;
             }
             d.pace(domain).await;
+            let broke = |e: SessionError| local_temp(e.to_string());
             let before = session.replies();
-            let mut result = transaction(&mut session, &job, &p).await;
+            let mut result = transaction(&mut session, &job, &p).await.map_err(broke);
             if std::mem::take(&mut reused) && result.is_err() && session.replies() == before {
                 // The MX closed the parked connection just as it was taken:
                 // it answered nothing, so nothing was delivered. Once more,
                 // on a new connection.
-                match open(d, target, settings).await {
+                result = match open(d, target, settings).await {
                     Ok((s, f)) => {
                         (session, facts) = (s, f);
-                        result = transaction(&mut session, &job, &p).await;
+                        transaction(&mut session, &job, &p).await.map_err(broke)
                     }
                     Err((reply, f)) => {
-                        tracing::warn!(mx = %target.host, reply = %reply, "MX not usable, trying the next one");
-                        last_failure = Some((reply, f));
-                        broken = true;
-                        next_round.push((job, p));
-                        continue;
+                        facts = f;
+                        Err(reply)
                     }
-                }
+                };
             }
             match result {
                 Ok(fates) => {
@@ -270,9 +268,9 @@ async fn deliver_group_into(
                     }
                     flush(out, tx);
                 }
-                Err(e) => {
-                    tracing::warn!(mx = %target.host, error = %e, "session broke; remaining messages go to the next MX");
-                    last_failure = Some((local_temp(e.to_string()), facts.clone()));
+                Err(reply) => {
+                    tracing::warn!(mx = %target.host, reply = %reply, "session broke; remaining messages go to the next MX");
+                    last_failure = Some((reply, facts.clone()));
                     broken = true;
                     next_round.push((job, p));
                 }

@@ -93,9 +93,11 @@ impl<T> IdleSessions<T> {
             since: now,
             session,
         });
-        (parked.len() > MAX_PARKED)
-            .then(|| parked.pop_front().map(|p| p.session))
-            .flatten()
+        if parked.len() > MAX_PARKED {
+            parked.pop_front().map(|p| p.session)
+        } else {
+            None
+        }
     }
 
     /// Sessions that waited their time out, to close.

@@ -186,7 +186,7 @@ impl Session {
         what: &'static str,
         within: Duration,
     ) -> Result<(Reply, Vec<String>), SessionError> {
-        let read = self.read_reply_unchecked(what, within).await;
+        let read = self.next_reply(what, within).await;
         match read {
             Ok(_) => self.replies += 1,
             Err(_) => self.failed = true,
@@ -194,7 +194,8 @@ impl Session {
         read
     }
 
-    async fn read_reply_unchecked(
+    /// One reply, read and parsed (`read_reply_within` keeps the count).
+    async fn next_reply(
         &mut self,
         what: &'static str,
         within: Duration,
