@@ -214,6 +214,18 @@ pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
     sql
 }
 
+/// A store on a new SQLite file in its own temporary folder (returned, for
+/// the test to remove), not migrated.
+#[cfg(test)]
+pub(crate) async fn temp_sqlite(tag: &str) -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("envoi-{tag}-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
 #[cfg(test)]
 mod placeholder_tests {
     use super::placeholders;

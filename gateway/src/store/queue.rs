@@ -253,11 +253,7 @@ mod tests {
     /// A migrated store with one domain and `sizes.len()` messages, one due
     /// recipient each, oldest first.
     async fn queue_of(sizes: &[i64]) -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("envoi-queue-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.join("q.db").display()))
-            .await
-            .unwrap();
+        let (store, dir) = crate::store::temp_sqlite("queue").await;
         store.migrate().await.unwrap();
         sqlx::query(
             "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'q.test', 's', 0)",

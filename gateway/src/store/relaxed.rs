@@ -70,11 +70,7 @@ mod tests {
     use sqlx::Row;
 
     async fn store() -> (Store, std::path::PathBuf) {
-        let dir =
-            std::env::temp_dir().join(format!("envoi-relaxed-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
+        let (store, dir) = crate::store::temp_sqlite("relaxed").await;
         sqlx::query("CREATE TABLE t (x INTEGER)")
             .execute(store.writer())
             .await
