@@ -27,6 +27,34 @@ pub enum AcceptError {
     /// The domain is suspended for acceptable use: nothing stored.
     #[error("domain {domain} is suspended: its {reason}; sending is refused and queued messages are held until an admin reinstates it (POST /v3/{domain}/reputation/reinstate)")]
     Suspended { domain: String, reason: Reason },
+    /// From or Sender names a domain this one may not send as.
+    #[error(transparent)]
+    NotYourAuthor(#[from] policy::sender::Refusal),
+}
+
+/// Every domain the messages say they are from (From and Sender) must be
+/// one `domain` may send as (`policy::sender`), whatever the way in.
+async fn check_authors(
+    app: &App,
+    domain: &Domain,
+    messages: &[Outgoing],
+) -> Result<(), AcceptError> {
+    let mut seen: Vec<String> = Vec::new();
+    for author in messages.iter().flat_map(|m| &m.authors) {
+        let from = author.domain().to_ascii_lowercase();
+        if seen.contains(&from) {
+            continue;
+        }
+        // The sending domain itself needs no lookup (the usual case).
+        let owner = if from == domain.name {
+            Some(from.clone())
+        } else {
+            app.store.registered_owner(&from).await?
+        };
+        policy::sender::check(&from, &domain.name, domain.from_policy, owner.as_deref())?;
+        seen.push(from);
+    }
+    Ok(())
 }
 
 pub async fn accept(
@@ -36,6 +64,7 @@ pub async fn accept(
     messages: &[Outgoing],
     method: Method,
 ) -> Result<(), AcceptError> {
+    check_authors(app, domain, messages).await?;
     if let Some(reason) = app.reputation.suspended(app, domain.id).await? {
         return Err(AcceptError::Suspended {
             domain: domain.name.clone(),

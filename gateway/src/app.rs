@@ -33,6 +33,12 @@ pub struct Inner {
     pub dkim_generation: std::sync::atomic::AtomicU64,
     /// Bumped whenever an IP allowlist changes, so SMTP reloads it.
     pub allowlist_generation: std::sync::atomic::AtomicU64,
+    /// Wrong API keys per client address (`http::shield`).
+    pub key_guard: crate::guard::Guard,
+    /// KiB of HTTP request bodies and SMTP DATA being received, over every
+    /// connection (`[http]` / `[smtp].max_inflight_bytes`).
+    pub http_inflight: Arc<tokio::sync::Semaphore>,
+    pub smtp_inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -102,6 +108,9 @@ impl App {
             queue_wake: tokio::sync::Notify::new(),
             dkim_generation: std::sync::atomic::AtomicU64::new(0),
             allowlist_generation: std::sync::atomic::AtomicU64::new(0),
+            key_guard: crate::http::shield::key_guard(),
+            http_inflight: crate::http::shield::budget(config.http.max_inflight_bytes.0),
+            smtp_inflight: crate::http::shield::budget(config.smtp.max_inflight_bytes.0),
             store,
             master_key,
             limits: Limits::new(&config.limits),

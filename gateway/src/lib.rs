@@ -12,6 +12,7 @@ pub mod dkim;
 pub mod dns_check;
 pub mod dns_records;
 pub mod events;
+pub mod guard;
 pub mod http;
 pub mod inbound;
 pub mod limits;

@@ -76,10 +76,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         })
     };
     let router = crate::http::router(app.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServeError::Http)?;
+    crate::http::server::serve(listener, router, &app.config.http, shutdown_signal()).await;
     tracing::info!("HTTP API stopped; finishing SMTP sessions and deliveries in flight");
     let _ = stop_tx.send(true);
     let _ = submission.await;

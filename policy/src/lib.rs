@@ -6,6 +6,7 @@ pub mod limits;
 pub mod relay;
 pub mod reputation;
 pub mod secrets;
+pub mod sender;
 pub mod suppression;
 pub mod tls;
 pub mod webhooks;

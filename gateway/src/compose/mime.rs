@@ -96,15 +96,20 @@ pub fn build(
         }
     };
 
+    // Checked after substitution: a recipient variable is input too.
+    let header = |field: &str, s: &str| {
+        let v = fill(s);
+        super::check_single_line(field, &v).map(|()| v)
+    };
     let mut alternatives = Vec::new();
-    if let Some(t) = c.text {
-        alternatives.push(MimePart::new("text/plain", fill(t)));
-    }
-    if let Some(a) = c.amp_html {
-        alternatives.push(MimePart::new("text/x-amp-html", fill(a)));
-    }
-    if let Some(h) = c.html {
-        alternatives.push(MimePart::new("text/html", fill(h)));
+    for (field, ctype, text) in [
+        ("text", "text/plain", c.text),
+        ("amp-html", "text/x-amp-html", c.amp_html),
+        ("html", "text/html", c.html),
+    ] {
+        if let Some(t) = text {
+            alternatives.push(MimePart::new(ctype, body_text(field, &fill(t))?));
+        }
     }
     let mut body = if alternatives.len() == 1 {
         alternatives.pop().expect("one part")
@@ -142,14 +147,15 @@ pub fn build(
     let mut b = MessageBuilder::new()
         .from(addr(c.from))
         .to(addr_list(to))
-        .subject(fill(c.subject))
+        .subject(header("subject", c.subject)?)
         .message_id(message_id.to_string())
         .date(chrono::Utc::now().timestamp());
     if !cc.is_empty() {
         b = b.cc(addr_list(cc));
     }
     for (name, value) in c.headers {
-        b = b.header(name.to_string(), header_value(fill(value)));
+        let value = header(&format!("h:{name}"), value)?;
+        b = b.header(name.to_string(), header_value(value));
     }
     if let Some(v) = &c.variables_header {
         b = b.header("X-Mailgun-Variables", header_value(v.clone()));
@@ -157,6 +163,16 @@ pub fn build(
     b.body(body)
         .write_to_vec()
         .map_err(|e| ComposeError::BadMime(e.to_string()))
+}
+
+/// A text part: NUL is refused (only a base64 part could carry it), and
+/// every line ending becomes CRLF, so no bare CR or LF reaches a receiver.
+fn body_text(field: &'static str, text: &str) -> Result<String, ComposeError> {
+    if text.contains('\0') {
+        return Err(ComposeError::NulInBody(field));
+    }
+    let crlf = normalise_line_endings(text.as_bytes());
+    Ok(String::from_utf8(crlf).expect("only CR and LF were added"))
 }
 
 fn quote(s: &str) -> String {
@@ -182,21 +198,33 @@ pub fn normalise_line_endings(raw: &[u8]) -> Vec<u8> {
 pub struct Prepared {
     pub mime: Vec<u8>,
     pub message_id: String,
+    /// The first From mailbox (what events show).
     pub from: Mailbox,
+    /// Every mailbox of From and Sender, groups and lists alike.
+    pub authors: Vec<Mailbox>,
     pub to: String,
     pub subject: String,
 }
 
-/// Check a message given whole and make it ready to queue: CRLF line endings,
-/// a From we can parse, a header section, a Message-ID (added when missing).
-pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError> {
-    if raw.is_empty() {
-        return Err(ComposeError::BadMime("the message is empty".into()));
-    }
-    let mut mime = normalise_line_endings(raw);
-    let header_end = find_header_end(&mime)
-        .ok_or_else(|| ComposeError::BadMime("no blank line ends the header section".into()))?;
-    let headers = &mime[..header_end];
+/// Header fields of a header section, unfolded: `(name, raw value)`.
+fn fields(headers: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut lines = headers.split_inclusive(|&b| b == b'\n').peekable();
+    std::iter::from_fn(move || {
+        let first = lines.next()?;
+        let colon = first.iter().position(|&b| b == b':').unwrap_or(first.len());
+        let start = first.as_ptr() as usize - headers.as_ptr() as usize;
+        let mut end = start + first.len();
+        while let Some(next) = lines.next_if(|l| matches!(l.first(), Some(b' ' | b'\t'))) {
+            end += next.len();
+        }
+        let value_start = (start + colon + 1).min(end);
+        Some((&first[..colon], &headers[value_start..end]))
+    })
+}
+
+/// Every header line is `Name: value` (or a continuation), and no field
+/// holds NUL or another C0 control but TAB.
+fn check_header_section(headers: &[u8]) -> Result<(), ComposeError> {
     for line in headers.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || line[0] == b' ' || line[0] == b'\t' {
@@ -211,15 +239,79 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
             )));
         }
     }
+    for (name, value) in fields(headers) {
+        let bad = value
+            .iter()
+            .find(|&&b| b < b' ' && !matches!(b, b'\t' | b'\r' | b'\n'));
+        if let Some(&b) = bad {
+            return Err(ComposeError::ControlCharacter {
+                field: format!("the {} header", String::from_utf8_lossy(name)),
+                code: u32::from(b),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The mailboxes of an address header (lists and groups alike); each must
+/// hold an address envoi accepts.
+fn mailboxes(
+    field: &'static str,
+    value: Option<&mail_parser::Address<'_>>,
+) -> Result<Vec<Mailbox>, ComposeError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for a in value.iter() {
+        let addr = a.address().ok_or_else(|| {
+            ComposeError::BadMime(format!("a mailbox of the {field} header has no address"))
+        })?;
+        out.push(super::address::parse_mailbox(field, addr)?);
+    }
+    if out.is_empty() {
+        return Err(ComposeError::BadMime(format!(
+            "the {field} header holds no address"
+        )));
+    }
+    Ok(out)
+}
+
+/// Check a message given whole and make it ready to queue: CRLF line endings,
+/// exactly one From we can parse, a header section without control
+/// characters, no NUL at all (only BINARYMIME could carry one, and envoi
+/// does not offer it), a Message-ID (added when missing).
+pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError> {
+    if raw.is_empty() {
+        return Err(ComposeError::BadMime("the message is empty".into()));
+    }
+    let mut mime = normalise_line_endings(raw);
+    let header_end = find_header_end(&mime)
+        .ok_or_else(|| ComposeError::BadMime("no blank line ends the header section".into()))?;
+    check_header_section(&mime[..header_end])?;
+    if memchr::memchr(0, &mime[header_end..]).is_some() {
+        return Err(ComposeError::NulInBody("the message body"));
+    }
+    let from_fields = fields(&mime[..header_end])
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"from"))
+        .count();
+    if from_fields != 1 {
+        return Err(ComposeError::FromCount(from_fields));
+    }
+    let sender_fields = fields(&mime[..header_end])
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sender"))
+        .count();
+    if sender_fields > 1 {
+        return Err(ComposeError::BadMime(format!(
+            "the message has {sender_fields} Sender header fields; RFC 5322 allows at most one"
+        )));
+    }
     let parsed = mail_parser::MessageParser::default()
         .parse_headers(&mime[..header_end + 2])
         .ok_or_else(|| ComposeError::BadMime("the header section cannot be parsed".into()))?;
-    let from = parsed
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .ok_or_else(|| ComposeError::BadMime("there is no From header with an address".into()))?;
-    let from = super::address::parse_mailbox("from", from)?;
+    let mut authors = mailboxes("from", parsed.from())?;
+    authors.extend(mailboxes("sender", parsed.sender())?);
+    let from = authors[0].clone();
     let to = parsed
         .to()
         .map(|a| {
@@ -244,6 +336,7 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
         mime,
         message_id,
         from,
+        authors,
         to,
         subject,
     })
@@ -353,5 +446,51 @@ mod tests {
         assert!(prepare_whole(b"this is not a message", "x.com").is_err());
         assert!(prepare_whole(b"no colon here\r\n\r\nbody", "x.com").is_err());
         assert!(prepare_whole(b"Subject: no from\r\n\r\nbody", "x.com").is_err());
+    }
+
+    #[test]
+    fn every_from_mailbox_is_an_author() {
+        let p = prepare_whole(
+            b"From: <x@a.test>,\r\n <ceo@b.test>\r\nSender: s@c.test\r\n\r\nhi",
+            "a.test",
+        )
+        .unwrap();
+        let got: Vec<_> = p.authors.iter().map(|m| m.addr.as_str()).collect();
+        assert_eq!(got, ["x@a.test", "ceo@b.test", "s@c.test"]);
+        let p = prepare_whole(b"From: team: x@a.test, ceo@b.test;\r\n\r\nhi", "a.test").unwrap();
+        assert_eq!(p.authors.len(), 2);
+        assert_eq!(p.authors[1].addr, "ceo@b.test");
+    }
+
+    #[test]
+    fn two_from_fields_or_none_are_refused() {
+        let two = prepare_whole(b"From: x@a.test\r\nFrom: ceo@b.test\r\n\r\nhi", "a.test");
+        assert!(matches!(two, Err(ComposeError::FromCount(2))));
+        let none = prepare_whole(b"Subject: hi\r\n\r\nhi", "a.test");
+        assert!(matches!(none, Err(ComposeError::FromCount(0))));
+    }
+
+    #[test]
+    fn control_characters_in_headers_and_nul_in_the_body_are_refused() {
+        let e = prepare_whole(b"From: x@a.test\r\nSubject: a\0b\r\n\r\nhi", "a.test");
+        assert!(
+            matches!(e, Err(ComposeError::ControlCharacter { ref field, code: 0 }) if field.contains("Subject"))
+        );
+        let e = prepare_whole(b"From: x@a.test\r\n\r\nh\0i", "a.test");
+        assert!(matches!(e, Err(ComposeError::NulInBody(_))));
+        assert!(prepare_whole(b"From: x@a.test\r\nSubject: a\tb\r\n\r\nhi", "a.test").is_ok());
+    }
+
+    #[test]
+    fn header_fields_are_unfolded_by_name() {
+        let h = b"From: a\r\n b\r\nTo: c\r\n";
+        let got: Vec<_> = fields(h).map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+        assert_eq!(
+            got,
+            [
+                (b"From".to_vec(), b" a\r\n b\r\n".to_vec()),
+                (b"To".to_vec(), b" c\r\n".to_vec())
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! batch expansion with `recipient-variables`, MIME building. No I/O.
 
 pub mod address;
+pub mod headers;
 pub mod mime;
 pub mod options;
 
@@ -24,6 +25,16 @@ pub enum ComposeError {
     HeaderInjection(String),
     #[error("invalid header name {0:?} in h:{0}: use printable ASCII without spaces or colons")]
     BadHeaderName(String),
+    #[error("{field} contains the control character {}: header fields and addresses take text and TAB only; remove it", control_name(*.code))]
+    ControlCharacter { field: String, code: u32 },
+    #[error("{0} contains a NUL byte: a text part cannot carry one; remove it, or send the content as an attachment (sent base64-encoded)")]
+    NulInBody(&'static str),
+    #[error("h:{0} cannot be set: envoi writes the {0} header itself and a message never carries two. Use the API field for it (to, cc, o:deliverytime...) or leave it out")]
+    ReservedHeader(String),
+    #[error("h:{0} is given twice: a message carries one {0} header; send it once")]
+    DuplicateHeader(String),
+    #[error("the message has {0} From header fields: RFC 5322 allows exactly one; send one From field (it may list several mailboxes)")]
+    FromCount(usize),
     #[error("Too many recipients, max is 1000 (to + cc + bcc = {0}). Split the send into batches of at most 1000.")]
     TooManyRecipients(usize),
     #[error("too many tags ({0}): a message takes at most 3 o:tag values")]
@@ -46,14 +57,25 @@ pub enum ComposeError {
     BadMime(String),
 }
 
+fn control_name(code: u32) -> String {
+    match code {
+        0 => "NUL (0x00)".to_string(),
+        c => format!("0x{c:02X}"),
+    }
+}
+
 /// One message body to store, with its envelope recipients.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     /// Without angle brackets (as in events); the API answers `<id>`.
     pub message_id: String,
     pub mime: Vec<u8>,
-    /// The From address: the envelope sender (before VERP).
+    /// The (first) From address, as events show it. Never the envelope
+    /// sender: delivery uses a return path in the sending domain.
     pub sender: String,
+    /// Every mailbox of From and Sender: who the message says it is from,
+    /// checked against the sending domain (`policy::sender`).
+    pub authors: Vec<Mailbox>,
     pub recipients: Vec<Mailbox>,
     pub summary: Summary,
 }
@@ -104,18 +126,9 @@ pub struct SendRequest<'a> {
     pub recipient_variables: Option<&'a str>,
 }
 
+/// A field that becomes a header: one line, no control characters.
 pub fn check_single_line(field: &str, value: &str) -> Result<(), ComposeError> {
-    if value.contains(['\r', '\n']) {
-        return Err(ComposeError::HeaderInjection(field.to_string()));
-    }
-    Ok(())
-}
-
-fn check_header_name(name: &str) -> Result<(), ComposeError> {
-    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
-        return Err(ComposeError::BadHeaderName(name.to_string()));
-    }
-    Ok(())
+    headers::check_value(field, value)
 }
 
 /// Options shared by both send endpoints: `o:`, `v:`, the 16 KB limit.
@@ -156,9 +169,17 @@ pub fn compose(
     req: &SendRequest<'_>,
     opts: &SendOptions,
 ) -> Result<Vec<Outgoing>, ComposeError> {
-    let from_raw = req.from.ok_or(ComposeError::Missing("from"))?;
-    check_single_line("from", from_raw)?;
+    let custom = headers::classify(&req.headers)?;
+    let (from_field, from_raw) = match custom.from {
+        Some(h) => ("h:From", h),
+        None => ("from", req.from.ok_or(ComposeError::Missing("from"))?),
+    };
+    check_single_line(from_field, from_raw)?;
     let from = address::parse_mailbox("from", from_raw)?;
+    let mut authors = vec![from.clone()];
+    if let Some(sender) = custom.sender {
+        authors.push(address::parse_mailbox("h:Sender", sender)?);
+    }
     if req.to.is_empty() {
         return Err(ComposeError::Missing("to"));
     }
@@ -180,12 +201,13 @@ pub fn compose(
     if req.text.is_none() && req.html.is_none() && req.amp_html.is_none() {
         return Err(ComposeError::NoBody);
     }
-    if let Some(s) = req.subject {
+    let subject = custom.subject.or(req.subject);
+    if let Some(s) = subject {
         check_single_line("subject", s)?;
     }
-    for (name, value) in &req.headers {
-        check_header_name(name)?;
-        check_single_line(&format!("h:{name}"), value)?;
+    let mut written: Vec<(&str, &str)> = custom.rest.clone();
+    if let Some(sender) = custom.sender {
+        written.push(("Sender", sender));
     }
     let rcpt_vars = req
         .recipient_variables
@@ -194,13 +216,13 @@ pub fn compose(
 
     let content = mime::Content {
         from: &from,
-        subject: req.subject.unwrap_or(""),
+        subject: subject.unwrap_or(""),
         text: req.text,
         html: req.html,
         amp_html: req.amp_html,
         attachments: &req.attachments,
         inlines: &req.inlines,
-        headers: &req.headers,
+        headers: &written,
         variables_header: opts.variables_header(),
     };
     let attachments: Vec<AttachmentInfo> = req
@@ -232,7 +254,7 @@ pub fn compose(
                     message_id,
                     mime,
                     vec![rcpt.clone()],
-                    &from,
+                    &authors,
                     &rcpt.to_string(),
                     &content,
                     v,
@@ -252,7 +274,7 @@ pub fn compose(
                 message_id,
                 mime,
                 all,
-                &from,
+                &authors,
                 &to_header,
                 &content,
                 None,
@@ -268,17 +290,19 @@ fn outgoing(
     message_id: String,
     mime: Vec<u8>,
     recipients: Vec<Mailbox>,
-    from: &Mailbox,
+    authors: &[Mailbox],
     to: &str,
     content: &mime::Content<'_>,
     vars: Option<&Value>,
     attachments: &[AttachmentInfo],
 ) -> Outgoing {
     let vars = vars.and_then(Value::as_object);
+    let from = &authors[0];
     Outgoing {
         message_id,
         mime,
         sender: from.addr.clone(),
+        authors: authors.to_vec(),
         recipients,
         summary: Summary {
             from: from.to_string(),

@@ -43,6 +43,16 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Base of unsubscribe links and of absolute paging URLs when set.
     pub public_url: Option<String>,
+    /// envoi's own: a request's headers must arrive within this (hyper's
+    /// header read timeout; also how long an idle keep-alive connection
+    /// waits for its next request).
+    pub header_read_timeout: Dur,
+    /// envoi's own: a request's whole body must arrive within this, so a
+    /// client dripping bytes cannot hold a connection and its buffer.
+    pub body_read_timeout: Dur,
+    /// envoi's own: bytes of request bodies being received at once, over
+    /// every connection; past it a request gets 503 with Retry-After.
+    pub max_inflight_bytes: ByteSize,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +60,9 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".parse().unwrap(),
             public_url: None,
+            header_read_timeout: Dur(Duration::from_secs(30)),
+            body_read_timeout: Dur(Duration::from_secs(120)),
+            max_inflight_bytes: ByteSize(256 << 20),
         }
     }
 }
@@ -66,6 +79,9 @@ pub struct SmtpConfig {
     pub idle_timeout: Dur,
     /// envoi's own: more simultaneous clients are told 421.
     pub max_connections: u32,
+    /// envoi's own: bytes of DATA being received at once, over every
+    /// session; past it a session's DATA waits, then gets 451 4.3.1.
+    pub max_inflight_bytes: ByteSize,
 }
 
 impl Default for SmtpConfig {
@@ -78,6 +94,7 @@ impl Default for SmtpConfig {
             max_message_size: ByteSize(25_000_000),
             idle_timeout: Dur(Duration::from_secs(300)),
             max_connections: 1000,
+            max_inflight_bytes: ByteSize(256 << 20),
         }
     }
 }
@@ -283,6 +300,28 @@ impl Config {
                 "[store] url = {:?}: expected sqlite://PATH or postgres://USER:PASS@HOST/DB",
                 self.store.url
             )));
+        }
+        for (table, budget) in [
+            ("http", self.http.max_inflight_bytes),
+            ("smtp", self.smtp.max_inflight_bytes),
+        ] {
+            if budget.0 < self.smtp.max_message_size.0 {
+                return Err(ConfigError::Invalid(format!(
+                    "[{table}] max_inflight_bytes = {} bytes is less than [smtp].max_message_size = {} bytes: one message must fit; raise it",
+                    budget.0, self.smtp.max_message_size.0
+                )));
+            }
+        }
+        for (name, d) in [
+            ("[http] header_read_timeout", self.http.header_read_timeout),
+            ("[http] body_read_timeout", self.http.body_read_timeout),
+            ("[smtp] idle_timeout", self.smtp.idle_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} = \"0s\": it must be longer than zero, or every client would be cut off"
+                )));
+            }
         }
         for (name, rate) in [
             ("bounce_rate", self.policy.bounce_rate),

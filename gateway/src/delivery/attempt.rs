@@ -21,7 +21,7 @@ use crate::unsubscribe;
 /// What a message looks like on the wire, prepared once per attempt.
 struct Prepared {
     /// MAIL FROM: a VERP address at `[inbound].bounce_domain` when one is
-    /// set (reports come back to envoi), else the sender.
+    /// set (reports come back to envoi), else at the sending domain.
     return_path: String,
     signature: Vec<u8>,
     /// The message as sent after the signature: this recipient's
@@ -362,10 +362,14 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
         ),
         None => (m.msg.sender.clone(), String::new(), String::new()),
     };
-    let return_path = match &config.inbound.bounce_domain {
-        Some(bounces) => crate::inbound::verp::address(&d.app.master_key, m.msg.id, bounces),
-        None => m.msg.sender.clone(),
-    };
+    // Never the From address: SPF is evaluated for the tenant's own domain
+    // (or envoi's bounce domain), so nobody's SPF vouches for another's mail.
+    let bounces = config.inbound.bounce_domain.as_deref();
+    let return_path = crate::inbound::verp::address(
+        &d.app.master_key,
+        m.msg.id,
+        bounces.unwrap_or(&m.domain.name),
+    );
     Ok(Prepared {
         return_path,
         signature,

@@ -118,7 +118,7 @@ async fn find_key(app: &App, secret: &str) -> Result<Option<(ApiKey, Matched)>, 
 /// Who the caller is, once its key is good now and within its request rate.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let secret = basic_password(headers)?;
-    let invalid = || ApiError::Unauthorized(format!("Invalid API key. {NEED_KEY}"));
+    let invalid = || ApiError::InvalidKey(format!("Invalid API key. {NEED_KEY}"));
     let (key, matched) = find_key(app, &secret).await?.ok_or_else(invalid)?;
     let now = now_micros();
     match policy::secrets::check(matched, key.lifetime(), now) {

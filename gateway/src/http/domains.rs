@@ -31,6 +31,7 @@ pub fn domain_json(d: &Domain) -> Value {
         "wildcard": d.wildcard,
         "web_scheme": d.web_scheme,
         "web_prefix": d.web_prefix,
+        "from_policy": d.from_policy.as_str(),
         "use_automatic_sender_security": false,
         "encrypt_incoming_message": false,
         "message_ttl": 259200,
@@ -225,6 +226,13 @@ fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
         u.web_scheme = Some(s.to_string());
     }
     u.web_prefix = form.get("web_prefix").map(str::to_string);
+    if let Some(p) = form.get("from_policy") {
+        u.from_policy = Some(p.parse().map_err(|e: policy::sender::UnknownPolicy| {
+            ApiError::BadRequest(format!(
+                "{e}: aligned lets this domain send from its own addresses and its subdomains', any from any domain not registered in this envoi"
+            ))
+        })?);
+    }
     Ok(u)
 }
 

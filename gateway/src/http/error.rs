@@ -17,6 +17,22 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A key that matches nothing: counted against the caller's address.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// Too many wrong keys from this address: 429 until `retry_after`.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// Busy (the inflight byte budget): 503 with Retry-After.
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -54,8 +70,20 @@ fn limited_text(l: &Limited, what: &str) -> String {
 
 /// Whole seconds, rounded up, at least 1.
 fn retry_secs(l: &Limited) -> u64 {
-    l.retry_after.as_micros().div_ceil(1_000_000).max(1) as u64
+    whole_secs(l.retry_after)
 }
+
+fn whole_secs(d: std::time::Duration) -> u64 {
+    d.as_micros().div_ceil(1_000_000).max(1) as u64
+}
+
+/// Marks a response to a key that matched nothing (`ApiError::InvalidKey`),
+/// so the guard in `http::shield` counts it against the caller's address.
+#[derive(Debug, Clone, Copy)]
+pub struct WrongKey;
+
+/// Seconds a 503 for a full inflight budget asks the client to wait.
+pub const BUSY_RETRY_SECS: u64 = 5;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -63,7 +91,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidKey(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -94,6 +126,7 @@ impl From<AcceptError> for ApiError {
         match e {
             AcceptError::Store(e) => e.into(),
             AcceptError::Suspended { .. } => ApiError::Forbidden(e.to_string()),
+            AcceptError::NotYourAuthor(_) => ApiError::BadRequest(e.to_string()),
             AcceptError::Limited(l) => {
                 let what = format!(
                     "sending for this domain ([limits].messages_per_{}_per_domain, counting recipients)",
@@ -126,6 +159,25 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"envoi\""),
             );
+        }
+        match &self {
+            ApiError::InvalidKey(_) => {
+                resp.extensions_mut().insert(WrongKey);
+            }
+            ApiError::Throttled { retry_after, .. } => {
+                let secs = HeaderValue::from(whole_secs(*retry_after));
+                resp.headers_mut().insert(header::RETRY_AFTER, secs);
+            }
+            ApiError::Busy(_) => {
+                let secs = HeaderValue::from(BUSY_RETRY_SECS);
+                resp.headers_mut().insert(header::RETRY_AFTER, secs);
+            }
+            // The rest of a slow body is not worth waiting for.
+            ApiError::Timeout(_) | ApiError::HeadersTooLarge(_) => {
+                let close = HeaderValue::from_static("close");
+                resp.headers_mut().insert(header::CONNECTION, close);
+            }
+            _ => {}
         }
         if let ApiError::RateLimited(l, _) = &self {
             let reset = crate::store::now_micros() as u64 / 1_000_000

@@ -147,6 +147,7 @@ pub async fn send_mime(
     let msg = Outgoing {
         message_id: prepared.message_id,
         sender: prepared.from.addr.clone(),
+        authors: prepared.authors,
         recipients,
         summary: Summary {
             from: prepared.from.to_string(),

@@ -13,6 +13,8 @@ mod ip_allowlist;
 mod keys;
 mod messages;
 mod reputation;
+pub mod server;
+pub mod shield;
 mod stats;
 mod suppressions;
 mod unsubscribe;
@@ -48,7 +50,10 @@ pub fn router(app: App) -> Router {
                 .put(domains::update)
                 .delete(domains::remove),
         )
-        .route("/v3/domains/{name}", delete(domains::remove))
+        .route(
+            "/v3/domains/{name}",
+            put(domains::update).delete(domains::remove),
+        )
         .route(
             "/v3/domains/{name}/connection",
             get(domains::get_connection).put(domains::put_connection),
@@ -134,6 +139,10 @@ pub fn router(app: App) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            shield::shield,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(app)
 }
@@ -177,9 +186,13 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResu
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the request body could not be read completely ({e}); send it again"
-            ))
+            let e = e.into_inner();
+            match e.downcast::<shield::BodyStop>() {
+                Ok(stop) => ApiError::from(*stop),
+                Err(e) => ApiError::BadRequest(format!(
+                    "the request body could not be read completely ({e}); send it again"
+                )),
+            }
         })?;
         total += chunk.len();
         if total > limit {

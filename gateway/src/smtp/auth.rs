@@ -2,15 +2,14 @@
 //! from an address delays the answer, and an address with too many recent
 //! failures is refused without a check.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use policy::secrets::{Lifetime, Matched};
 
 use super::machine::AuthOutcome;
 use crate::app::App;
+use crate::guard::Guard;
 use crate::store::now_micros;
 
 /// Failures from one address within `WINDOW` before it is refused outright.
@@ -25,40 +24,9 @@ const MAX_DELAY: Duration = Duration::from_secs(3);
 static DUMMY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| crate::crypto::hash_password("no such login"));
 
-#[derive(Default)]
-pub struct Guard {
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-impl Guard {
-    fn recent(&self, ip: IpAddr) -> u32 {
-        let mut f = self.failures.lock().unwrap();
-        match f.get(&ip) {
-            Some((n, since)) if since.elapsed() < WINDOW => *n,
-            Some(_) => {
-                f.remove(&ip);
-                0
-            }
-            None => 0,
-        }
-    }
-
-    fn failed(&self, ip: IpAddr) -> u32 {
-        let mut f = self.failures.lock().unwrap();
-        if f.len() > 100_000 {
-            f.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        }
-        let e = f.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-        e.0
-    }
-
-    fn succeeded(&self, ip: IpAddr) {
-        self.failures.lock().unwrap().remove(&ip);
-    }
+/// The SMTP side's guard: ten failures from one address in ten minutes.
+pub fn guard() -> Guard {
+    Guard::new(MAX_FAILURES, WINDOW)
 }
 
 pub async fn check(
@@ -68,7 +36,7 @@ pub async fn check(
     login: &str,
     password: &str,
 ) -> AuthOutcome {
-    if guard.recent(ip) >= MAX_FAILURES {
+    if guard.is_refused(ip) {
         tracing::warn!(%ip, "SMTP AUTH refused: too many recent failures from this address");
         return AuthOutcome::Throttled;
     }

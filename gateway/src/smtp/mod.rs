@@ -28,7 +28,7 @@ use reply::Reply;
 pub struct Shared {
     pub host: String,
     pub tls: Option<TlsAcceptor>,
-    pub guard: auth::Guard,
+    pub guard: crate::guard::Guard,
     pub allowlist: allowlist::Cache,
     /// Set on the inbound (reports) listener: the bounce domain.
     pub inbound: Option<String>,
@@ -132,7 +132,7 @@ impl Server {
             shared: Arc::new(Shared {
                 host,
                 tls,
-                guard: auth::Guard::default(),
+                guard: auth::guard(),
                 allowlist: allowlist::Cache::default(),
                 inbound,
             }),

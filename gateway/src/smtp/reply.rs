@@ -209,7 +209,11 @@ impl Reply {
         Reply::new(250, "2.0.0", format!("OK: queued as <{id}>"))
     }
     pub fn bad_message(why: impl Into<String>) -> Reply {
-        Reply::new(554, "5.6.0", why)
+        Reply::new(550, "5.6.0", why)
+    }
+    /// From or Sender of another domain (`policy::sender`).
+    pub fn not_your_author(refusal: &policy::sender::Refusal) -> Reply {
+        Reply::new(550, "5.7.1", refusal.to_string())
     }
     pub fn sending_limit(domain: &str, l: &policy::limits::Limited) -> Reply {
         let text = if l.too_big {
@@ -228,6 +232,13 @@ impl Reply {
     }
     pub fn suspended(why: &str) -> Reply {
         Reply::new(554, "5.7.1", format!("{why}; nothing was stored"))
+    }
+    pub fn busy_receiving() -> Reply {
+        Reply::new(
+            451,
+            "4.3.1",
+            "too much mail is being received at once; nothing was stored, try again in a few minutes",
+        )
     }
     pub fn store_failed() -> Reply {
         Reply::new(
@@ -258,6 +269,6 @@ mod tests {
     fn replies_carry_the_enhanced_code_and_no_forged_lines() {
         let mut out = Vec::new();
         Reply::bad_message("a\r\n250 ok").write_to(&mut out);
-        assert_eq!(out, b"554 5.6.0 a250 ok\r\n");
+        assert_eq!(out, b"550 5.6.0 a250 ok\r\n");
     }
 }

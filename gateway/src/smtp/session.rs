@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::machine::{Action, Machine, Settings};
 use super::reply::Reply;
@@ -42,17 +42,19 @@ pub async fn run(
     Reply::greeting(&shared.host).write_to(&mut out);
     let idle: Duration = app.config.smtp.idle_timeout.0;
     let mut buf = vec![0u8; 64 * 1024];
+    // KiB of this session's DATA, from the budget shared by every session.
+    let mut held: Option<OwnedSemaphorePermit> = None;
     loop {
         while let Some(action) = machine.next_action() {
             match action {
                 Action::Reply(r) => r.write_to(&mut out),
                 Action::Close => {
-                    let _ = write_all(&mut stream, &mut out).await;
+                    let _ = write_all(&mut stream, &mut out, idle).await;
                     let _ = stream.shutdown().await;
                     return;
                 }
                 Action::StartTls => {
-                    if write_all(&mut stream, &mut out).await.is_err() {
+                    if write_all(&mut stream, &mut out, idle).await.is_err() {
                         return;
                     }
                     let Some(acceptor) = shared.tls.clone() else {
@@ -77,7 +79,7 @@ pub async fn run(
                     }
                 }
                 Action::Authenticate { login, password } => {
-                    if write_all(&mut stream, &mut out).await.is_err() {
+                    if write_all(&mut stream, &mut out, idle).await.is_err() {
                         return;
                     }
                     let outcome =
@@ -93,12 +95,20 @@ pub async fn run(
                 }
             }
         }
+        if !machine.in_data() {
+            held = None;
+        }
         if *stop.borrow() && !machine.in_data() {
             Reply::shutting_down().write_to(&mut out);
-            let _ = write_all(&mut stream, &mut out).await;
+            let _ = write_all(&mut stream, &mut out, idle).await;
             return;
         }
-        if write_all(&mut stream, &mut out).await.is_err() {
+        // A client that does not read its replies is not read either, and
+        // is dropped once a write has waited `idle_timeout`.
+        if let Err(e) = write_all(&mut stream, &mut out, idle).await {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                tracing::info!(%peer, "SMTP client does not read its replies; dropped");
+            }
             return;
         }
         let read = tokio::select! {
@@ -112,25 +122,64 @@ pub async fn run(
                 }
                 return;
             }
-            Ok(Ok(n)) => machine.feed(&buf[..n]),
+            Ok(Ok(n)) => {
+                if machine.in_data() {
+                    let Some(permit) = reserve(&app.smtp_inflight, n, idle).await else {
+                        tracing::warn!(%peer, "SMTP DATA refused: [smtp].max_inflight_bytes is in use by other sessions");
+                        Reply::busy_receiving().write_to(&mut out);
+                        let _ = write_all(&mut stream, &mut out, idle).await;
+                        return;
+                    };
+                    match &mut held {
+                        Some(h) => h.merge(permit),
+                        None => held = Some(permit),
+                    }
+                }
+                machine.feed(&buf[..n])
+            }
             Ok(Err(_)) => return,
             Err(_) => {
                 Reply::idle().write_to(&mut out);
-                let _ = write_all(&mut stream, &mut out).await;
+                let _ = write_all(&mut stream, &mut out, idle).await;
                 return;
             }
         }
     }
 }
 
-async fn write_all(stream: &mut Stream, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// Longest a DATA chunk waits for room in the shared budget before the
+/// session is told 451 4.3.1.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
+/// Permits for `bytes` of DATA (in KiB), waiting a little for other
+/// sessions to finish theirs; `None` when the budget stays full.
+async fn reserve(
+    budget: &Arc<Semaphore>,
+    bytes: usize,
+    idle: Duration,
+) -> Option<OwnedSemaphorePermit> {
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    let wait = idle.min(BUDGET_WAIT);
+    match tokio::time::timeout(wait, budget.clone().acquire_many_owned(kib)).await {
+        Ok(Ok(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// Writes and flushes `out` within `limit`: a client that stops reading
+/// cannot hold the session (and its buffers) open.
+async fn write_all(stream: &mut Stream, out: &mut Vec<u8>, limit: Duration) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    let r = stream.write_all(out).await;
+    let write = async {
+        stream.write_all(out).await?;
+        stream.flush().await
+    };
+    let r = match tokio::time::timeout(limit, write).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    };
     out.clear();
-    match r {
-        Ok(()) => stream.flush().await,
-        Err(e) => Err(e),
-    }
+    r
 }

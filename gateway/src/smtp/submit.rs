@@ -30,10 +30,6 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
         Ok(p) => p,
         Err(e) => return Reply::bad_message(e.to_string()),
     };
-    // The From header, like MAIL FROM, must be of the client's domain.
-    if !prepared.from.domain().eq_ignore_ascii_case(&domain.name) {
-        return Reply::not_your_domain(&prepared.from.addr, std::slice::from_ref(&domain.name));
-    }
     let mut body = prepared.mime;
     let headers = mime::take_mailgun_headers(&mut body);
     let (opts, recipient_vars) = match from_mailgun_headers(&headers) {
@@ -61,13 +57,14 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
             &vars,
             &prepared.message_id,
             &domain.name,
-            &prepared.from.addr,
+            &prepared.authors,
             &summary,
         ),
         None => vec![Outgoing {
             message_id: prepared.message_id,
             mime: body,
             sender: prepared.from.addr.clone(),
+            authors: prepared.authors,
             recipients,
             summary,
         }],
@@ -80,6 +77,10 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
         Err(AcceptError::Limited(l)) => {
             tracing::warn!(domain = %domain.name, limit = %l.rate, "SMTP submission over the domain's sending limit");
             Reply::sending_limit(&domain.name, &l)
+        }
+        Err(AcceptError::NotYourAuthor(refusal)) => {
+            tracing::warn!(domain = %domain.name, %refusal, "SMTP submission refused: From or Sender not of the domain");
+            Reply::not_your_author(&refusal)
         }
         Err(e @ AcceptError::Suspended { .. }) => {
             tracing::warn!(domain = %domain.name, "SMTP submission refused: the domain is suspended");
@@ -101,7 +102,7 @@ fn per_recipient(
     vars: &serde_json::Map<String, serde_json::Value>,
     first_id: &str,
     domain: &str,
-    sender: &str,
+    authors: &[Mailbox],
     summary: &Summary,
 ) -> Vec<Outgoing> {
     let text = std::str::from_utf8(body).ok();
@@ -124,7 +125,8 @@ fn per_recipient(
             Outgoing {
                 message_id,
                 mime,
-                sender: sender.to_string(),
+                sender: authors[0].addr.clone(),
+                authors: authors.to_vec(),
                 recipients: vec![r.clone()],
                 summary: summary.clone(),
             }

@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::cache::Cache;
-use super::{flag, now_micros, Result, Store};
+use policy::sender::FromPolicy;
+
+use super::{flag, now_micros, Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Domain {
@@ -22,6 +24,8 @@ pub struct Domain {
     /// Automatic DKIM rotation: on, and how often (seconds).
     pub dkim_rotation_enabled: bool,
     pub dkim_rotation_interval: i64,
+    /// Who its mail may say it is from.
+    pub from_policy: FromPolicy,
 }
 
 /// A DKIM key as stored: the private half still sealed.
@@ -71,19 +75,26 @@ pub struct DomainUpdate {
     pub wildcard: Option<bool>,
     pub web_scheme: Option<String>,
     pub web_prefix: Option<String>,
+    pub from_policy: Option<FromPolicy>,
 }
 
 pub(crate) const DOMAIN_COLS: &str =
     "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
                            web_scheme, web_prefix, dkim_selector, created_at, \
-                           dkim_rotation_enabled, dkim_rotation_interval";
+                           dkim_rotation_enabled, dkim_rotation_interval, from_policy";
 const KEY_COLS: &str = "k.id, k.domain_id, k.selector, k.algorithm, k.bits, k.private_key, \
                         k.dns_value, k.active, k.created_at, k.replaces";
 
-pub(crate) fn domain_from(row: &AnyRow) -> Domain {
-    Domain {
+/// A domain row; a setting that does not parse is `Corrupt`, never a default.
+pub(crate) fn domain_from(row: &AnyRow) -> Result<Domain> {
+    let name: String = row.get(1);
+    let from_policy: String = row.get(13);
+    let from_policy = from_policy.parse().map_err(|e| {
+        StoreError::Corrupt(format!("domains row {name:?}, field from_policy: {e}"))
+    })?;
+    Ok(Domain {
         id: row.get(0),
-        name: row.get(1),
+        name,
         state: row.get(2),
         require_tls: row.get::<i64, _>(3) != 0,
         skip_verification: row.get::<i64, _>(4) != 0,
@@ -95,7 +106,8 @@ pub(crate) fn domain_from(row: &AnyRow) -> Domain {
         created_at: row.get(10),
         dkim_rotation_enabled: row.get::<i64, _>(11) != 0,
         dkim_rotation_interval: row.get(12),
-    }
+        from_policy,
+    })
 }
 
 fn key_from(row: &AnyRow) -> DkimKeyRow {
@@ -170,7 +182,7 @@ impl Store {
         let Some(row) = inserted else {
             return Ok(None);
         };
-        let domain = domain_from(&row);
+        let domain = domain_from(&row)?;
         insert_key(&mut tx, domain.id, key, now).await?;
         tx.commit().await?;
         self.domain_cache.clear();
@@ -207,11 +219,23 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .as_ref()
-            .map(domain_from);
+            .map(domain_from)
+            .transpose()?;
         if let Some(d) = &domain {
             self.domain_cache.keep(generation, d);
         }
         Ok(domain)
+    }
+
+    /// The most specific registered domain that `domain` is within (itself
+    /// or a parent), through the domain cache: who owns a From address.
+    pub async fn registered_owner(&self, domain: &str) -> Result<Option<String>> {
+        for candidate in policy::sender::owner_candidates(domain) {
+            if let Some(d) = self.domain(&candidate).await? {
+                return Ok(Some(d.name));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn domain_name(&self, id: i64) -> Result<Option<String>> {
@@ -243,7 +267,8 @@ impl Store {
             .fetch_one(self.reader())
             .await?
             .get(0);
-        Ok((rows.iter().map(domain_from).collect(), total))
+        let domains = rows.iter().map(domain_from).collect::<Result<_>>()?;
+        Ok((domains, total))
     }
 
     pub async fn update_domain(&self, name: &str, u: &DomainUpdate) -> Result<Option<Domain>> {
@@ -254,7 +279,8 @@ impl Store {
                spam_action = COALESCE($4, spam_action), \
                wildcard = COALESCE($5, wildcard), \
                web_scheme = COALESCE($6, web_scheme), \
-               web_prefix = COALESCE($7, web_prefix) \
+               web_prefix = COALESCE($7, web_prefix), \
+               from_policy = COALESCE($8, from_policy) \
              WHERE name = $1 RETURNING {DOMAIN_COLS}"
         ))
         .bind(name)
@@ -264,10 +290,11 @@ impl Store {
         .bind(u.wildcard.map(flag))
         .bind(u.web_scheme.as_deref())
         .bind(u.web_prefix.as_deref())
+        .bind(u.from_policy.map(FromPolicy::as_str))
         .fetch_optional(self.writer())
         .await?;
         self.domain_cache.clear();
-        Ok(row.as_ref().map(domain_from))
+        row.as_ref().map(domain_from).transpose()
     }
 
     /// Turns automatic DKIM rotation on or off.
@@ -299,7 +326,7 @@ impl Store {
         ))
         .fetch_all(self.reader())
         .await?;
-        Ok(rows.iter().map(domain_from).collect())
+        rows.iter().map(domain_from).collect()
     }
 
     pub async fn set_domain_state(&self, id: i64, state: &str) -> Result<()> {
