@@ -1,12 +1,19 @@
-//! A bare SMTP client over a plain socket, for saying exactly the bytes a
-//! test needs (garbage, pipelining, a vanishing client).
+//! A bare SMTP client, for saying exactly the bytes a test needs (garbage,
+//! pipelining, a vanishing client), in plain text or after STARTTLS as a
+//! production client would.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
+/// The connection under the reader: the socket, or TLS over it.
+pub trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
 pub struct RawSmtp {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Conn>>,
+    /// The socket itself (timeouts, shutdown, raw bytes before TLS).
     pub stream: TcpStream,
 }
 
@@ -18,15 +25,63 @@ impl RawSmtp {
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut c = RawSmtp {
-            reader: BufReader::new(stream.try_clone().unwrap()),
+            reader: BufReader::new(Box::new(stream.try_clone().unwrap())),
             stream,
         };
         let greeting = c.reply();
         (c, greeting)
     }
 
+    /// EHLO, STARTTLS (the server's certificate checked against `ca_pem`
+    /// for "localhost"), EHLO again over TLS.
+    pub fn starttls(&mut self, ca_pem: &str) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let r = self.cmd("EHLO client.test");
+        assert!(r.contains("STARTTLS"), "no STARTTLS offered: {r}");
+        let r = self.cmd("STARTTLS");
+        assert!(r.starts_with("220"), "STARTTLS: {r}");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+            .unwrap();
+        let tls = rustls::StreamOwned::new(conn, self.stream.try_clone().unwrap());
+        self.reader = BufReader::new(Box::new(tls));
+        let r = self.cmd("EHLO client.test");
+        assert!(r.starts_with("250"), "EHLO over TLS: {r}");
+    }
+
+    /// Connects, STARTTLS, then AUTH PLAIN over TLS, as in production.
+    pub fn login_tls(port: u16, ca_pem: &str, login: &str, password: &str) -> RawSmtp {
+        use base64::Engine;
+        let (mut c, _) = RawSmtp::connect(port);
+        c.starttls(ca_pem);
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{login}\0{password}"));
+        let r = c.cmd(&format!("AUTH PLAIN {token}"));
+        assert!(r.starts_with("235"), "AUTH over TLS: {r}");
+        c
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
+        let conn = self.reader.get_mut();
+        conn.write_all(bytes).unwrap();
+        conn.flush().unwrap();
+    }
+
+    /// Like `send`, but a write error (the server hung up) is returned.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let conn = self.reader.get_mut();
+        conn.write_all(bytes)?;
+        conn.flush()
     }
 
     /// One whole reply (all its lines); empty when the server hung up.

@@ -206,6 +206,10 @@ pub async fn parse_form(
     Ok(form)
 }
 
+/// A multipart part's own header block (Content-Disposition, Content-Type):
+/// a few hundred bytes from any real client.
+pub const MAX_PART_HEADER_BYTES: usize = 16 * 1024;
+
 async fn read_multipart(body: Bytes, boundary: String, form: &mut Form) -> Result<(), ApiError> {
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
@@ -214,8 +218,20 @@ async fn read_multipart(body: Bytes, boundary: String, form: &mut Form) -> Resul
             "the multipart/form-data body is malformed or cut short ({e}); send the complete body with its closing boundary"
         ))
     };
+    let mut index = 0usize;
     while let Some(field) = mp.next_field().await.map_err(malformed)? {
+        index += 1;
         let name = field.name().unwrap_or("").to_string();
+        let header_bytes: usize = field
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > MAX_PART_HEADER_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "multipart part {index} ({name:?}) has a header block of {header_bytes} bytes; a part's headers may take at most {MAX_PART_HEADER_BYTES}. Send the value in the part's body"
+            )));
+        }
         let filename = field.file_name().map(str::to_string);
         let content_type = field.content_type().map(|m| m.to_string());
         let data = field.bytes().await.map_err(malformed)?;
