@@ -33,7 +33,7 @@ pub enum ComposeError {
     ReservedHeader(String),
     #[error("h:{0} is given twice: a message carries one {0} header; send it once")]
     DuplicateHeader(String),
-    #[error("the message has {0} From header fields: RFC 5322 allows exactly one; send one From field (it may list several mailboxes)")]
+    #[error("the MIME message is malformed: it has {0} From header fields, and RFC 5322 allows exactly one; send one From field (it may list several mailboxes)")]
     FromCount(usize),
     #[error("Too many recipients, max is 1000 (to + cc + bcc = {0}). Split the send into batches of at most 1000.")]
     TooManyRecipients(usize),

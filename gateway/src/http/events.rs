@@ -10,26 +10,51 @@ use super::error::{ApiError, ApiResult};
 use super::form::Form;
 use super::{base_url, principal};
 use crate::app::App;
+use crate::store::domains::Domain;
 use crate::store::events::EventQuery;
 
 const MAX_LIMIT: i64 = 300;
 const DEFAULT_LIMIT: i64 = 100;
 
-fn encode(q: &EventQuery) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(q).expect("query serialises"))
+/// Page tokens carry the query, and a MAC under the master key bound to
+/// the domain: a token cannot be forged (a limit of 100000) nor moved to
+/// another domain.
+const TOKEN_PURPOSE: &str = "events page v1";
+const TOKEN_TAG: usize = 16;
+
+fn token_mac_input(domain: &str, query: &[u8]) -> Vec<u8> {
+    [domain.as_bytes(), b"\n", query].concat()
 }
 
-fn decode(token: &str) -> ApiResult<EventQuery> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "invalid page token: follow the paging URLs of a previous events response".into(),
-            )
-        })
+fn encode(app: &App, domain: &str, q: &EventQuery) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json = serde_json::to_vec(q).expect("query serialises");
+    let tag = app
+        .master_key
+        .mac(TOKEN_PURPOSE, &token_mac_input(domain, &json));
+    format!("{}.{}", b64.encode(&json), b64.encode(&tag[..TOKEN_TAG]))
+}
+
+fn decode(app: &App, domain: &str, token: &str) -> ApiResult<EventQuery> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let invalid = || {
+        ApiError::BadRequest(
+            "invalid page token: it was altered, or made for another domain or key; follow the paging URLs of a previous events response".into(),
+        )
+    };
+    let (json, tag) = token.split_once('.').ok_or_else(invalid)?;
+    let json = b64.decode(json).map_err(|_| invalid())?;
+    let tag = b64.decode(tag).map_err(|_| invalid())?;
+    let input = token_mac_input(domain, &json);
+    if tag.len() != TOKEN_TAG || !app.master_key.mac_matches(TOKEN_PURPOSE, &input, &tag) {
+        return Err(invalid());
+    }
+    let q: EventQuery = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    // Checked again all the same: a token from an older envoi stays bounded.
+    if !(1..=MAX_LIMIT).contains(&q.limit) {
+        return Err(invalid());
+    }
+    Ok(q)
 }
 
 fn query_from(form: &Form) -> ApiResult<EventQuery> {
@@ -80,17 +105,17 @@ fn query_from(form: &Form) -> ApiResult<EventQuery> {
     })
 }
 
-async fn run(
-    app: &App,
-    headers: &HeaderMap,
-    domain: &str,
-    q: EventQuery,
-) -> ApiResult<Json<Value>> {
+/// The key first, then the domain: a wrong key learns nothing more.
+async fn authorize(app: &App, headers: &HeaderMap, domain: &str) -> ApiResult<Domain> {
     principal(app, headers).await?.require_admin()?;
-    let d = super::domains::find(app, domain).await?;
+    super::domains::find(app, domain).await
+}
+
+async fn run(app: &App, headers: &HeaderMap, d: &Domain, q: EventQuery) -> ApiResult<Json<Value>> {
     let rows = app.store.events(d.id, &q).await?;
     let base = base_url(headers);
-    let page_url = |q: &EventQuery| format!("{base}/v3/{}/events/{}", d.name, encode(q));
+    let page_url =
+        |q: &EventQuery| format!("{base}/v3/{}/events/{}", d.name, encode(app, &d.name, q));
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -136,8 +161,9 @@ pub async fn list(
     Path(domain): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
+    let d = authorize(&app, &headers, &domain).await?;
     let q = query_from(&Form::from_query(raw.as_deref())?)?;
-    run(&app, &headers, &domain, q).await
+    run(&app, &headers, &d, q).await
 }
 
 pub async fn page(
@@ -145,6 +171,7 @@ pub async fn page(
     headers: HeaderMap,
     Path((domain, token)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let q = decode(&token)?;
-    run(&app, &headers, &domain, q).await
+    let d = authorize(&app, &headers, &domain).await?;
+    let q = decode(&app, &d.name, &token)?;
+    run(&app, &headers, &d, q).await
 }

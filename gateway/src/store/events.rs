@@ -107,10 +107,12 @@ impl Store {
         } else {
             (i64::MAX, i64::MAX)
         });
-        let tag_like = q
-            .tags
-            .as_deref()
-            .map(|t| format!("%{}%", serde_json::Value::String(t.to_string())));
+        let tag_like = q.tags.as_deref().map(|t| {
+            format!(
+                "%{}%",
+                super::like_literal(&serde_json::Value::String(t.to_string()).to_string())
+            )
+        });
         let sql = format!(
             "SELECT id, ts, data FROM events WHERE domain_id = $1 \
              AND ts >= $2 AND ts <= $3 \
@@ -119,7 +121,7 @@ impl Store {
              AND ($7 = '' OR LOWER(recipient) = LOWER($7)) \
              AND ($8 = '' OR message_id = $8) \
              AND ($9 = '' OR severity = $9) \
-             AND ($10 = '' OR tags LIKE $10) \
+             AND ($10 = '' OR tags LIKE $10 ESCAPE '\\') \
              ORDER BY ts {order}, id {order} LIMIT $11"
         );
         let rows = sqlx::query(&sql)

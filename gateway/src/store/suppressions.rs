@@ -102,10 +102,10 @@ impl Store {
             Page::Last => ("", "DESC"),
         };
         let sql = format!(
-            "SELECT {COLS} FROM suppressions WHERE domain_id = $1 AND kind = $2 AND address LIKE $3 {cond} \
+            "SELECT {COLS} FROM suppressions WHERE domain_id = $1 AND kind = $2 AND address LIKE $3 ESCAPE '\\' {cond} \
              ORDER BY address {order} LIMIT {limit}"
         );
-        let like = format!("{}%", term.to_ascii_lowercase().replace(['%', '_'], ""));
+        let like = format!("{}%", super::like_literal(&term.to_ascii_lowercase()));
         let mut q = sqlx::query(&sql)
             .bind(domain_id)
             .bind(list.as_str())
