@@ -35,7 +35,7 @@ pub struct Inner {
     pub allowlist_generation: std::sync::atomic::AtomicU64,
     /// Wrong API keys per client address (`http::shield`).
     pub key_guard: crate::guard::Guard,
-    /// KiB of HTTP request bodies and SMTP DATA being received, over every
+    /// Bytes of HTTP request bodies and SMTP DATA being received, over every
     /// connection (`[http]` / `[smtp].max_inflight_bytes`).
     pub http_inflight: Arc<tokio::sync::Semaphore>,
     pub smtp_inflight: Arc<tokio::sync::Semaphore>,
@@ -74,6 +74,75 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    #[error("ENVOI_MASTER_KEY is required with PostgreSQL: every node must seal and open with the same key (a key file beside each node would give each its own). Set it to the key the other nodes use, or for a new store to the output of `openssl rand -hex 32`. Nothing was changed.")]
+    MasterKeyRequired,
+    #[error("the store {store} was written with another master key: it expects the key whose check value is {expected}, and this node's key ({origin}) has check value {got}. Start with the store's key: set ENVOI_MASTER_KEY to the key the other nodes use, or restore the key file from a backup. Nothing was changed.")]
+    WrongMasterKey {
+        store: String,
+        expected: String,
+        got: String,
+        origin: String,
+    },
+    #[error("the store {store} expects the master key whose check value is {expected}, but ENVOI_MASTER_KEY is not set and {path} does not exist. Set ENVOI_MASTER_KEY to that key or restore the key file from a backup: envoi does not make a new key for a store that has one. Nothing was changed.")]
+    MasterKeyMissing {
+        store: String,
+        expected: String,
+        path: PathBuf,
+    },
+}
+
+/// The settings row holding the master key's check value.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// The master key, checked against the one the store was written with
+/// (recorded by the first start), before anything else is written.
+async fn master_key_at_start(
+    store: &Store,
+    config: &Config,
+) -> Result<(MasterKey, Option<PathBuf>), StartError> {
+    let env = std::env::var("ENVOI_MASTER_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    if env.is_none() && store.backend == crate::store::Backend::Postgres {
+        return Err(StartError::MasterKeyRequired);
+    }
+    let key_dir = sqlite_path(&config.store.url)
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let store_name = crate::serve::redact(&config.store.url);
+    let expected = store.setting(MASTER_KEY_CHECK).await?;
+    let key_file = key_dir.join("envoi.master-key");
+    if let (Some(expected), None) = (&expected, &env) {
+        if !key_file.exists() {
+            return Err(StartError::MasterKeyMissing {
+                store: store_name,
+                expected: expected.clone(),
+                path: key_file,
+            });
+        }
+    }
+    let (key, created) = MasterKey::load(env.as_deref(), &key_dir)?;
+    let got = key.check_value();
+    // The first start records its key; two nodes starting at once agree on
+    // the one that got in first.
+    let expected = match expected {
+        Some(e) => e,
+        None => store.setting_or_insert(MASTER_KEY_CHECK, &got).await?,
+    };
+    if expected != got {
+        let origin = match env {
+            Some(_) => "from ENVOI_MASTER_KEY".to_string(),
+            None => format!("from {}", key_file.display()),
+        };
+        return Err(StartError::WrongMasterKey {
+            store: store_name,
+            expected,
+            got,
+            origin,
+        });
+    }
+    Ok((key, created))
 }
 
 /// What start-up did that the operator must hear about.
@@ -91,12 +160,7 @@ impl App {
         store.migrate().await?;
         let mut notes = StartNotes::default();
 
-        let key_dir = sqlite_path(&config.store.url)
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
-        let env_master = std::env::var("ENVOI_MASTER_KEY").ok();
-        let (master_key, created) = MasterKey::load(env_master.as_deref(), &key_dir)?;
+        let (master_key, created) = master_key_at_start(&store, &config).await?;
         notes.new_master_key_file = created;
 
         let env_admin = std::env::var("ENVOI_ADMIN_KEY")

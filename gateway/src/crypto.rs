@@ -64,6 +64,13 @@ impl MasterKey {
         tag.len() >= 10 && tag.len() <= 32 && bool::from(full[..tag.len()].ct_eq(tag))
     }
 
+    /// A fingerprint of the key, safe to store and print: the store keeps
+    /// it so a node started with another key is refused, and messages name
+    /// keys by it.
+    pub fn check_value(&self) -> String {
+        hex::encode(&self.mac("master key check v1", b"envoi")[..8])
+    }
+
     pub fn parse(text: &str) -> Result<MasterKey, CryptoError> {
         let text = text.trim();
         let bytes = hex::decode(text)

@@ -14,8 +14,6 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
     #[error("delivery cannot start: {0}")]
     Delivery(String),
     #[error(transparent)]
@@ -23,7 +21,25 @@ pub enum ServeError {
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
+    // Everything that can fail on the config alone (ports, certificates,
+    // resolver, CA file) comes first: a serve that cannot start changes
+    // nothing in the store (a second serve on a taken port must not replace
+    // the running one's admin key).
     let http_addr = config.http.listen;
+    let listener = TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: http_addr,
+            source,
+        })?;
+    let smtp = crate::smtp::Server::bind(&config)
+        .await
+        .map_err(ServeError::Smtp)?;
+    let inbound = crate::smtp::Server::bind_inbound(&config)
+        .await
+        .map_err(ServeError::Smtp)?;
+    let transport =
+        crate::delivery::Deliverer::transport(&config.delivery).map_err(ServeError::Delivery)?;
     let (app, notes) = App::start(config).await?;
     if let Some(path) = &notes.new_master_key_file {
         tracing::warn!(
@@ -37,12 +53,6 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         eprintln!("envoi: generated the account (admin) API key; it is shown only this once:\n\n    {key}\n");
         eprintln!("envoi: use it as the password of HTTP Basic auth with user \"api\". Set ENVOI_ADMIN_KEY to choose your own.");
     }
-    let listener = TcpListener::bind(http_addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: http_addr,
-            source,
-        })?;
     tracing::info!(addr = %http_addr, store = %redact(&app.config.store.url), "HTTP API listening");
     if app.config.http.public_url.is_none() {
         tracing::warn!(
@@ -50,13 +60,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
              which recipients cannot reach; set it to this server's public https address"
         );
     }
-    let deliverer = crate::delivery::Deliverer::new(app.clone()).map_err(ServeError::Delivery)?;
-    let smtp = crate::smtp::Server::bind(&app)
-        .await
-        .map_err(ServeError::Smtp)?;
-    let inbound = crate::smtp::Server::bind_inbound(&app)
-        .await
-        .map_err(ServeError::Smtp)?;
+    let deliverer = crate::delivery::Deliverer::new(app.clone(), transport);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
     let inbound = inbound.map(|s| tokio::spawn(s.run(app.clone(), stop_rx.clone())));

@@ -20,6 +20,10 @@ pub mod world;
 use serde_json::Value;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+/// The master key every node on a test PostgreSQL store shares (envoi
+/// requires one there, the same on every node).
+pub const TEST_MASTER_KEY: &str =
+    "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
 static BUILD: Once = Once::new();
 
@@ -138,6 +142,8 @@ pub struct Options {
     pub extra_config: String,
     /// Extra keys for the `[smtp]` table (which the harness writes itself).
     pub smtp_extra: String,
+    /// Extra keys for the `[http]` table (likewise).
+    pub http_extra: String,
     /// Keys for an `[inbound]` table with a listener: the harness picks its
     /// port (like the others, picked again when taken at start-up).
     pub inbound: Option<String>,
@@ -150,6 +156,7 @@ impl Default for Options {
         Options {
             extra_config: String::new(),
             smtp_extra: String::new(),
+            http_extra: String::new(),
             inbound: None,
             admin_key: Some(ADMIN_KEY.to_string()),
             store_url: None,
@@ -190,8 +197,8 @@ impl Envoi {
                 _ => String::new(),
             };
             format!(
-                "[http]\nlisten = \"127.0.0.1:{port}\"\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{inbound}{}\n",
-                opts.smtp_extra, opts.extra_config
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n{}\n[smtp]\nlisten = \"127.0.0.1:{smtp_port}\"\n{}\n[store]\nurl = \"{store}\"\n{delivery}{inbound}{}\n",
+                opts.http_extra, opts.smtp_extra, opts.extra_config
             )
         };
         let config_path = dir.join("envoi.toml");
@@ -199,6 +206,9 @@ impl Envoi {
         let mut env = vec![("ENVOI_LOG".to_string(), "info,sqlx=warn".to_string())];
         if let Some(k) = opts.admin_key {
             env.push(("ENVOI_ADMIN_KEY".into(), k));
+        }
+        if store.starts_with("postgres") {
+            env.push(("ENVOI_MASTER_KEY".into(), TEST_MASTER_KEY.into()));
         }
         let client = Client::builder()
             .timeout(Duration::from_secs(60))
@@ -326,6 +336,21 @@ impl Envoi {
             self.kill9();
         }
         self.spawn();
+    }
+
+    /// Like `restart`, but a start-up that fails is returned (with the log)
+    /// instead of failing the test.
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.try_spawn()
+    }
+
+    /// Sets (or replaces) an environment variable for the next start.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.into(), value.into()));
     }
 
     pub fn get(&self, path: &str, key: &str) -> RequestBuilder {

@@ -29,11 +29,16 @@ fn world() -> World {
     World { e, sink, _dns: dns }
 }
 
-/// Runs SQL against the envoi's own store, as damage from outside would.
-fn damage(e: &Envoi, sql: &str, bytes: Vec<u8>, message_id: &str) {
+/// Runs SQL against the envoi's own store, as damage from outside would:
+/// `$1` is `value`, `$2` the row (a message id or a DKIM selector).
+fn damage<T>(e: &Envoi, sql: &str, value: T, row: &str)
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+{
     let url = e.store_url.clone();
     let sql = sql.to_string();
-    let id = message_id.trim_matches(['<', '>']).to_string();
+    let id = row.trim_matches(['<', '>']).to_string();
+    let bytes = value;
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async move {
@@ -108,13 +113,40 @@ fn a_damaged_stored_message_is_retried_with_the_reason_then_fails_old() {
 }
 
 #[test]
+fn damaged_stored_options_hold_the_message_never_sent_with_defaults() {
+    let w = world();
+    let id = w.e.send(
+        SENDER,
+        "rcpt@dest.test",
+        &[("o:deliverytime", &in_seconds(2)), ("o:require-tls", "yes")],
+    );
+    // `require_tls` no longer parses: sending with defaults would drop it.
+    damage(
+        &w.e,
+        "UPDATE messages SET options = $1 WHERE message_id = $2",
+        r#"{"require_tls":"maybe"}"#.to_string(),
+        &id,
+    );
+    deferred_then_old(&w, &id, "field options does not parse");
+    let temp =
+        w.e.wait_event(SENDER, &format!("event=failed&message-id={id}"), WAIT);
+    let text = temp["delivery-status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains(&id), "the reason names the message: {text}");
+}
+
+#[test]
 fn a_dkim_key_that_does_not_decrypt_holds_the_message_never_unsigned() {
-    let mut w = world();
-    // The operator restarts with another master key: the domain's DKIM key
-    // (sealed under the first) no longer opens; new messages still store.
-    w.e.terminate();
-    w.e.env.push(("ENVOI_MASTER_KEY".into(), "ab".repeat(32)));
-    w.e.restart();
+    let w = world();
+    // The domain's sealed DKIM key is damaged: it no longer opens; new
+    // messages still store. (Another master key is refused at start.)
+    damage(
+        &w.e,
+        "UPDATE dkim_keys SET private_key = $1 WHERE selector = $2",
+        vec![0x42u8; 64],
+        "k1",
+    );
     let id = w.e.send(SENDER, "rcpt@dest.test", &[]);
     deferred_then_old(&w, &id, "cannot be decrypted");
     let log = w.e.log_tail();

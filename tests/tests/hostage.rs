@@ -81,7 +81,7 @@ fn drip(port: u16, head: &str, every: Duration, bytes: usize) -> (String, Durati
 #[test]
 fn an_http_body_dripped_a_byte_at_a_time_is_cut_off_with_408() {
     let e = Envoi::start_with(Options {
-        extra_config: "[http]\nbody_read_timeout = \"2s\"\n".into(),
+        http_extra: "body_read_timeout = \"2s\"\n".into(),
         ..Options::default()
     });
     e.create_domain(D);
@@ -102,7 +102,7 @@ fn an_http_body_dripped_a_byte_at_a_time_is_cut_off_with_408() {
 #[test]
 fn http_headers_dripped_a_byte_at_a_time_are_cut_off() {
     let e = Envoi::start_with(Options {
-        extra_config: "[http]\nheader_read_timeout = \"2s\"\n".into(),
+        http_extra: "header_read_timeout = \"2s\"\n".into(),
         ..Options::default()
     });
     let (_, took) = drip(
@@ -120,7 +120,7 @@ fn http_headers_dripped_a_byte_at_a_time_are_cut_off() {
 #[test]
 fn over_the_http_inflight_budget_a_request_gets_503_with_retry_after() {
     let e = Envoi::start_with(Options {
-        extra_config: "[http]\nmax_inflight_bytes = \"200KB\"\n".into(),
+        http_extra: "max_inflight_bytes = \"200KB\"\n".into(),
         smtp_extra: "max_message_size = \"100KB\"\n".into(),
         ..Options::default()
     });

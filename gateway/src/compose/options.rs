@@ -11,7 +11,10 @@ pub const MAX_TAG_LEN: usize = 128;
 pub const MAX_OPTIONS_BYTES: usize = 16 * 1024;
 
 /// Per-message options, stored with the message and read by delivery.
+/// Unknown fields are refused when read back: a damaged row must not lose
+/// `require_tls` to a default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct SendOptions {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -100,6 +103,14 @@ fn bool_opt(name: &str, v: &str) -> Result<bool, ComposeError> {
 }
 
 impl SendOptions {
+    /// The options stored with message `message_id`; a row that does not
+    /// parse is an error naming the message and the field, never defaults.
+    pub fn from_stored(json: &str, message_id: &str) -> Result<SendOptions, String> {
+        serde_json::from_str(json).map_err(|e| {
+            format!("stored message <{message_id}> is damaged: its field options does not parse ({e}); it is held, not sent with default options")
+        })
+    }
+
     /// Apply one option by its API name (`o:tag`, `o:dkim`, ...). Unknown `o:`
     /// options Mailgun has (tracking, sending IPs) are accepted and ignored.
     pub fn apply(&mut self, name: &str, value: &str) -> Result<(), ComposeError> {
@@ -256,6 +267,21 @@ mod tests {
             "Hi Bob #7!"
         );
         assert_eq!(substitute("100% sure", v), "100% sure");
+    }
+
+    #[test]
+    fn stored_options_that_do_not_parse_are_an_error_never_defaults() {
+        let ok = SendOptions::from_stored(r#"{"require_tls":true}"#, "m@x").unwrap();
+        assert_eq!(ok.require_tls, Some(true));
+        for bad in [
+            r#"{"require_tls":"yes"}"#,
+            r#"{"requre_tls":true}"#,
+            "{",
+            "",
+        ] {
+            let e = SendOptions::from_stored(bad, "m@x").unwrap_err();
+            assert!(e.contains("<m@x>") && e.contains("options"), "{e}");
+        }
     }
 
     #[test]

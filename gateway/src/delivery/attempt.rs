@@ -120,6 +120,22 @@ async fn deliver_group_into(
     }
     let mut ready: Vec<(Job, Prepared)> = Vec::new();
     for mut job in jobs {
+        // A damaged stored message is deferred with its reason, like one
+        // that cannot be decrypted: retried, then `old` after max_age.
+        if let Some(why) = &job.held {
+            let reply = local_temp(why.clone());
+            for r in &job.recipients {
+                out.push(finish(
+                    d,
+                    &job,
+                    None,
+                    r,
+                    Fate::Temporary(reply.clone()),
+                    &SessionFacts::default(),
+                ));
+            }
+            continue;
+        }
         let Some(Some(list)) = lists.get(&job.message.domain.id) else {
             out.extend(job.recipients.iter().map(|r| release(&job, r)));
             continue;

@@ -57,7 +57,11 @@ fn kib_in_flight(jobs: &[Job]) -> u32 {
 /// One message and the recipients of it going to one destination.
 pub struct Job {
     pub message: Arc<DeliveryMessage>,
+    /// The options as stored. A message whose options do not parse is held
+    /// (`held`), and these are empty: used for its events only.
     pub opts: Arc<SendOptions>,
+    /// Why the message cannot be sent as stored: deferred, never sent.
+    pub held: Option<String>,
     pub recipients: Vec<LeasedRecipient>,
 }
 
@@ -89,10 +93,19 @@ struct Unreachable {
 }
 
 impl Deliverer {
-    pub fn new(app: App) -> Result<Arc<Deliverer>, String> {
+    /// What delivery needs from the config alone (resolver, TLS roots),
+    /// built before anything is written so a bad setting changes nothing.
+    pub fn transport(
+        cfg: &crate::config::DeliveryConfig,
+    ) -> Result<(mx::Router, tls::TlsClient), String> {
+        Ok((
+            mx::Router::new(cfg)?,
+            tls::TlsClient::new(cfg.extra_ca_file.as_deref())?,
+        ))
+    }
+
+    pub fn new(app: App, (router, tls): (mx::Router, tls::TlsClient)) -> Arc<Deliverer> {
         let cfg = &app.config.delivery;
-        let router = mx::Router::new(cfg)?;
-        let tls = tls::TlsClient::new(cfg.extra_ca_file.as_deref())?;
         let helo = cfg.helo_name.clone().unwrap_or_else(|| {
             std::env::var("HOSTNAME")
                 .ok()
@@ -101,7 +114,7 @@ impl Deliverer {
         });
         let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
         let idle = idle::IdleSessions::new(cfg.idle_connection_time.0);
-        Ok(Arc::new(Deliverer {
+        Arc::new(Deliverer {
             app,
             router,
             tls,
@@ -111,7 +124,7 @@ impl Deliverer {
             idle,
             per_destination: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashMap::new()),
-        }))
+        })
     }
 
     /// Active DKIM keys of a domain, ready to sign.
@@ -374,21 +387,29 @@ impl Deliverer {
         ids.dedup();
         // Each message (its sealed body too) is moved into one Arc shared by
         // all its jobs, never copied.
-        let parsed: HashMap<i64, (Arc<DeliveryMessage>, Arc<SendOptions>)> = self
+        type Parsed = (Arc<DeliveryMessage>, Arc<SendOptions>, Option<String>);
+        let parsed: HashMap<i64, Parsed> = self
             .app
             .store
             .messages_for_delivery(&ids)
             .await?
             .into_iter()
             .map(|(id, dm)| {
-                let opts: SendOptions = serde_json::from_str(&dm.msg.options).unwrap_or_default();
-                (id, (Arc::new(dm), Arc::new(opts)))
+                let (opts, held) =
+                    match SendOptions::from_stored(&dm.msg.options, &dm.msg.message_id) {
+                        Ok(o) => (o, None),
+                        Err(why) => {
+                            tracing::error!(message = %dm.msg.message_id, error = %why, "stored message held");
+                            (SendOptions::default(), Some(why))
+                        }
+                    };
+                (id, (Arc::new(dm), Arc::new(opts), held))
             })
             .collect();
         let mut groups: HashMap<(String, TlsSettings), HashMap<i64, Job>> = HashMap::new();
         let mut orphans = Vec::new();
         for r in leased {
-            let Some((msg, opts)) = parsed.get(&r.message_id) else {
+            let Some((msg, opts, held)) = parsed.get(&r.message_id) else {
                 orphans.push(r);
                 continue;
             };
@@ -405,6 +426,7 @@ impl Deliverer {
                 .or_insert_with(|| Job {
                     message: msg.clone(),
                     opts: opts.clone(),
+                    held: held.clone(),
                     recipients: Vec::new(),
                 })
                 .recipients

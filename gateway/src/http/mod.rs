@@ -185,14 +185,11 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResu
     let mut total = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            let e = e.into_inner();
-            match e.downcast::<shield::BodyStop>() {
-                Ok(stop) => ApiError::from(*stop),
-                Err(e) => ApiError::BadRequest(format!(
-                    "the request body could not be read completely ({e}); send it again"
-                )),
-            }
+        let chunk = chunk.map_err(|e| match shield::BodyStop::find(e.into_inner()) {
+            Ok(stop) => ApiError::from(stop),
+            Err(e) => ApiError::BadRequest(format!(
+                "the request body could not be read completely ({e}); send it again"
+            )),
         })?;
         total += chunk.len();
         if total > limit {

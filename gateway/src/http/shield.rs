@@ -47,6 +47,22 @@ pub enum BodyStop {
     Busy,
 }
 
+impl BodyStop {
+    /// The stop inside a body error, through the layers of `axum::Error`
+    /// that the body's boxing adds.
+    pub fn find(mut e: BoxError) -> Result<BodyStop, BoxError> {
+        loop {
+            e = match e.downcast::<BodyStop>() {
+                Ok(stop) => return Ok(*stop),
+                Err(e) => match e.downcast::<axum::Error>() {
+                    Ok(wrapped) => wrapped.into_inner(),
+                    Err(e) => return Err(e),
+                },
+            };
+        }
+    }
+}
+
 impl From<BodyStop> for ApiError {
     fn from(e: BodyStop) -> Self {
         match e {
@@ -56,14 +72,16 @@ impl From<BodyStop> for ApiError {
     }
 }
 
-/// Bytes counted in KiB permits (a u32 of KiB covers any budget).
-fn kib(bytes: usize) -> u32 {
-    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+/// A budget of bytes: one permit a byte (chunks are at most a few hundred
+/// KiB, well within a u32 per acquisition).
+pub fn budget(bytes: u64) -> Arc<Semaphore> {
+    let permits = usize::try_from(bytes).unwrap_or(usize::MAX);
+    Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
 }
 
-pub fn budget(bytes: u64) -> Arc<Semaphore> {
-    let permits = kib(usize::try_from(bytes).unwrap_or(usize::MAX)) as usize;
-    Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
+/// Permits for a chunk of `len` bytes.
+pub fn permits(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// The body, cut off at the deadline, each chunk paid for from `budget`
@@ -85,7 +103,7 @@ fn guarded(body: Body, timeout: Duration, budget: Arc<Semaphore>) -> Body {
                 Ok(Some(Err(e))) => return Some((Err(e.into_inner()), (inner, held, true))),
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            match budget.try_acquire_many_owned(kib(chunk.len())) {
+            match budget.try_acquire_many_owned(permits(chunk.len())) {
                 Ok(p) => match &mut held {
                     Some(h) => h.merge(p),
                     None => held = Some(p),

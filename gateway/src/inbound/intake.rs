@@ -58,6 +58,14 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
             recipients,
         } => complaints(&target, &feedback_type, &recipients),
     };
+    let outcomes = match outcomes {
+        Ok(o) => o,
+        Err(why) => {
+            // Recorded later, once the row is repaired: the reporter retries.
+            tracing::error!(error = %why, "inbound report for a damaged message");
+            return Reply::new(451, "4.3.0", why);
+        }
+    };
     if outcomes.is_empty() {
         return Reply::new(
             250,
@@ -101,11 +109,11 @@ fn view<'a>(t: &'a ReportTarget, opts: &'a SendOptions) -> DeliveredMessage<'a> 
     }
 }
 
-fn bounces(t: &ReportTarget, failures: &[Failure]) -> Vec<Outcome> {
-    let opts: SendOptions = serde_json::from_str(&t.message.options).unwrap_or_default();
+fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, String> {
+    let opts = SendOptions::from_stored(&t.message.options, &t.message.message_id)?;
     let named: Vec<&str> = failures.iter().map(|f| f.address.as_str()).collect();
     let now = now_micros();
-    matched(t, &named)
+    Ok(matched(t, &named)
         .into_iter()
         .map(|(id, address)| {
             let f = failures
@@ -154,14 +162,18 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Vec<Outcome> {
                 }),
             }
         })
-        .collect()
+        .collect())
 }
 
-fn complaints(t: &ReportTarget, feedback_type: &str, recipients: &[String]) -> Vec<Outcome> {
-    let opts: SendOptions = serde_json::from_str(&t.message.options).unwrap_or_default();
+fn complaints(
+    t: &ReportTarget,
+    feedback_type: &str,
+    recipients: &[String],
+) -> Result<Vec<Outcome>, String> {
+    let opts = SendOptions::from_stored(&t.message.options, &t.message.message_id)?;
     let named: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let now = now_micros();
-    matched(t, &named)
+    Ok(matched(t, &named)
         .into_iter()
         .map(|(id, address)| Outcome {
             recipient_id: *id,
@@ -181,5 +193,5 @@ fn complaints(t: &ReportTarget, feedback_type: &str, recipients: &[String]) -> V
                 error: feedback_type.to_string(),
             }),
         })
-        .collect()
+        .collect())
 }

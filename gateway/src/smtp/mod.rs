@@ -22,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
+use crate::config::Config;
 use reply::Reply;
 
 /// What every session shares.
@@ -80,22 +81,22 @@ pub struct Server {
 
 impl Server {
     /// The submission relay on `[smtp].listen`.
-    pub async fn bind(app: &App) -> Result<Server, SmtpError> {
-        let cfg = &app.config.smtp;
+    pub async fn bind(config: &Config) -> Result<Server, SmtpError> {
+        let cfg = &config.smtp;
         if !cfg.allow_plain_auth_without_tls && (cfg.tls_cert.is_none() || cfg.tls_key.is_none()) {
             tracing::warn!("[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is refused (set allow_plain_auth_without_tls only for loopback tests)");
         }
-        Self::bind_on(app, cfg.listen, None, "SMTP submission").await
+        Self::bind_on(config, cfg.listen, None, "SMTP submission").await
     }
 
     /// The listener for bounces and complaints on `[inbound].listen`, when
     /// it and `bounce_domain` are set.
-    pub async fn bind_inbound(app: &App) -> Result<Option<Server>, SmtpError> {
-        let cfg = &app.config.inbound;
+    pub async fn bind_inbound(config: &Config) -> Result<Option<Server>, SmtpError> {
+        let cfg = &config.inbound;
         match (cfg.listen, &cfg.bounce_domain) {
             (Some(addr), Some(domain)) => {
                 let domain = domain.to_ascii_lowercase();
-                Self::bind_on(app, addr, Some(domain), "inbound reports")
+                Self::bind_on(config, addr, Some(domain), "inbound reports")
                     .await
                     .map(Some)
             }
@@ -108,12 +109,12 @@ impl Server {
     }
 
     async fn bind_on(
-        app: &App,
+        config: &Config,
         addr: SocketAddr,
         inbound: Option<String>,
         name: &'static str,
     ) -> Result<Server, SmtpError> {
-        let cfg = &app.config.smtp;
+        let cfg = &config.smtp;
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
             _ => None,
@@ -121,8 +122,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| SmtpError::Bind { addr, source })?;
-        let host = app
-            .config
+        let host = config
             .delivery
             .helo_name
             .clone()

@@ -42,7 +42,7 @@ pub async fn run(
     Reply::greeting(&shared.host).write_to(&mut out);
     let idle: Duration = app.config.smtp.idle_timeout.0;
     let mut buf = vec![0u8; 64 * 1024];
-    // KiB of this session's DATA, from the budget shared by every session.
+    // This session's DATA bytes, from the budget shared by every session.
     let mut held: Option<OwnedSemaphorePermit> = None;
     loop {
         while let Some(action) = machine.next_action() {
@@ -151,16 +151,16 @@ pub async fn run(
 /// session is told 451 4.3.1.
 const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
-/// Permits for `bytes` of DATA (in KiB), waiting a little for other
-/// sessions to finish theirs; `None` when the budget stays full.
+/// Permits for `bytes` of DATA, waiting a little for other sessions to
+/// finish theirs; `None` when the budget stays full.
 async fn reserve(
     budget: &Arc<Semaphore>,
     bytes: usize,
     idle: Duration,
 ) -> Option<OwnedSemaphorePermit> {
-    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    let n = crate::http::shield::permits(bytes);
     let wait = idle.min(BUDGET_WAIT);
-    match tokio::time::timeout(wait, budget.clone().acquire_many_owned(kib)).await {
+    match tokio::time::timeout(wait, budget.clone().acquire_many_owned(n)).await {
         Ok(Ok(p)) => Some(p),
         _ => None,
     }
