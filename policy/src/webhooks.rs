@@ -44,17 +44,24 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == id)
     }
 
-    /// The webhook an event goes to: `failed` splits by its severity.
-    pub fn of_event(event: &str, severity: Option<&str>) -> Option<Kind> {
+    /// The webhook an event goes to: `failed` splits by its severity. Every
+    /// event envoi records has one; anything else is a damaged row, named
+    /// as such (never quietly no webhook).
+    pub fn of_event(event: &str, severity: Option<&str>) -> Result<Kind, String> {
         match (event, severity) {
-            ("accepted", _) => Some(Kind::Accepted),
-            ("delivered", _) => Some(Kind::Delivered),
-            ("failed", Some("permanent")) => Some(Kind::PermanentFail),
-            ("failed", Some("temporary")) => Some(Kind::TemporaryFail),
-            ("complained", _) => Some(Kind::Complained),
-            ("unsubscribed", _) => Some(Kind::Unsubscribed),
-            ("warning", _) => Some(Kind::Warning),
-            _ => None,
+            ("accepted", _) => Ok(Kind::Accepted),
+            ("delivered", _) => Ok(Kind::Delivered),
+            ("failed", Some("permanent")) => Ok(Kind::PermanentFail),
+            ("failed", Some("temporary")) => Ok(Kind::TemporaryFail),
+            ("failed", other) => Err(format!(
+                "field severity: {other:?} is not permanent or temporary"
+            )),
+            ("complained", _) => Ok(Kind::Complained),
+            ("unsubscribed", _) => Ok(Kind::Unsubscribed),
+            ("warning", _) => Ok(Kind::Warning),
+            (other, _) => Err(format!(
+                "field event: {other:?} is not an event envoi records"
+            )),
         }
     }
 }
@@ -115,15 +122,21 @@ mod tests {
     fn failed_events_split_by_severity() {
         assert_eq!(
             Kind::of_event("failed", Some("permanent")),
-            Some(Kind::PermanentFail)
+            Ok(Kind::PermanentFail)
         );
         assert_eq!(
             Kind::of_event("failed", Some("temporary")),
-            Some(Kind::TemporaryFail)
+            Ok(Kind::TemporaryFail)
         );
-        assert_eq!(Kind::of_event("failed", None), None);
-        assert_eq!(Kind::of_event("rejected", None), None);
-        assert_eq!(Kind::of_event("warning", None), Some(Kind::Warning));
+        assert_eq!(Kind::of_event("warning", None), Ok(Kind::Warning));
+    }
+
+    #[test]
+    fn a_damaged_event_row_is_an_error_naming_the_field() {
+        let e = Kind::of_event("failed", None).unwrap_err();
+        assert!(e.contains("severity"), "{e}");
+        let e = Kind::of_event("delivred", None).unwrap_err();
+        assert!(e.contains("field event") && e.contains("delivred"), "{e}");
     }
 
     #[test]

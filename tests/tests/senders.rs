@@ -139,6 +139,11 @@ fn a_whole_mime_message_is_held_to_the_same_rules() {
     expect_error(r, 400, &["2 From header fields", "exactly one"]);
     let r = mime("From: shop@ha.test\r\nSender: ceo@hb.test\r\n\r\nhi\r\n");
     expect_error(r, 400, &["hb.test"]);
+    // Never two of a single header, nor a second List-Unsubscribe.
+    let r = mime("From: shop@ha.test\r\nSubject: a\r\nSubject: b\r\n\r\nhi\r\n");
+    expect_error(r, 400, &["2 Subject header fields"]);
+    let r = mime("From: shop@ha.test\r\nList-Unsubscribe: <mailto:u@ha.test>\r\n\r\nhi\r\n");
+    expect_error(r, 400, &["List-Unsubscribe", "envoi adds"]);
     nothing_accepted(&w.e);
 }
 

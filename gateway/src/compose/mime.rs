@@ -253,6 +253,69 @@ fn check_header_section(headers: &[u8]) -> Result<(), ComposeError> {
     Ok(())
 }
 
+/// Fields RFC 5322 (and RFC 2045 for MIME) allow at most once; From, exactly
+/// once, is counted on its own.
+const AT_MOST_ONCE: &[&str] = &[
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+];
+
+/// Headers envoi adds to every delivered message: a message that brings
+/// its own would go out with two.
+const ADDED_BY_ENVOI: &[&str] = &["list-unsubscribe", "list-unsubscribe-post"];
+
+/// No single field twice, and none of the fields envoi adds.
+fn check_single_fields(headers: &[u8]) -> Result<(), ComposeError> {
+    for name in AT_MOST_ONCE {
+        let n = fields(headers)
+            .filter(|(f, _)| f.eq_ignore_ascii_case(name.as_bytes()))
+            .count();
+        if n > 1 {
+            return Err(ComposeError::BadMime(format!(
+                "it has {n} {} header fields, and RFC 5322 allows at most one; send it once",
+                display_name(name)
+            )));
+        }
+    }
+    for (f, _) in fields(headers) {
+        if let Some(name) = ADDED_BY_ENVOI
+            .iter()
+            .find(|n| f.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            return Err(ComposeError::BadMime(format!(
+                "it carries its own {} header; envoi adds List-Unsubscribe and List-Unsubscribe-Post to every message (one-click, tied to its suppression lists), so remove it",
+                display_name(name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `message-id` → `Message-Id`, for messages.
+fn display_name(lower: &str) -> String {
+    lower
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// The mailboxes of an address header (lists and groups alike); each must
 /// hold an address envoi accepts.
 fn mailboxes(
@@ -298,14 +361,7 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
     if from_fields != 1 {
         return Err(ComposeError::FromCount(from_fields));
     }
-    let sender_fields = fields(&mime[..header_end])
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sender"))
-        .count();
-    if sender_fields > 1 {
-        return Err(ComposeError::BadMime(format!(
-            "the message has {sender_fields} Sender header fields; RFC 5322 allows at most one"
-        )));
-    }
+    check_single_fields(&mime[..header_end])?;
     let parsed = mail_parser::MessageParser::default()
         .parse_headers(&mime[..header_end + 2])
         .ok_or_else(|| ComposeError::BadMime("the header section cannot be parsed".into()))?;
@@ -479,6 +535,39 @@ mod tests {
         let e = prepare_whole(b"From: x@a.test\r\n\r\nh\0i", "a.test");
         assert!(matches!(e, Err(ComposeError::NulInBody(_))));
         assert!(prepare_whole(b"From: x@a.test\r\nSubject: a\tb\r\n\r\nhi", "a.test").is_ok());
+    }
+
+    #[test]
+    fn a_single_field_twice_or_envoi_s_own_headers_are_refused() {
+        for (m, named) in [
+            (
+                &b"From: x@a.test\r\nSubject: a\r\nsubject: b\r\n\r\nhi"[..],
+                "2 Subject",
+            ),
+            (
+                b"From: x@a.test\r\nTo: a@b.test\r\nTo: c@d.test\r\n\r\nhi",
+                "2 To",
+            ),
+            (
+                b"From: x@a.test\r\nSender: a@a.test\r\nSender: b@a.test\r\n\r\nhi",
+                "2 Sender",
+            ),
+            (
+                b"From: x@a.test\r\nList-Unsubscribe: <mailto:u@a.test>\r\n\r\nhi",
+                "List-Unsubscribe header",
+            ),
+        ] {
+            let e = prepare_whole(m, "a.test")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(named), "{named}: {e}");
+        }
+        assert!(prepare_whole(
+            b"From: x@a.test\r\nReceived: a\r\nReceived: b\r\n\r\nhi",
+            "a.test"
+        )
+        .is_ok());
     }
 
     #[test]

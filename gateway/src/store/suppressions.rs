@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::events::{insert_event, NewEvent};
-use super::{placeholders, Result, Store};
+use super::{placeholders, Result, Store, StoreError};
 
 /// One address on one list, as stored.
 #[derive(Debug, Clone)]
@@ -41,15 +41,26 @@ pub enum Page<'a> {
     Last,
 }
 
-fn from_row(r: &AnyRow) -> Suppressed {
-    let tags: String = r.get(3);
-    Suppressed {
-        address: r.get(0),
+/// An unsubscribe's tags: a row whose tags do not parse is `Corrupt`, never
+/// "no tags" (which would stop nothing and let mail through).
+fn tags_of(address: &str, text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "suppressions row for {address}, field tags: {e} (stored {text:?})"
+        ))
+    })
+}
+
+fn from_row(r: &AnyRow) -> Result<Suppressed> {
+    let address: String = r.get(0);
+    let tags = tags_of(&address, &r.get::<String, _>(3))?;
+    Ok(Suppressed {
+        address,
         code: r.get(1),
         error: r.get(2),
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        tags,
         created_at: r.get(4),
-    }
+    })
 }
 
 const COLS: &str = "address, code, error, tags, created_at";
@@ -73,14 +84,15 @@ impl Store {
                 q = q.bind(a.to_ascii_lowercase());
             }
             for row in q.fetch_all(self.reader()).await? {
-                let Some(list) = List::parse(row.get::<&str, _>(1)) else {
-                    continue;
-                };
-                let tags: String = row.get(2);
-                out.entry(row.get(0)).or_default().push(Entry {
-                    list,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                });
+                let address: String = row.get(0);
+                let kind: &str = row.get(1);
+                let list = List::parse(kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "suppressions row for {address}, field kind: {kind:?} is not bounces, unsubscribes or complaints"
+                    ))
+                })?;
+                let tags = tags_of(&address, &row.get::<String, _>(2))?;
+                out.entry(address).or_default().push(Entry { list, tags });
             }
         }
         Ok(out)
@@ -118,7 +130,7 @@ impl Store {
             .await?
             .iter()
             .map(from_row)
-            .collect();
+            .collect::<Result<_>>()?;
         if order == "DESC" {
             items.reverse();
         }
@@ -139,7 +151,7 @@ impl Store {
         .bind(address.to_ascii_lowercase())
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.as_ref().map(from_row))
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Adds (or updates) addresses on a list, all in one transaction.

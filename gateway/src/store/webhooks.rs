@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{now_micros, placeholders, Backend, Result, Store};
+use super::{now_micros, placeholders, Backend, Result, Store, StoreError};
 
 /// A call due now, leased to this node (`lease_webhook_calls`).
 #[derive(Debug, Clone)]
@@ -47,8 +47,13 @@ const POSTGRES_LAG_MICROS: i64 = 10_000_000;
 /// Events looked at per scan, at most.
 const SCAN_BATCH: i64 = 5_000;
 
-fn urls_from(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
+/// A webhook's URLs; a row that does not parse is `Corrupt`.
+fn urls_from(kind: &str, text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "webhooks row {kind:?}, field urls: {e} (stored {text:?})"
+        ))
+    })
 }
 
 impl Store {
@@ -59,10 +64,13 @@ impl Store {
                 .bind(domain_id)
                 .fetch_all(self.reader())
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), urls_from(&r.get::<String, _>(1))))
-            .collect())
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get(0);
+                let urls = urls_from(&kind, &r.get::<String, _>(1))?;
+                Ok((kind, urls))
+            })
+            .collect()
     }
 
     pub async fn webhook(&self, domain_id: i64, kind: &str) -> Result<Option<Vec<String>>> {
@@ -71,7 +79,8 @@ impl Store {
             .bind(kind)
             .fetch_optional(self.reader())
             .await?;
-        Ok(row.map(|r| urls_from(&r.get::<String, _>(0))))
+        row.map(|r| urls_from(kind, &r.get::<String, _>(0)))
+            .transpose()
     }
 
     /// Sets the webhook's URLs. With `create_only`, an existing webhook is
@@ -117,7 +126,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(row.map(|r| urls_from(&r.get::<String, _>(0))))
+        row.map(|r| urls_from(kind, &r.get::<String, _>(0)))
+            .transpose()
     }
 
     /// Turns the events recorded since the last scan into calls, with
@@ -125,7 +135,7 @@ impl Store {
     /// calls were added.
     pub async fn scan_events_for_webhooks(
         &self,
-        kind_of: impl Fn(&str, Option<&str>) -> Option<&'static str>,
+        kind_of: impl Fn(&str, Option<&str>) -> std::result::Result<&'static str, String>,
     ) -> Result<usize> {
         let now = now_micros();
         let lag = match self.backend {
@@ -154,10 +164,9 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?
         {
-            hooks
-                .entry(r.get(0))
-                .or_default()
-                .insert(r.get(1), urls_from(&r.get::<String, _>(2)));
+            let kind: String = r.get(1);
+            let urls = urls_from(&kind, &r.get::<String, _>(2))?;
+            hooks.entry(r.get(0)).or_default().insert(kind, urls);
         }
         let mut upto = from;
         let mut added = 0;
@@ -180,8 +189,17 @@ impl Store {
                 }
                 upto = id;
                 let (event, severity): (&str, Option<&str>) = (e.get(3), e.get(4));
-                let Some(kind) = kind_of(event, severity) else {
-                    continue;
+                let kind = match kind_of(event, severity) {
+                    Ok(kind) => kind,
+                    Err(why) => {
+                        // Skipped with its reason rather than stalling every
+                        // webhook behind one damaged row.
+                        tracing::error!(
+                            row = id,
+                            "events row {id} is damaged, {why}: no webhook call made for it"
+                        );
+                        continue;
+                    }
                 };
                 let Some(urls) = hooks.get(&domain_id).and_then(|k| k.get(kind)) else {
                     continue;
