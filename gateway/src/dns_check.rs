@@ -6,7 +6,7 @@ use crate::app::App;
 
 /// The TXT strings at `name` (each record's strings joined), or an error text.
 pub async fn txt(app: &App, name: &str) -> Result<Vec<String>, String> {
-    let resolver = crate::delivery::mx::resolver(&app.config.delivery)?;
+    let resolver = crate::net::dns::resolver(&app.config.delivery)?;
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     match resolver.txt_lookup(fqdn.as_str()).await {
         Ok(lookup) => Ok(lookup

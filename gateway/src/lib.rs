@@ -16,6 +16,7 @@ pub mod guard;
 pub mod http;
 pub mod inbound;
 pub mod limits;
+pub mod net;
 pub mod reputation;
 pub mod serve;
 pub mod smtp;

@@ -305,9 +305,10 @@ impl Config {
             ("http", self.http.max_inflight_bytes),
             ("smtp", self.smtp.max_inflight_bytes),
         ] {
-            if budget.0 < self.smtp.max_message_size.0 {
+            // A read is at most 64 KiB: a smaller budget could never hold one.
+            if budget.0 < self.smtp.max_message_size.0.max(64 * 1024) {
                 return Err(ConfigError::Invalid(format!(
-                    "[{table}] max_inflight_bytes = {} bytes is less than [smtp].max_message_size = {} bytes: one message must fit; raise it",
+                    "[{table}] max_inflight_bytes = {} bytes is less than [smtp].max_message_size = {} bytes (or 64 KiB): one message must fit; raise it",
                     budget.0, self.smtp.max_message_size.0
                 )));
             }

@@ -11,9 +11,9 @@ use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
 
 use super::idle::Route;
 use super::mx::{RouteError, Target};
-use super::smtp::{Reply, Session, SessionError};
 use super::{Deliverer, Job};
 use crate::events::{self, DeliveredMessage, DeliveryStatus};
+use crate::net::smtp::{Reply, Session, SessionError};
 use crate::store::now_micros;
 use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
 use crate::unsubscribe;
@@ -381,7 +381,7 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     // Never the From address: SPF is evaluated for the tenant's own domain
     // (or envoi's bounce domain), so nobody's SPF vouches for another's mail.
     let bounces = config.inbound.bounce_domain.as_deref();
-    let return_path = crate::inbound::verp::address(
+    let return_path = crate::net::verp::address(
         &d.app.master_key,
         m.msg.id,
         bounces.unwrap_or(&m.domain.name),
@@ -447,7 +447,7 @@ async fn open(
         Ok(Ok(mut s)) => {
             let valid = seen.cert_valid().unwrap_or(false);
             let mode = decide(settings, Offer::StartTls { cert_valid: valid });
-            let info = s.tls.clone().unwrap_or_else(|| super::smtp::TlsInfo {
+            let info = s.tls.clone().unwrap_or_else(|| crate::net::smtp::TlsInfo {
                 version: String::new(),
                 cipher: String::new(),
             });

@@ -2,7 +2,8 @@
 //! destination domain (and TLS settings), and carries each group over one
 //! SMTP connection to the best MX that answers.
 //!
-//! - `mx`: where to connect; `tls`: the TLS client; `smtp`: the session;
+//! - `mx`: where to connect; the TLS client and the SMTP session are
+//!   `net::tls` and `net::smtp`, below every feature;
 //! - `attempt`: one destination group, from route to per-recipient outcome;
 //! - `idle`: sessions kept open between groups, for the next one to reuse;
 //! - the TLS decision is `policy::tls::decide`, the reply verdict
@@ -11,8 +12,6 @@
 pub mod attempt;
 pub mod idle;
 pub mod mx;
-pub mod smtp;
-pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::app::App;
 use crate::compose::SendOptions;
+use crate::net::tls;
 use crate::store::now_micros;
 use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
 

@@ -7,10 +7,10 @@
 use policy::delivery::PermanentReason;
 
 use super::report::{classify, Failure, Report};
-use super::verp;
 use crate::app::App;
 use crate::compose::SendOptions;
 use crate::events::{self, DeliveredMessage, DeliveryStatus};
+use crate::net::verp;
 use crate::smtp::machine::Envelope;
 use crate::smtp::reply::Reply;
 use crate::store::messages::ReportTarget;

@@ -465,6 +465,13 @@ impl Machine {
         }
         let checked = match &self.settings.inbound {
             Some(bounce_domain) => Ok(bounce_domain.clone()),
+            // A submitted sender is a real mailbox: no control characters,
+            // no null sender.
+            None if !crate::compose::address::valid_addr(address) => {
+                return self.refuse(Reply::bad_sender(format!(
+                    "{address:?} is not a valid sender address: use MAIL FROM:<name@your-domain>"
+                )))
+            }
             None => self.authority.may_send_as(address),
         };
         let domain = match checked {
@@ -713,6 +720,13 @@ mod tests {
         let mut m = authed();
         let (wire, _) = drive(&mut m, b"MAIL FROM:<a@other.test>\r\n");
         assert!(wire.starts_with("550 5.7.1"), "{wire}");
+    }
+
+    #[test]
+    fn a_sender_with_control_characters_is_refused() {
+        let mut m = authed();
+        let (wire, _) = drive(&mut m, b"MAIL FROM:<a\x01b@shop.test>\r\n");
+        assert!(wire.starts_with("501 5.1.7"), "{wire}");
     }
 
     #[test]

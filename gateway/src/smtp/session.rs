@@ -152,19 +152,32 @@ pub async fn run(
 const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
 /// Permits for `bytes` of DATA, waiting a little for other sessions to
-/// finish theirs; `None` when the budget stays full.
+/// finish theirs; `None` when the budget stays full. Tried rather than
+/// queued: a tokio semaphore serves waiters in order, so a session holding
+/// most of the budget would wait behind one that needs what it holds, and
+/// neither would move until a timeout.
 async fn reserve(
     budget: &Arc<Semaphore>,
     bytes: usize,
     idle: Duration,
 ) -> Option<OwnedSemaphorePermit> {
     let n = crate::http::shield::permits(bytes);
-    let wait = idle.min(BUDGET_WAIT);
-    match tokio::time::timeout(wait, budget.clone().acquire_many_owned(n)).await {
-        Ok(Ok(p)) => Some(p),
-        _ => None,
+    let deadline = tokio::time::Instant::now() + idle.min(BUDGET_WAIT);
+    loop {
+        match budget.clone().try_acquire_many_owned(n) {
+            Ok(p) => return Some(p),
+            Err(tokio::sync::TryAcquireError::Closed) => return None,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
     }
 }
+
+/// How often a DATA chunk waiting for the budget looks again.
+const RETRY_EVERY: Duration = Duration::from_millis(20);
 
 /// Writes and flushes `out` within `limit`: a client that stops reading
 /// cannot hold the session (and its buffers) open.

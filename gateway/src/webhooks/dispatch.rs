@@ -57,7 +57,7 @@ pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 fn client(app: &App) -> Result<reqwest::Client, String> {
-    let tls = crate::delivery::tls::TlsClient::new(app.config.delivery.extra_ca_file.as_deref())?;
+    let tls = crate::net::tls::TlsClient::new(app.config.delivery.extra_ca_file.as_deref())?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls.https_config())
         .timeout(app.config.webhooks.timeout.0)
