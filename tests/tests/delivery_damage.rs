@@ -20,10 +20,18 @@ struct World {
 }
 
 fn world() -> World {
+    world_on(None)
+}
+
+/// `store_url`: another store than the default SQLite file (PostgreSQL).
+fn world_on(store_url: Option<String>) -> World {
     let Delivering { e, sink, dns } = Delivering::start(
         Script::default(),
         "retry_schedule = [\"500ms\"]\nmax_age = \"5s\"",
-        Options::default(),
+        Options {
+            store_url,
+            ..Options::default()
+        },
     );
     e.create_domain(SENDER);
     World { e, sink, _dns: dns }
@@ -114,7 +122,23 @@ fn a_damaged_stored_message_is_retried_with_the_reason_then_fails_old() {
 
 #[test]
 fn damaged_stored_options_hold_the_message_never_sent_with_defaults() {
-    let w = world();
+    damaged_options_hold_the_message(&world());
+}
+
+#[test]
+fn damaged_stored_options_hold_the_message_on_postgresql_too() {
+    let Some(url) = fresh_postgres() else {
+        assert!(
+            !postgres_required(),
+            "ENVOI_TEST_POSTGRES_URL must be set in CI"
+        );
+        eprintln!("skipping: ENVOI_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    damaged_options_hold_the_message(&world_on(Some(url)));
+}
+
+fn damaged_options_hold_the_message(w: &World) {
     let id = w.e.send(
         SENDER,
         "rcpt@dest.test",
@@ -127,7 +151,7 @@ fn damaged_stored_options_hold_the_message_never_sent_with_defaults() {
         r#"{"require_tls":"maybe"}"#.to_string(),
         &id,
     );
-    deferred_then_old(&w, &id, "field options does not parse");
+    deferred_then_old(w, &id, "field options does not parse");
     let temp =
         w.e.wait_event(SENDER, &format!("event=failed&message-id={id}"), WAIT);
     let text = temp["delivery-status"]["message"]

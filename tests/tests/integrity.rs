@@ -31,7 +31,19 @@ fn admin_key_works(e: &Envoi, key: &str) -> bool {
 
 #[test]
 fn a_serve_that_cannot_bind_its_port_changes_nothing_in_the_store() {
-    let e = Envoi::start();
+    serve_that_cannot_bind_changes_nothing(&Envoi::start());
+}
+
+#[test]
+fn a_serve_that_cannot_bind_its_port_changes_nothing_on_postgresql() {
+    let Some(url) = postgres_store() else { return };
+    serve_that_cannot_bind_changes_nothing(&Envoi::start_with(Options {
+        store_url: Some(url),
+        ..Options::default()
+    }));
+}
+
+fn serve_that_cannot_bind_changes_nothing(e: &Envoi) {
     let config = std::fs::read_to_string(&e.config_path).unwrap();
     let log = failing_serve(&e, &config, "an-intruders-admin-key-000");
     assert!(log.contains("cannot listen"), "{log}");
