@@ -5,6 +5,7 @@ pub mod address;
 pub mod headers;
 pub mod mime;
 pub mod options;
+pub mod whole;
 
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use super::form::{parse_form, Form, Value as FormValue};
 use super::{principal, read_body, FORM_OVERHEAD};
 use crate::accept::{accept, body_context};
 use crate::app::App;
-use crate::compose::{self, mime, ComposeError, File, Outgoing, SendRequest, Summary};
+use crate::compose::{self, whole, ComposeError, File, Outgoing, SendRequest, Summary};
 use crate::events::Method;
 
 fn queued(id: &str) -> Json<Value> {
@@ -143,7 +143,7 @@ pub async fn send_mime(
     }
     let (opts, vars, hdrs) = split_options(&form);
     let options = compose::parse_options(&opts, &vars, &hdrs)?;
-    let prepared = mime::prepare_whole(&raw.data, &d.name)?;
+    let prepared = whole::prepare_whole(&raw.data, &d.name)?;
     let msg = Outgoing {
         message_id: prepared.message_id,
         sender: prepared.from.addr.clone(),

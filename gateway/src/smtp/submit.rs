@@ -6,7 +6,7 @@ use crate::accept::{accept, AcceptError};
 use crate::app::App;
 use crate::compose::address::{parse_mailbox, Mailbox};
 use crate::compose::options::{from_mailgun_headers, substitute};
-use crate::compose::{mime, Outgoing, Summary};
+use crate::compose::{whole, Outgoing, Summary};
 use crate::events::Method;
 
 use super::machine::Envelope;
@@ -26,12 +26,12 @@ pub async fn submit(app: &App, env: Envelope) -> Reply {
             return Reply::store_failed();
         }
     };
-    let prepared = match mime::prepare_whole(&env.data, &domain.name) {
+    let prepared = match whole::prepare_whole(&env.data, &domain.name) {
         Ok(p) => p,
         Err(e) => return Reply::bad_message(e.to_string()),
     };
     let mut body = prepared.mime;
-    let headers = mime::take_mailgun_headers(&mut body);
+    let headers = whole::take_mailgun_headers(&mut body);
     let (opts, recipient_vars) = match from_mailgun_headers(&headers) {
         Ok(o) => o,
         Err(e) => return Reply::bad_message(e.to_string()),
