@@ -6,8 +6,8 @@
 
 #![no_main]
 
-use gateway::smtp::machine::{Action, AuthOutcome, Machine, Settings};
-use gateway::smtp::reply::Reply;
+use gateway::net::smtp_server::machine::{Action, AuthOutcome, Machine, Settings};
+use gateway::net::smtp_server::reply::Reply;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

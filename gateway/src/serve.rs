@@ -17,7 +17,7 @@ pub enum ServeError {
     #[error("delivery cannot start: {0}")]
     Delivery(String),
     #[error(transparent)]
-    Smtp(crate::smtp::SmtpError),
+    Smtp(crate::net::smtp_server::SmtpError),
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
@@ -32,10 +32,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             addr: http_addr,
             source,
         })?;
-    let smtp = crate::smtp::Server::bind(&config)
-        .await
-        .map_err(ServeError::Smtp)?;
-    let inbound = crate::smtp::Server::bind_inbound(&config)
+    let smtp = crate::smtp::bind(&config).await.map_err(ServeError::Smtp)?;
+    let inbound = crate::inbound::bind(&config)
         .await
         .map_err(ServeError::Smtp)?;
     let transport =

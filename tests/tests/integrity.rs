@@ -45,13 +45,13 @@ fn a_serve_that_cannot_bind_its_port_changes_nothing_on_postgresql() {
 
 fn serve_that_cannot_bind_changes_nothing(e: &Envoi) {
     let config = std::fs::read_to_string(&e.config_path).unwrap();
-    let log = failing_serve(&e, &config, "an-intruders-admin-key-000");
+    let log = failing_serve(e, &config, "an-intruders-admin-key-000");
     assert!(log.contains("cannot listen"), "{log}");
     assert!(
-        admin_key_works(&e, ADMIN_KEY),
+        admin_key_works(e, ADMIN_KEY),
         "the running node's key was replaced"
     );
-    assert!(!admin_key_works(&e, "an-intruders-admin-key-000"));
+    assert!(!admin_key_works(e, "an-intruders-admin-key-000"));
 }
 
 #[test]

@@ -72,18 +72,6 @@ impl From<BodyStop> for ApiError {
     }
 }
 
-/// A budget of bytes: one permit a byte (chunks are at most a few hundred
-/// KiB, well within a u32 per acquisition).
-pub fn budget(bytes: u64) -> Arc<Semaphore> {
-    let permits = usize::try_from(bytes).unwrap_or(usize::MAX);
-    Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
-}
-
-/// Permits for a chunk of `len` bytes.
-pub fn permits(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
-}
-
 /// The body, cut off at the deadline, each chunk paid for from `budget`
 /// (returned when the body is dropped, once read).
 fn guarded(body: Body, timeout: Duration, budget: Arc<Semaphore>) -> Body {
@@ -103,7 +91,7 @@ fn guarded(body: Body, timeout: Duration, budget: Arc<Semaphore>) -> Body {
                 Ok(Some(Err(e))) => return Some((Err(e.into_inner()), (inner, held, true))),
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            match budget.try_acquire_many_owned(permits(chunk.len())) {
+            match budget.try_acquire_many_owned(crate::net::budget::permits(chunk.len())) {
                 Ok(p) => match &mut held {
                     Some(h) => h.merge(p),
                     None => held = Some(p),

@@ -8,3 +8,57 @@
 
 pub mod intake;
 pub mod report;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::net::smtp_server::machine::{AuthOutcome, Envelope};
+use crate::net::smtp_server::reply::Reply;
+use crate::net::smtp_server::{BoxFuture, Handler, Server, SmtpError};
+
+/// The report listener's handler: nobody authenticates or is allowlisted
+/// (bounces come from anyone, to a return path only), and what arrives is
+/// a report to record.
+pub struct Reports;
+
+impl Handler for Reports {
+    fn allowlisted<'a>(&'a self, _: &'a App, _: IpAddr) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async { Vec::new() })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a App,
+        _: IpAddr,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, AuthOutcome> {
+        Box::pin(async { AuthOutcome::Failed })
+    }
+
+    fn receive<'a>(&'a self, app: &'a App, envelope: Envelope) -> BoxFuture<'a, Reply> {
+        Box::pin(intake::receive(app, envelope))
+    }
+}
+
+/// The listener for bounces and complaints on `[inbound].listen`, when it
+/// and `bounce_domain` are set.
+pub async fn bind(config: &Config) -> Result<Option<Server>, SmtpError> {
+    let cfg = &config.inbound;
+    match (cfg.listen, &cfg.bounce_domain) {
+        (Some(addr), Some(domain)) => {
+            let domain = domain.to_ascii_lowercase();
+            let handler = Arc::new(Reports);
+            Server::bind(config, addr, Some(domain), handler, "inbound reports")
+                .await
+                .map(Some)
+        }
+        (Some(_), None) => {
+            tracing::warn!("[inbound].listen is set without bounce_domain: no return path leads there, so it is not started");
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use policy::secrets::{Lifetime, Matched};
 
-use super::machine::AuthOutcome;
 use crate::app::App;
 use crate::guard::Guard;
+use crate::net::smtp_server::machine::AuthOutcome;
 use crate::store::now_micros;
 
 /// Failures from one address within `WINDOW` before it is refused outright.

@@ -9,8 +9,8 @@ use crate::compose::options::{from_mailgun_headers, substitute};
 use crate::compose::{whole, Outgoing, Summary};
 use crate::events::Method;
 
-use super::machine::Envelope;
-use super::reply::Reply;
+use crate::net::smtp_server::machine::Envelope;
+use crate::net::smtp_server::reply::Reply;
 
 pub async fn submit(app: &App, env: Envelope) -> Reply {
     let domain = match app.store.domain(&env.domain).await {

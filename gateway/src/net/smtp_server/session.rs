@@ -32,10 +32,7 @@ pub async fn run(
         auth_without_tls: app.config.smtp.allow_plain_auth_without_tls,
         inbound: shared.inbound.clone(),
     };
-    let allowlisted = match shared.inbound {
-        Some(_) => Vec::new(),
-        None => shared.allowlist.domains_for(&app, peer.ip()).await,
-    };
+    let allowlisted = shared.handler.allowlisted(&app, peer.ip()).await;
     let mut machine = Machine::new(settings, allowlisted);
     let mut stream = Stream::Plain(socket);
     let mut out = Vec::with_capacity(512);
@@ -82,15 +79,14 @@ pub async fn run(
                     if write_all(&mut stream, &mut out, idle).await.is_err() {
                         return;
                     }
-                    let outcome =
-                        super::auth::check(&app, &shared.guard, peer.ip(), &login, &password).await;
+                    let outcome = shared
+                        .handler
+                        .authenticate(&app, peer.ip(), &login, &password)
+                        .await;
                     machine.auth_done(outcome);
                 }
                 Action::Submit(envelope) => {
-                    let reply = match shared.inbound {
-                        Some(_) => crate::inbound::intake::receive(&app, envelope).await,
-                        None => super::submit::submit(&app, envelope).await,
-                    };
+                    let reply = shared.handler.receive(&app, envelope).await;
                     machine.submitted(reply);
                 }
             }
@@ -161,7 +157,7 @@ async fn reserve(
     bytes: usize,
     idle: Duration,
 ) -> Option<OwnedSemaphorePermit> {
-    let n = crate::http::shield::permits(bytes);
+    let n = crate::net::budget::permits(bytes);
     let deadline = tokio::time::Instant::now() + idle.min(BUDGET_WAIT);
     loop {
         match budget.clone().try_acquire_many_owned(n) {
