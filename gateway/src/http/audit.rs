@@ -6,9 +6,10 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
+use super::base_url;
 use super::error::ApiResult;
 use super::form::Form;
-use super::{admin, base_url};
 use crate::app::App;
 use crate::store::audit::AuditEvent;
 use crate::time::iso8601;
@@ -28,10 +29,10 @@ fn event_json(e: &AuditEvent) -> Value {
 /// `limit` (≤ 300, default 100), `before` (an event id, for the next page).
 pub async fn list(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 300)?;
     let before = form.number("before", i64::MAX, i64::MAX)?;

@@ -2,6 +2,8 @@
 //! (admin) key can do everything; a domain sending key can only send for its
 //! own domain.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use base64::Engine;
 
@@ -45,6 +47,22 @@ impl Principal {
                 "This sending key belongs to domain {domain} and cannot send for {target}. Use a sending key of {target} or the account (admin) key."
             ))),
         }
+    }
+}
+
+/// An account (admin) key, checked before anything else a handler does
+/// (axum runs it before the path, query and body extractors after it), so
+/// a wrong key learns nothing more.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        authenticate(app, &parts.headers)
+            .await?
+            .require_admin()
+            .map(Admin)
     }
 }
 

@@ -7,8 +7,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::crypto::{hash_password, random_hex};
 use crate::store::audit::Audit;
@@ -72,12 +73,12 @@ pub async fn add(app: &App, d: &Domain, login: &str, password: &str, actor: &str
 /// `POST`: `login` (repeatable), `password` (generated when absent).
 pub async fn create(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let logins: Vec<String> = form
@@ -113,11 +114,10 @@ pub async fn create(
 /// `GET` (`skip`, `limit`).
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)? as usize;
     let skip = form.number("skip", 0, i64::MAX)? as usize;
@@ -142,12 +142,12 @@ pub async fn list(
 /// `PUT …/{login}`: a new `password`.
 pub async fn change_password(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path((domain, login)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
@@ -181,10 +181,9 @@ pub async fn change_password(
 /// `DELETE …/{login}`.
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path((domain, login)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
     let audit = audit(who.key_id(), "credential.deleted", &login, &d);
@@ -205,10 +204,9 @@ pub async fn remove(
 /// `DELETE` (all of the domain's).
 pub async fn remove_all(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let audit = audit(who.key_id(), "credential.deleted", "*", &d);
     let count = app.store.delete_credentials(d.id, None, &audit).await?;

@@ -9,9 +9,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use signer::{KeySpec, PrivateKey};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::form::Form;
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::dkim;
 use crate::store::domains::{DkimKeyRow, KeyChange};
@@ -91,11 +92,11 @@ fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
 /// key starts inactive: activate it once its record is published.
 pub async fn create(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let domain_name = form
         .get("signing_domain")
@@ -167,10 +168,9 @@ pub async fn create(
 /// `GET /v1/dkim/keys` (`signing_domain`, `selector` filters).
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let keys = app
         .store
@@ -183,10 +183,9 @@ pub async fn list(
 /// `DELETE /v1/dkim/keys?signing_domain=&selector=`.
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let (Some(domain), Some(selector)) = (form.get("signing_domain"), form.get("selector")) else {
         return Err(ApiError::BadRequest(
@@ -211,10 +210,9 @@ pub async fn remove(
 /// `GET /v4/domains/{name}/keys`.
 pub async fn of_domain(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = super::domains::find(&app, &name).await?;
     let keys = app.store.dkim_keys(d.id).await?;
     let items: Vec<Value> = keys.iter().map(|k| key_json(&d.name, k)).collect();
@@ -225,12 +223,12 @@ pub async fn of_domain(
 /// record is published (the TXT in DNS carries this key), unless `force=true`.
 pub async fn activate(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path((name, selector)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let force = form.bool("force")?.unwrap_or(false);
     let d = super::domains::find(&app, &name).await?;
@@ -269,10 +267,9 @@ pub async fn activate(
 /// `PUT /v4/domains/{name}/keys/{selector}/deactivate`.
 pub async fn deactivate(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path((name, selector)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &name).await?;
     match app
         .store

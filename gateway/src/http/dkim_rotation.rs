@@ -9,8 +9,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::dkim::rotation::{self, RotateError, MIN_INTERVAL};
 use crate::store::domains::Domain;
@@ -30,10 +31,9 @@ impl From<RotateError> for ApiError {
 /// Mailgun answers `{"message":"ok"}`; envoi adds the records to publish.
 pub async fn rotate(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &name).await?;
     let made = rotation::rotate(&app, &d, who.key_id()).await?;
     let keys: Vec<Value> = made
@@ -52,12 +52,12 @@ pub async fn rotate(
 /// `PUT …/rotation`: `rotation_enabled`, `rotation_interval` (≥ 5d).
 pub async fn schedule(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &name).await?;
     let enabled = form

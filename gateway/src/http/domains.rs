@@ -6,8 +6,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
@@ -82,11 +83,11 @@ pub fn valid_domain_name(name: &str) -> bool {
 
 pub async fn create(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let name = form
         .get("name")
@@ -170,10 +171,9 @@ pub async fn create(
 
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)?;
     let skip = form.number("skip", 0, i64::MAX)?;
@@ -192,10 +192,9 @@ pub async fn find(app: &App, name: &str) -> ApiResult<Domain> {
 
 pub async fn get_one(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = find(&app, &name).await?;
     full(&app, &d, None).await
 }
@@ -238,12 +237,12 @@ fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
 
 pub async fn update(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let u = update_from(&form)?;
     let d = app
@@ -256,10 +255,9 @@ pub async fn update(
 
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let name = name.to_ascii_lowercase();
     if !app.store.delete_domain(&name).await? {
         return Err(ApiError::domain_not_found(&name));
@@ -279,10 +277,9 @@ pub async fn remove(
 
 pub async fn get_connection(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = find(&app, &name).await?;
     Ok(Json(
         json!({"connection": {"require_tls": d.require_tls, "skip_verification": d.skip_verification}}),
@@ -291,12 +288,12 @@ pub async fn get_connection(
 
 pub async fn put_connection(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let u = DomainUpdate {
         require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
@@ -335,10 +332,9 @@ fn record_holds(name: &str, domain: &str, expected: &str, found: &[String]) -> b
 /// domain `active` when SPF and DKIM hold (DMARC is advised, not required).
 pub async fn verify(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = find(&app, &name).await?;
     let keys = app.store.dkim_keys(d.id).await?;
     let mut records = sending_records(&app, &d, &keys);

@@ -9,8 +9,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::smtp::allowlist::parse_network;
 
@@ -29,10 +30,9 @@ fn network_of(form: &super::form::Form) -> ApiResult<String> {
 
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let nets = app.store.allowed_networks(Some(d.id)).await?;
     let addresses: Vec<Value> = nets
@@ -44,12 +44,12 @@ pub async fn list(
 
 pub async fn add(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let net = network_of(&form)?;
@@ -70,12 +70,12 @@ pub async fn add(
 
 pub async fn remove(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let net = network_of(&form)?;

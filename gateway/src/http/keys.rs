@@ -6,8 +6,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::{admin, small_form};
+use super::small_form;
 use crate::api_keys::{self, new_key_id, new_secret, ADMIN_KEY_ID, DEFAULT_GRACE};
 use crate::app::App;
 use crate::config::parse_duration;
@@ -41,11 +42,11 @@ pub fn key_json(k: &ApiKey) -> Value {
 
 pub async fn create(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let role = form
         .get("role")
@@ -116,10 +117,9 @@ pub async fn create(
 
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = super::form::Form::from_query(q.as_deref())?;
     let keys = app
         .store
@@ -132,10 +132,9 @@ pub async fn list(
 
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     if id == ADMIN_KEY_ID {
         return Err(ApiError::BadRequest(
             "the account key cannot be deleted (you would lock yourself out); rotate it with POST /v1/keys/admin/rotate or `envoi rotate-admin-key`".into(),
@@ -201,12 +200,12 @@ pub fn grace(field: Option<&str>) -> ApiResult<std::time::Duration> {
 /// old one works for `grace` more (default 24h, "0s" = stops at once).
 pub async fn rotate(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let grace = grace(form.get("grace"))?;
     let (secret, key) = api_keys::rotate(&app.store, &id, grace, who.key_id())

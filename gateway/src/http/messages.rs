@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::form::{parse_form, Form, Value as FormValue};
 use super::{principal, read_body, FORM_OVERHEAD};
@@ -167,10 +168,10 @@ pub async fn send_mime(
 /// parsed parts, and (envoi's own) where each recipient stands in the queue.
 pub async fn stored(
     State(app): State<App>,
+    _admin: Admin,
     headers: HeaderMap,
     Path((domain, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    super::admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let m = app
         .store

@@ -45,20 +45,20 @@ pub fn router(app: App) -> Router {
         )
         .route("/v4/domains", post(domains::create).get(domains::list))
         .route(
-            "/v4/domains/{name}",
+            "/v4/domains/{domain}",
             get(domains::get_one)
                 .put(domains::update)
                 .delete(domains::remove),
         )
         .route(
-            "/v3/domains/{name}",
+            "/v3/domains/{domain}",
             put(domains::update).delete(domains::remove),
         )
         .route(
-            "/v3/domains/{name}/connection",
+            "/v3/domains/{domain}/connection",
             get(domains::get_connection).put(domains::put_connection),
         )
-        .route("/v3/domains/{name}/messages/{key}", get(messages::stored))
+        .route("/v3/domains/{domain}/messages/{key}", get(messages::stored))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route(
             "/v1/dkim/keys",
@@ -66,22 +66,22 @@ pub fn router(app: App) -> Router {
                 .get(dkim_keys::list)
                 .delete(dkim_keys::remove),
         )
-        .route("/v4/domains/{name}/keys", get(dkim_keys::of_domain))
+        .route("/v4/domains/{domain}/keys", get(dkim_keys::of_domain))
         .route(
-            "/v1/dkim_management/domains/{name}/rotate",
+            "/v1/dkim_management/domains/{domain}/rotate",
             post(dkim_rotation::rotate),
         )
         .route(
-            "/v1/dkim_management/domains/{name}/rotation",
+            "/v1/dkim_management/domains/{domain}/rotation",
             put(dkim_rotation::schedule),
         )
-        .route("/v4/domains/{name}/verify", put(domains::verify))
+        .route("/v4/domains/{domain}/verify", put(domains::verify))
         .route(
-            "/v4/domains/{name}/keys/{selector}/activate",
+            "/v4/domains/{domain}/keys/{selector}/activate",
             put(dkim_keys::activate),
         )
         .route(
-            "/v4/domains/{name}/keys/{selector}/deactivate",
+            "/v4/domains/{domain}/keys/{selector}/deactivate",
             put(dkim_keys::deactivate),
         )
         .route("/v1/keys/{id}", delete(keys::remove))

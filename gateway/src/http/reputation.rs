@@ -2,21 +2,19 @@
 //! (envoi's own, account key): the acceptable-use rates and state.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::admin;
+use super::auth::Admin;
 use super::error::ApiResult;
 use crate::app::App;
 use crate::reputation::{evaluate, report_json};
 
 pub async fn get(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let report = evaluate(&app, d.id, &d.name).await?;
     Ok(Json(report_json(&app, &d.name, &report)))
@@ -25,10 +23,9 @@ pub async fn get(
 /// Lifts a suspension: held messages go out, rates count afresh from now.
 pub async fn reinstate(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let released = app.store.reinstate(d.id).await?;
     app.reputation.forget(d.id);

@@ -4,11 +4,10 @@
 //! `24h`, `1m` = one month, counted back from `end`; overrides `start`).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::admin;
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::form::Form;
 use crate::app::App;
@@ -21,11 +20,10 @@ const MAX_BUCKETS: usize = 10_000;
 
 pub async fn total(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let form = Form::from_query(q.as_deref())?;
     let d = super::domains::find(&app, &domain).await?;
 

@@ -10,9 +10,10 @@ use axum::Json;
 use policy::webhooks::{Kind, MAX_URLS};
 use serde_json::{json, Map, Value};
 
+use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::form::Form;
-use super::{admin, small_form};
+use super::small_form;
 use crate::app::App;
 use crate::store::audit::Audit;
 use crate::webhooks::signing;
@@ -95,10 +96,9 @@ async fn changed(app: &App, who: &str, action: &str, kind: Kind, domain: &str) {
 
 pub async fn list(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let hooks: Map<String, Value> = app
         .store
@@ -112,12 +112,12 @@ pub async fn list(
 
 pub async fn create(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path(domain): Path<String>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let id = form.get("id").ok_or_else(|| {
@@ -146,10 +146,9 @@ pub async fn create(
 
 pub async fn get_one(
     State(app): State<App>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path((domain, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
     let urls = app
@@ -170,12 +169,12 @@ fn not_set(domain: &str, kind: Kind) -> ApiError {
 /// Replaces the URLs (and creates the webhook if it was not set).
 pub async fn update(
     State(app): State<App>,
+    Admin(who): Admin,
     headers: HeaderMap,
     Path((domain, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
@@ -191,10 +190,9 @@ pub async fn update(
 
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path((domain, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
     let urls = app
@@ -208,17 +206,19 @@ pub async fn remove(
     ))
 }
 
-pub async fn signing_key(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
+pub async fn signing_key(
+    State(app): State<App>,
+    _admin: Admin,
+    _headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     let key = signing::key(&app).await?;
     Ok(Json(json!({ "http_signing_key": key })))
 }
 
 pub async fn regenerate_signing_key(
     State(app): State<App>,
-    headers: HeaderMap,
+    Admin(who): Admin,
 ) -> ApiResult<Json<Value>> {
-    let who = admin(&app, &headers).await?;
     let key = signing::regenerate(&app).await?;
     app.audit(&Audit {
         actor: who.key_id(),
