@@ -1,15 +1,13 @@
 //! Mailgun's SMTP credentials, `/v3/domains/{domain}/credentials`: a login
 //! per sender of a domain; passwords are kept only as Argon2id hashes.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::small_form;
+use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::crypto::{hash_password, random_hex};
 use crate::store::audit::Audit;
@@ -73,14 +71,9 @@ pub async fn add(app: &App, d: &Domain, login: &str, password: &str, actor: &str
 /// `POST`: `login` (repeatable), `password` (generated when absent).
 pub async fn create(
     State(app): State<App>,
-    Admin(who): Admin,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { who, domain: d }: AdminDomain,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let logins: Vec<String> = form
         .texts("login")
         .map(|l| full_login(&d, l))
@@ -114,14 +107,12 @@ pub async fn create(
 /// `GET` (`skip`, `limit`).
 pub async fn list(
     State(app): State<App>,
-    _admin: Admin,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let form = super::form::Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)? as usize;
     let skip = form.number("skip", 0, i64::MAX)? as usize;
-    let d = super::domains::find(&app, &domain).await?;
     let all = app.store.credentials(d.id).await?;
     let items: Vec<Value> = all
         .iter()
@@ -142,14 +133,10 @@ pub async fn list(
 /// `PUT …/{login}`: a new `password`.
 pub async fn change_password(
     State(app): State<App>,
-    Admin(who): Admin,
-    headers: HeaderMap,
-    Path((domain, login)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, login)): Path<(String, String)>,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
     let grace = super::keys::grace(form.get("grace"))?;
     let password = form.get("password").ok_or_else(|| {
@@ -181,10 +168,9 @@ pub async fn change_password(
 /// `DELETE …/{login}`.
 pub async fn remove(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path((domain, login)): Path<(String, String)>,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, login)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let login = full_login(&d, &login)?;
     let audit = audit(who.key_id(), "credential.deleted", &login, &d);
     if app

@@ -2,17 +2,15 @@
 //! activate (once the record is in DNS) and deactivate. Private keys are
 //! sealed at rest and never returned.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 use signer::{KeySpec, PrivateKey};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
+use super::extract::SmallForm;
 use super::form::Form;
-use super::small_form;
 use crate::app::App;
 use crate::dkim;
 use crate::store::domains::{DkimKeyRow, KeyChange};
@@ -93,11 +91,8 @@ fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let domain_name = form
         .get("signing_domain")
         .ok_or_else(|| {
@@ -224,12 +219,9 @@ pub async fn of_domain(
 pub async fn activate(
     State(app): State<App>,
     Admin(who): Admin,
-    headers: HeaderMap,
     Path((name, selector)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let force = form.bool("force")?.unwrap_or(false);
     let d = super::domains::find(&app, &name).await?;
     let key = app

@@ -3,15 +3,13 @@
 //! `PUT /v1/dkim_management/domains/{name}/rotation` (on a schedule). The
 //! work is in `crate::dkim::rotation`.
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::small_form;
+use super::extract::SmallForm;
 use crate::app::App;
 use crate::dkim::rotation::{self, RotateError, MIN_INTERVAL};
 use crate::store::domains::Domain;
@@ -53,12 +51,9 @@ pub async fn rotate(
 pub async fn schedule(
     State(app): State<App>,
     _admin: Admin,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let d = super::domains::find(&app, &name).await?;
     let enabled = form
         .bool("rotation_enabled")?

@@ -1,14 +1,12 @@
 //! `/v4/domains` and the legacy `/v3/domains/{name}/connection`.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::small_form;
+use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
@@ -84,11 +82,8 @@ pub fn valid_domain_name(name: &str) -> bool {
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let name = form
         .get("name")
         .ok_or_else(|| ApiError::BadRequest("name parameter is missing: give the domain name to send from, e.g. name=mg.example.com".into()))?
@@ -192,10 +187,8 @@ pub async fn find(app: &App, name: &str) -> ApiResult<Domain> {
 
 pub async fn get_one(
     State(app): State<App>,
-    _admin: Admin,
-    Path(name): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = find(&app, &name).await?;
     full(&app, &d, None).await
 }
 
@@ -238,12 +231,9 @@ fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
 pub async fn update(
     State(app): State<App>,
     _admin: Admin,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let u = update_from(&form)?;
     let d = app
         .store
@@ -276,11 +266,9 @@ pub async fn remove(
 }
 
 pub async fn get_connection(
-    State(app): State<App>,
-    _admin: Admin,
-    Path(name): Path<String>,
+    State(_app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = find(&app, &name).await?;
     Ok(Json(
         json!({"connection": {"require_tls": d.require_tls, "skip_verification": d.skip_verification}}),
     ))
@@ -289,12 +277,9 @@ pub async fn get_connection(
 pub async fn put_connection(
     State(app): State<App>,
     _admin: Admin,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let u = DomainUpdate {
         require_tls: form.bool("require_tls")?.or(form.bool("require-tls")?),
         skip_verification: form

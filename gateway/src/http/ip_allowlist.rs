@@ -3,15 +3,12 @@
 //! The shape follows Mailgun's account IP allowlist (`addresses` of
 //! `{ip_address, description}`).
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::small_form;
+use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::smtp::allowlist::parse_network;
 
@@ -30,10 +27,8 @@ fn network_of(form: &super::form::Form) -> ApiResult<String> {
 
 pub async fn list(
     State(app): State<App>,
-    _admin: Admin,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let nets = app.store.allowed_networks(Some(d.id)).await?;
     let addresses: Vec<Value> = nets
         .iter()
@@ -44,14 +39,9 @@ pub async fn list(
 
 pub async fn add(
     State(app): State<App>,
-    _admin: Admin,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let net = network_of(&form)?;
     let description = form.get("description").unwrap_or("");
     crate::compose::check_single_line("description", description)?;
@@ -70,14 +60,9 @@ pub async fn add(
 
 pub async fn remove(
     State(app): State<App>,
-    _admin: Admin,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let net = network_of(&form)?;
     if !app.store.disallow_network(d.id, &net).await? {
         return Err(ApiError::NotFound(format!(

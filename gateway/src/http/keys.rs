@@ -1,14 +1,12 @@
 //! `/v1/keys`: the account key and domain sending keys. Secrets are shown once.
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::small_form;
+use super::extract::SmallForm;
 use crate::api_keys::{self, new_key_id, new_secret, ADMIN_KEY_ID, DEFAULT_GRACE};
 use crate::app::App;
 use crate::config::parse_duration;
@@ -43,11 +41,8 @@ pub fn key_json(k: &ApiKey) -> Value {
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let role = form
         .get("role")
         .ok_or_else(|| ApiError::BadRequest("role parameter is missing: use role=sending (with kind=domain and domain_name) or role=admin".into()))?;
@@ -201,12 +196,9 @@ pub fn grace(field: Option<&str>) -> ApiResult<std::time::Duration> {
 pub async fn rotate(
     State(app): State<App>,
     Admin(who): Admin,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
     let grace = grace(form.get("grace"))?;
     let (secret, key) = api_keys::rotate(&app.store, &id, grace, who.key_id())
         .await?

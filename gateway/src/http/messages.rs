@@ -7,8 +7,8 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
+use super::extract::AdminDomain;
 use super::form::{parse_form, Form, Value as FormValue};
 use super::{principal, read_body, FORM_OVERHEAD};
 use crate::accept::{accept, body_context};
@@ -168,11 +168,10 @@ pub async fn send_mime(
 /// parsed parts, and (envoi's own) where each recipient stands in the queue.
 pub async fn stored(
     State(app): State<App>,
-    _admin: Admin,
+    AdminDomain { domain: d, .. }: AdminDomain,
     headers: HeaderMap,
-    Path((domain, key)): Path<(String, String)>,
+    Path((_, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let m = app
         .store
         .message_by_storage_key(d.id, &key)

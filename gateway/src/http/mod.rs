@@ -8,6 +8,7 @@ mod dkim_rotation;
 mod domains;
 pub mod error;
 mod events;
+pub mod extract;
 pub mod form;
 mod ip_allowlist;
 mod keys;

@@ -1,21 +1,19 @@
 //! `GET /v3/{domain}/reputation` and `POST /v3/{domain}/reputation/reinstate`
 //! (envoi's own, account key): the acceptable-use rates and state.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::ApiResult;
+use super::extract::AdminDomain;
 use crate::app::App;
 use crate::reputation::{evaluate, report_json};
 
 pub async fn get(
     State(app): State<App>,
-    _admin: Admin,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let report = evaluate(&app, d.id, &d.name).await?;
     Ok(Json(report_json(&app, &d.name, &report)))
 }
@@ -23,10 +21,8 @@ pub async fn get(
 /// Lifts a suspension: held messages go out, rates count afresh from now.
 pub async fn reinstate(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path(domain): Path<String>,
+    AdminDomain { who, domain: d }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let released = app.store.reinstate(d.id).await?;
     app.reputation.forget(d.id);
     app.queue_wake.notify_one();

@@ -3,12 +3,12 @@
 //! `resolution` (`hour`, `day`, `month`; default `day`), `duration` (`7d`,
 //! `24h`, `1m` = one month, counted back from `end`; overrides `start`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
+use super::extract::AdminDomain;
 use super::form::Form;
 use crate::app::App;
 use crate::stats::{buckets, fold, start_from_duration, Resolution, EVENTS};
@@ -20,12 +20,10 @@ const MAX_BUCKETS: usize = 10_000;
 
 pub async fn total(
     State(app): State<App>,
-    _admin: Admin,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let form = Form::from_query(q.as_deref())?;
-    let d = super::domains::find(&app, &domain).await?;
 
     let mut events: Vec<&str> = Vec::new();
     for e in form

@@ -3,8 +3,7 @@
 //! `GET|POST /v5/accounts/http_signing_key`. The calls themselves are made
 //! by `crate::webhooks`.
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use policy::webhooks::{Kind, MAX_URLS};
@@ -12,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
+use super::extract::{AdminDomain, SmallForm};
 use super::form::Form;
-use super::small_form;
 use crate::app::App;
 use crate::store::audit::Audit;
 use crate::webhooks::signing;
@@ -96,10 +95,8 @@ async fn changed(app: &App, who: &str, action: &str, kind: Kind, domain: &str) {
 
 pub async fn list(
     State(app): State<App>,
-    _admin: Admin,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let hooks: Map<String, Value> = app
         .store
         .webhooks(d.id)
@@ -112,14 +109,9 @@ pub async fn list(
 
 pub async fn create(
     State(app): State<App>,
-    Admin(who): Admin,
-    headers: HeaderMap,
-    Path(domain): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { who, domain: d }: AdminDomain,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let id = form.get("id").ok_or_else(|| {
         ApiError::BadRequest("id parameter is missing: which webhook, e.g. delivered".into())
     })?;
@@ -169,14 +161,10 @@ fn not_set(domain: &str, kind: Kind) -> ApiError {
 /// Replaces the URLs (and creates the webhook if it was not set).
 pub async fn update(
     State(app): State<App>,
-    Admin(who): Admin,
-    headers: HeaderMap,
-    Path((domain, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-    body: Body,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, id)): Path<(String, String)>,
+    SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let form = small_form(&headers, body, q.as_deref()).await?;
-    let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
     let urls = urls_of(&form)?;
     app.store
@@ -190,10 +178,9 @@ pub async fn update(
 
 pub async fn remove(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path((domain, id)): Path<(String, String)>,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
     let urls = app
         .store
