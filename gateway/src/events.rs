@@ -1,6 +1,7 @@
 //! Events in Mailgun's shape, built here for every kind so the API, webhooks
 //! and stats read one structure.
 
+use policy::events::{EventKind, Failure, Severity};
 use serde_json::{json, Value};
 
 use crate::compose::{Outgoing, SendOptions};
@@ -53,7 +54,7 @@ pub fn accepted(
     let event_id = new_event_id();
     let recipients: Vec<&str> = msg.recipients.iter().map(|r| r.addr.as_str()).collect();
     let data = json!({
-        "event": "accepted",
+        "event": EventKind::Accepted.as_str(),
         "id": event_id,
         "timestamp": crate::time::epoch_seconds(ts),
         "log-level": "info",
@@ -89,7 +90,7 @@ pub fn accepted(
     });
     NewEvent {
         event_id,
-        event: "accepted",
+        event: EventKind::Accepted,
         ts,
         recipient: Some(rcpt.to_string()),
         message_id: Some(msg.message_id.clone()),
@@ -132,21 +133,26 @@ pub struct DeliveredMessage<'a> {
 pub fn delivery(
     m: &DeliveredMessage<'_>,
     rcpt: &str,
-    failure: Option<(&str, &str)>,
+    failure: Option<Failure>,
     st: &DeliveryStatus,
     ts: i64,
 ) -> NewEvent {
     let event_id = new_event_id();
     let kind = if failure.is_some() {
-        "failed"
+        EventKind::Failed
     } else {
-        "delivered"
+        EventKind::Delivered
+    };
+    let log_level = match failure.map(|f| f.severity) {
+        None => "info",
+        Some(Severity::Temporary) => "warn",
+        Some(Severity::Permanent) => "error",
     };
     let mut data = json!({
-        "event": kind,
+        "event": kind.as_str(),
         "id": event_id,
         "timestamp": crate::time::epoch_seconds(ts),
-        "log-level": match failure { None => "info", Some(("temporary", _)) => "warn", Some(_) => "error" },
+        "log-level": log_level,
         "method": m.method,
         "recipient": rcpt,
         "recipient-domain": rcpt.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default(),
@@ -189,9 +195,9 @@ pub fn delivery(
             "retry-seconds": st.retry_seconds,
         },
     });
-    if let Some((severity, reason)) = failure {
-        data["severity"] = json!(severity);
-        data["reason"] = json!(reason);
+    if let Some(f) = failure {
+        data["severity"] = json!(f.severity.as_str());
+        data["reason"] = json!(f.reason.as_str());
     }
     NewEvent {
         event_id,
@@ -199,8 +205,8 @@ pub fn delivery(
         ts,
         recipient: Some(rcpt.to_string()),
         message_id: Some(m.message_id.to_string()),
-        severity: failure.map(|(s, _)| s.to_string()),
-        reason: failure.map(|(_, r)| r.to_string()),
+        severity: failure.map(|f| f.severity),
+        reason: failure.map(|f| f.reason),
         tags: tags_json(m.opts),
         method: Method::parse(m.method).map(Method::as_str),
         data: data.to_string(),
@@ -216,7 +222,7 @@ pub fn unsubscribed(
 ) -> NewEvent {
     let event_id = new_event_id();
     let data = json!({
-        "event": "unsubscribed",
+        "event": EventKind::Unsubscribed.as_str(),
         "id": event_id,
         "timestamp": crate::time::epoch_seconds(ts),
         "log-level": "info",
@@ -228,7 +234,7 @@ pub fn unsubscribed(
     });
     NewEvent {
         event_id,
-        event: "unsubscribed",
+        event: EventKind::Unsubscribed,
         ts,
         recipient: Some(recipient.to_string()),
         message_id: message_id.map(str::to_string),
@@ -249,7 +255,7 @@ pub fn complained(
 ) -> NewEvent {
     let event_id = new_event_id();
     let data = json!({
-        "event": "complained",
+        "event": EventKind::Complained.as_str(),
         "id": event_id,
         "timestamp": crate::time::epoch_seconds(ts),
         "log-level": "warn",
@@ -263,7 +269,7 @@ pub fn complained(
     });
     NewEvent {
         event_id,
-        event: "complained",
+        event: EventKind::Complained,
         ts,
         recipient: Some(recipient.to_string()),
         message_id: Some(m.message_id.to_string()),
@@ -280,7 +286,7 @@ pub fn complained(
 pub fn warning(domain: &str, state: &str, reason: Value, ts: i64) -> NewEvent {
     let event_id = new_event_id();
     let data = json!({
-        "event": "warning",
+        "event": EventKind::Warning.as_str(),
         "id": event_id,
         "timestamp": crate::time::epoch_seconds(ts),
         "log-level": "warn",
@@ -290,7 +296,7 @@ pub fn warning(domain: &str, state: &str, reason: Value, ts: i64) -> NewEvent {
     });
     NewEvent {
         event_id,
-        event: "warning",
+        event: EventKind::Warning,
         ts,
         recipient: None,
         message_id: None,

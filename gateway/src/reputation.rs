@@ -34,17 +34,9 @@ pub fn thresholds(app: &App) -> Thresholds {
     }
 }
 
-fn rate_name(r: Rate) -> &'static str {
-    match r {
-        Rate::Bounce => "bounce",
-        Rate::Complaint => "complaint",
-        Rate::Unsubscribe => "unsubscribe",
-    }
-}
-
 fn reason_json(r: &Reason) -> Value {
     json!({
-        "rate": rate_name(r.rate),
+        "rate": r.rate.key(),
         "value": r.value,
         "threshold": r.threshold,
         "text": r.to_string(),
@@ -53,24 +45,27 @@ fn reason_json(r: &Reason) -> Value {
 
 fn reason_from(text: &str) -> Option<Reason> {
     let v: Value = serde_json::from_str(text).ok()?;
-    let rate = match v["rate"].as_str()? {
-        "bounce" => Rate::Bounce,
-        "complaint" => Rate::Complaint,
-        "unsubscribe" => Rate::Unsubscribe,
-        _ => return None,
-    };
     Some(Reason {
-        rate,
+        rate: Rate::from_key(v["rate"].as_str()?)?,
         value: v["value"].as_f64()?,
         threshold: v["threshold"].as_f64()?,
     })
 }
 
-fn stored_state(state: &str, reason: &str) -> State {
-    match (state, reason_from(reason)) {
-        ("suspended", Some(r)) => State::Suspended(r),
-        ("warning", Some(r)) => State::Warning(r),
-        _ => State::Ok,
+/// The stored state of `domain_id`. A state or reason that does not parse
+/// is `Corrupt`: a damaged suspended domain must not quietly send again.
+fn stored_state(domain_id: i64, state: &str, reason: &str) -> Result<State, StoreError> {
+    let corrupt = |field: &str, value: &str| {
+        StoreError::Corrupt(format!(
+            "reputation row of domain {domain_id}, field {field}: {value:?} does not parse"
+        ))
+    };
+    let reason = || reason_from(reason).ok_or_else(|| corrupt("reason", reason));
+    match state {
+        "ok" => Ok(State::Ok),
+        "suspended" => Ok(State::Suspended(reason()?)),
+        "warning" => Ok(State::Warning(reason()?)),
+        other => Err(corrupt("state", other)),
     }
 }
 
@@ -91,7 +86,7 @@ pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, S
     let window = app.config.policy.window.0.as_micros() as i64;
     let since = (now - window).max(stored.reinstated_at.unwrap_or(i64::MIN));
     let counts = app.store.reputation_counts(domain_id, since).await?;
-    let before = stored_state(&stored.state, &stored.reason);
+    let before = stored_state(domain_id, &stored.state, &stored.reason)?;
     let state = reputation::next(before, reputation::assess(&counts, &thresholds(app)));
     if state != before {
         let reason = match &state {
@@ -177,7 +172,7 @@ impl Reputation {
             }
         }
         let stored = app.store.reputation_state(domain_id).await?;
-        let r = match stored_state(&stored.state, &stored.reason) {
+        let r = match stored_state(domain_id, &stored.state, &stored.reason)? {
             State::Suspended(r) => Some(r),
             _ => None,
         };
@@ -234,4 +229,27 @@ pub fn report_json(app: &App, domain: &str, r: &Report) -> Value {
         "since": crate::time::rfc2822(r.since.max(0)),
         "changed_at": r.changed_at.map(crate::time::rfc2822),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_stored_state_is_corrupt_never_ok() {
+        let good = r#"{"rate":"bounce","value":0.12,"threshold":0.05}"#;
+        assert!(matches!(
+            stored_state(1, "suspended", good),
+            Ok(State::Suspended(_))
+        ));
+        assert!(matches!(stored_state(1, "ok", ""), Ok(State::Ok)));
+        for (state, reason) in [
+            ("suspended", "{"),
+            ("suspended", r#"{"rate":"bouncy"}"#),
+            ("paused", ""),
+        ] {
+            let e = stored_state(7, state, reason).unwrap_err().to_string();
+            assert!(e.contains("domain 7"), "{e}");
+        }
+    }
 }

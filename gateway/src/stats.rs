@@ -3,6 +3,7 @@
 //! folding of counts into Mailgun's nested objects are here, without I/O.
 
 use chrono::{Datelike, Months, TimeZone, Utc};
+use policy::events::{EventKind, Reason, Severity};
 use serde_json::{json, Map, Value};
 
 use crate::time::from_micros;
@@ -120,9 +121,9 @@ pub const EVENTS: [&str; 8] = [
 pub struct Count {
     /// Start of the store's group (hour or day).
     pub at: i64,
-    pub event: String,
-    pub severity: Option<String>,
-    pub reason: Option<String>,
+    pub event: EventKind,
+    pub severity: Option<Severity>,
+    pub reason: Option<Reason>,
     pub method: Option<String>,
     pub n: i64,
 }
@@ -143,9 +144,9 @@ struct Bucket {
 
 impl Bucket {
     fn add(&mut self, c: &Count) {
-        match (c.event.as_str(), c.severity.as_deref()) {
-            ("accepted", _) => self.accepted += c.n,
-            ("delivered", _) => {
+        match (c.event, c.severity) {
+            (EventKind::Accepted, _) => self.accepted += c.n,
+            (EventKind::Delivered, _) => {
                 self.delivered += c.n;
                 match c.method.as_deref() {
                     Some("smtp") => self.delivered_smtp += c.n,
@@ -153,23 +154,23 @@ impl Bucket {
                     _ => {}
                 }
             }
-            ("failed", Some("temporary")) => {
+            (EventKind::Failed, Some(Severity::Temporary)) => {
                 self.temporary += c.n;
-                if c.reason.as_deref() == Some("espblock") {
+                if c.reason == Some(Reason::EspBlock) {
                     self.temporary_espblock += c.n;
                 }
             }
-            ("failed", Some("permanent")) => {
+            (EventKind::Failed, Some(Severity::Permanent)) => {
                 self.permanent_total += c.n;
-                if let Some(r) = c.reason.as_deref() {
-                    if let Some(v) = self.permanent.get_mut(r) {
+                if let Some(r) = c.reason {
+                    if let Some(v) = self.permanent.get_mut(r.as_str()) {
                         *v = json!(v.as_i64().unwrap_or(0) + c.n);
                     }
                 }
             }
-            ("unsubscribed", _) => self.unsubscribed += c.n,
-            ("complained", _) => self.complained += c.n,
-            _ => {}
+            (EventKind::Unsubscribed, _) => self.unsubscribed += c.n,
+            (EventKind::Complained, _) => self.complained += c.n,
+            (EventKind::Failed, None) | (EventKind::Warning, _) => {}
         }
     }
 
@@ -256,9 +257,9 @@ mod tests {
     fn count(at: i64, event: &str, severity: Option<&str>, reason: Option<&str>, n: i64) -> Count {
         Count {
             at,
-            event: event.into(),
-            severity: severity.map(Into::into),
-            reason: reason.map(Into::into),
+            event: event.parse().unwrap(),
+            severity: severity.map(|s| s.parse().unwrap()),
+            reason: reason.map(|r| r.parse().unwrap()),
             method: Some("http".into()),
             n,
         }

@@ -40,6 +40,21 @@ impl Rate {
             Rate::Unsubscribe => "unsubscribe rate",
         }
     }
+
+    /// The rate's key in JSON (`GET /v3/{d}/reputation`, stored reasons).
+    pub fn key(self) -> &'static str {
+        match self {
+            Rate::Bounce => "bounce",
+            Rate::Complaint => "complaint",
+            Rate::Unsubscribe => "unsubscribe",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Rate> {
+        [Rate::Bounce, Rate::Complaint, Rate::Unsubscribe]
+            .into_iter()
+            .find(|r| r.key() == key)
+    }
 }
 
 /// The three rates and the sample they come from.

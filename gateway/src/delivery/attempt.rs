@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Verdict};
-use policy::suppression;
+use policy::events::{Failure, Reason};
+use policy::suppression::{self, List};
 use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
 
 use super::idle::Route;
@@ -146,7 +147,7 @@ async fn deliver_group_into(
                 .get(&r.address.to_ascii_lowercase())
                 .and_then(|entries| suppression::stopping(entries, &job.opts.tags));
             match stopped {
-                Some(l) => out.push(suppressed_outcome(&job, &r, l.as_str())),
+                Some(l) => out.push(suppressed_outcome(&job, &r, l)),
                 None => keep.push(r),
             }
         }
@@ -702,7 +703,7 @@ fn finish(
                         events::delivery(
                             &view,
                             &r.address,
-                            Some(("temporary", "generic")),
+                            Some(Failure::TEMPORARY),
                             &status(&reply, Some(delay.as_secs())),
                             now,
                         ),
@@ -716,7 +717,7 @@ fn finish(
                         events::delivery(
                             &view,
                             &r.address,
-                            Some(("permanent", PermanentReason::Old.as_str())),
+                            Some(Failure::permanent(PermanentReason::Old)),
                             &status(&reply, None),
                             now,
                         ),
@@ -728,7 +729,7 @@ fn finish(
         Fate::Permanent(reason, reply) => {
             tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason = reason.as_str(), "permanent failure");
             let suppress = reason.suppresses().then(|| Suppression {
-                kind: "bounce",
+                kind: List::Bounce,
                 address: r.address.clone(),
                 code: reply.code.to_string(),
                 error: reply.text.clone(),
@@ -738,7 +739,7 @@ fn finish(
                 events::delivery(
                     &view,
                     &r.address,
-                    Some(("permanent", reason.as_str())),
+                    Some(Failure::permanent(reason)),
                     &status(&reply, None),
                     now,
                 ),
@@ -748,21 +749,13 @@ fn finish(
     }
 }
 
-fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind: &str) -> Outcome {
-    let (reason, text) = match kind {
-        "unsubscribe" => (
-            "suppress-unsubscribe",
-            "Not delivering to unsubscribed address",
-        ),
-        "complaint" => (
-            "suppress-complaint",
-            "Not delivering to a user who marked your messages as spam",
-        ),
-        _ => (
-            "suppress-bounce",
-            "Not delivering to previously bounced address",
-        ),
+fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, list: List) -> Outcome {
+    let text = match list {
+        List::Unsubscribe => "Not delivering to unsubscribed address",
+        List::Complaint => "Not delivering to a user who marked your messages as spam",
+        List::Bounce => "Not delivering to previously bounced address",
     };
+    let reason = Reason::suppressed_by(list);
     let view = message_view(job, None);
     let st = DeliveryStatus {
         code: 605,
@@ -771,7 +764,7 @@ fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind:
         attempt_no: r.attempts + 1,
         ..Default::default()
     };
-    tracing::info!(rcpt = %r.address, reason, "suppressed recipient not contacted");
+    tracing::info!(rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
@@ -780,7 +773,7 @@ fn suppressed_outcome(job: &Job, r: &crate::store::queue::LeasedRecipient, kind:
         event: Some(events::delivery(
             &view,
             &r.address,
-            Some(("permanent", reason)),
+            Some(Failure::permanent(reason)),
             &st,
             now_micros(),
         )),

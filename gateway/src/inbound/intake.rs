@@ -5,6 +5,7 @@
 //! suppression. Anything else is refused, never relayed.
 
 use policy::delivery::PermanentReason;
+use policy::suppression::List;
 
 use super::report::{classify, Failure, Report};
 use crate::app::App;
@@ -134,9 +135,9 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, Strin
                 ..Default::default()
             };
             let failure = if f.permanent {
-                ("permanent", reason.as_str())
+                policy::events::Failure::permanent(reason)
             } else {
-                ("temporary", "generic")
+                policy::events::Failure::TEMPORARY
             };
             Outcome {
                 recipient_id: *id,
@@ -155,7 +156,7 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, Strin
                     now,
                 )),
                 suppress: (f.permanent && reason.suppresses()).then(|| Suppression {
-                    kind: "bounce",
+                    kind: List::Bounce,
                     address: address.clone(),
                     code: "550".into(),
                     error: format!("{} (asynchronous bounce)", f.status),
@@ -187,7 +188,7 @@ fn complaints(
                 now,
             )),
             suppress: Some(Suppression {
-                kind: "complaint",
+                kind: List::Complaint,
                 address: address.clone(),
                 code: String::new(),
                 error: feedback_type.to_string(),

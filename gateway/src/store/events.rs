@@ -1,18 +1,19 @@
 //! The event log behind `GET /v3/{domain}/events`.
 
+use policy::events::{EventKind, Reason, Severity};
 use sqlx::Row;
 
 use super::{placeholders, Result, Store};
 
 pub struct NewEvent {
     pub event_id: String,
-    pub event: &'static str,
+    pub event: EventKind,
     pub ts: i64,
     pub recipient: Option<String>,
     pub message_id: Option<String>,
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     /// A failure's reason (`bounce`, `suppress-bounce`, `old`...), for rates.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// JSON array of the message's tags, for filtering.
     pub tags: String,
     /// How the message came in (`http` | `smtp`), for the stats.
@@ -71,14 +72,14 @@ pub(crate) async fn insert_events_of(
             q = q
                 .bind(*domain_id)
                 .bind(&e.event_id)
-                .bind(e.event)
+                .bind(e.event.as_str())
                 .bind(e.ts)
                 .bind(e.recipient.as_deref())
                 .bind(e.message_id.as_deref())
-                .bind(e.severity.as_deref())
+                .bind(e.severity.map(Severity::as_str))
                 .bind(&e.tags)
                 .bind(&e.data)
-                .bind(e.reason.as_deref())
+                .bind(e.reason.map(Reason::as_str))
                 .bind(e.method);
         }
         q.execute(&mut *conn).await?;
@@ -170,16 +171,32 @@ impl Store {
         .bind(group)
         .fetch_all(self.reader())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::stats::Count {
-                at: r.get(0),
-                event: r.get(1),
-                severity: r.get(2),
-                reason: r.get(3),
-                method: r.get(4),
-                n: r.get(5),
+        rows.iter()
+            .map(|r| {
+                // A group whose strings do not parse is a damaged row.
+                let corrupt = |field: &str, e: policy::events::Unknown| {
+                    super::StoreError::Corrupt(format!(
+                        "events rows of domain {domain_id}, field {field}: {e}"
+                    ))
+                };
+                let event: String = r.get(1);
+                let severity: Option<String> = r.get(2);
+                let reason: Option<String> = r.get(3);
+                Ok(crate::stats::Count {
+                    at: r.get(0),
+                    event: event.parse().map_err(|e| corrupt("event", e))?,
+                    severity: severity
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|e| corrupt("severity", e))?,
+                    reason: reason
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|e| corrupt("reason", e))?,
+                    method: r.get(4),
+                    n: r.get(5),
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -49,7 +49,7 @@ pub enum RecipientUpdate {
 
 #[derive(Debug, Clone)]
 pub struct Suppression {
-    pub kind: &'static str,
+    pub kind: policy::suppression::List,
     pub address: String,
     pub code: String,
     pub error: String,
@@ -196,7 +196,7 @@ impl Store {
                      ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, created_at = $6",
                 )
                 .bind(o.domain_id)
-                .bind(s.kind)
+                .bind(s.kind.as_str())
                 .bind(s.address.to_ascii_lowercase())
                 .bind(&s.code)
                 .bind(&s.error)

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use policy::events::{EventKind, Severity};
 use sqlx::Row;
 
 use super::{now_micros, placeholders, Backend, Result, Store, StoreError};
@@ -135,7 +136,7 @@ impl Store {
     /// calls were added.
     pub async fn scan_events_for_webhooks(
         &self,
-        kind_of: impl Fn(&str, Option<&str>) -> std::result::Result<&'static str, String>,
+        kind_of: impl Fn(EventKind, Option<Severity>) -> std::result::Result<&'static str, String>,
     ) -> Result<usize> {
         let now = now_micros();
         let lag = match self.backend {
@@ -189,7 +190,17 @@ impl Store {
                 }
                 upto = id;
                 let (event, severity): (&str, Option<&str>) = (e.get(3), e.get(4));
-                let kind = match kind_of(event, severity) {
+                let typed = event
+                    .parse::<EventKind>()
+                    .map_err(|e| format!("field event: {e}"))
+                    .and_then(|event| {
+                        let severity = severity
+                            .map(str::parse::<Severity>)
+                            .transpose()
+                            .map_err(|e| format!("field severity: {e}"))?;
+                        kind_of(event, severity)
+                    });
+                let kind = match typed {
                     Ok(kind) => kind,
                     Err(why) => {
                         // Skipped with its reason rather than stalling every
