@@ -107,6 +107,7 @@ pub async fn accept(
             size: m.mime.len() as i64,
             options: options_json.clone(),
             method: method.as_str(),
+            summary: serde_json::to_string(&m.summary).expect("summary serialises"),
             recipients: m
                 .recipients
                 .iter()

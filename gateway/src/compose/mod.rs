@@ -81,8 +81,9 @@ pub struct Outgoing {
     pub summary: Summary,
 }
 
-/// What events show of a message.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+/// What events show of a message, stored with it at accept time.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub from: String,
     pub to: String,
@@ -90,7 +91,8 @@ pub struct Summary {
     pub attachments: Vec<AttachmentInfo>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AttachmentInfo {
     pub filename: String,
     #[serde(rename = "content-type")]

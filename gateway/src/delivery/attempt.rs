@@ -370,14 +370,17 @@ async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
         )
         .map_err(|e| format!("DKIM signing failed: {e}"))?
     };
-    let parsed = mail_parser::MessageParser::default().parse_headers(&body);
-    let (from, to, subject) = match &parsed {
-        Some(p) => (
-            header_text(p, "From"),
-            header_text(p, "To"),
-            p.subject().unwrap_or_default().to_string(),
-        ),
-        None => (m.msg.sender.clone(), String::new(), String::new()),
+    // Stored at accept; parsed again only for messages queued before.
+    let (from, to, subject) = match &m.msg.summary {
+        Some(s) => (s.from.clone(), s.to.clone(), s.subject.clone()),
+        None => match mail_parser::MessageParser::default().parse_headers(&body) {
+            Some(p) => (
+                header_text(&p, "From"),
+                header_text(&p, "To"),
+                p.subject().unwrap_or_default().to_string(),
+            ),
+            None => (m.msg.sender.clone(), String::new(), String::new()),
+        },
     };
     // Never the From address: SPF is evaluated for the tenant's own domain
     // (or envoi's bounce domain), so nobody's SPF vouches for another's mail.

@@ -128,7 +128,11 @@ fn per_recipient(
                 sender: authors[0].addr.clone(),
                 authors: authors.to_vec(),
                 recipients: vec![r.clone()],
-                summary: summary.clone(),
+                summary: Summary {
+                    to: r.to_string(),
+                    subject: substitute(&summary.subject, own),
+                    ..summary.clone()
+                },
             }
         })
         .collect()

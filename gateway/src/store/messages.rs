@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::events::{insert_events_of, NewEvent};
 use super::group_commit::Acceptance;
-use super::{placeholders, Result, Store};
+use super::{placeholders, Result, Store, StoreError};
+use crate::compose::Summary;
 
 /// One stored message body with its recipients, as accepted.
 pub struct NewMessage {
@@ -19,6 +20,8 @@ pub struct NewMessage {
     /// JSON of `SendOptions`.
     pub options: String,
     pub method: &'static str,
+    /// JSON of `compose::Summary`.
+    pub summary: String,
     pub recipients: Vec<NewRecipient>,
 }
 
@@ -61,6 +64,8 @@ pub struct StoredMessage {
     pub options: String,
     pub method: String,
     pub created_at: i64,
+    /// `None` for messages accepted before summaries were stored.
+    pub summary: Option<Summary>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,24 +77,34 @@ pub struct StoredRecipient {
 }
 
 pub(crate) const MSG_COLS: &str =
-    "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at";
+    "id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at, summary";
 
-pub(crate) fn message_from(row: &AnyRow) -> StoredMessage {
-    StoredMessage {
+/// A message row; a summary that does not parse is `Corrupt`.
+pub(crate) fn message_from(row: &AnyRow) -> Result<StoredMessage> {
+    let message_id: String = row.get(3);
+    let summary: Option<String> = row.get(10);
+    let summary = summary
+        .map(|s| serde_json::from_str::<Summary>(&s))
+        .transpose()
+        .map_err(|e| {
+            StoreError::Corrupt(format!("messages row <{message_id}>, field summary: {e}"))
+        })?;
+    Ok(StoredMessage {
         id: row.get(0),
         domain_id: row.get(1),
         storage_key: row.get(2),
-        message_id: row.get(3),
+        message_id,
         sender: row.get(4),
         sealed_body: row.get(5),
         size: row.get(6),
         options: row.get(7),
         method: row.get(8),
         created_at: row.get(9),
-    }
+        summary,
+    })
 }
 
-/// Messages per INSERT: 9 parameters each, well under SQLite's and
+/// Messages per INSERT: 10 parameters each, well under SQLite's and
 /// PostgreSQL's limits on parameters per statement.
 const MESSAGES_PER_INSERT: usize = 64;
 
@@ -153,9 +168,9 @@ impl Store {
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(all.len());
         for chunk in all.chunks(MESSAGES_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+                "INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at, summary) \
                  VALUES {} RETURNING id, storage_key",
-                placeholders(chunk.len(), 9, 1)
+                placeholders(chunk.len(), 10, 1)
             );
             let mut q = sqlx::query(&sql);
             for (domain_id, m) in chunk {
@@ -168,7 +183,8 @@ impl Store {
                     .bind(m.size)
                     .bind(&m.options)
                     .bind(m.method)
-                    .bind(now);
+                    .bind(now)
+                    .bind(&m.summary);
             }
             for row in q.fetch_all(&mut *tx).await? {
                 ids.insert(row.get(1), row.get(0));
@@ -201,7 +217,7 @@ impl Store {
         .bind(domain_id)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.as_ref().map(message_from))
+        row.as_ref().map(message_from).transpose()
     }
 
     pub async fn recipients_of(&self, message_id: i64) -> Result<Vec<StoredRecipient>> {
@@ -252,7 +268,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let message = message_from(&row);
+        let message = message_from(&row)?;
         let Some(domain_name) = self.domain_name(message.domain_id).await? else {
             return Ok(None);
         };

@@ -132,7 +132,7 @@ impl Store {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(self.reader()).await? {
-                let msg = message_from(&row);
+                let msg = message_from(&row)?;
                 // Cached (`domain_by_id`). A deleted domain takes its
                 // messages with it (ON DELETE CASCADE).
                 let Some(domain) = self.domain_by_id(msg.domain_id).await? else {
