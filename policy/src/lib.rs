@@ -2,6 +2,7 @@
 //! a domain's counters say) and asks these functions what to do.
 
 pub mod delivery;
+pub mod disposition;
 pub mod events;
 pub mod limits;
 pub mod relay;

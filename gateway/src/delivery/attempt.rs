@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use policy::delivery::{classify, next_attempt, EnhancedCode, PermanentReason, Verdict};
+use policy::delivery::{classify, EnhancedCode, PermanentReason, Verdict};
+use policy::disposition::{self, Next};
 use policy::events::{Failure, Reason};
 use policy::suppression::{self, List};
 use policy::tls::{decide, Offer, RefuseReason, TlsMode, TlsSettings};
@@ -53,6 +54,14 @@ enum Fate {
 }
 
 impl Fate {
+    fn into_parts(self) -> (Verdict, Reply) {
+        match self {
+            Fate::Delivered(r) => (Verdict::Delivered, r),
+            Fate::Temporary(r) => (Verdict::Temporary, r),
+            Fate::Permanent(reason, r) => (Verdict::Permanent(reason), r),
+        }
+    }
+
     fn from_reply(r: Reply) -> Fate {
         match classify(r.code, r.enhanced, &r.text) {
             Verdict::Delivered => Fate::Delivered(r),
@@ -652,7 +661,8 @@ fn message_view<'a>(job: &'a Job, p: Option<&'a Prepared>) -> DeliveredMessage<'
     }
 }
 
-/// Turns a fate into the recipient's new state, its event and any suppression.
+/// Turns a fate into the recipient's new state, its event and any
+/// suppression: `policy::disposition` decides, this writes it down.
 fn finish(
     d: &Deliverer,
     job: &Job,
@@ -664,7 +674,28 @@ fn finish(
     let now = now_micros();
     let view = message_view(job, p);
     let attempt_no = r.attempts + 1;
-    let status = |reply: &Reply, retry: Option<u64>| DeliveryStatus {
+    let (verdict, reply) = fate.into_parts();
+    let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
+    let max_age = d.app.config.delivery.max_age.0;
+    let disp = disposition::of_attempt(verdict, attempt_no as u32, &d.retry_schedule, age, max_age);
+    let update = match disp.next {
+        Next::Delivered => {
+            tracing::info!(rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls, verified = facts.verified, reply = %reply, "delivered");
+            RecipientUpdate::Delivered
+        }
+        Next::RetryIn(delay) => {
+            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
+            RecipientUpdate::Retry {
+                at: now + delay.as_micros() as i64,
+            }
+        }
+        Next::Failed | Next::Unchanged => {
+            let reason = disp.failure.map(|f| f.reason.as_str()).unwrap_or_default();
+            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason, "permanent failure");
+            RecipientUpdate::Failed
+        }
+    };
+    let status = DeliveryStatus {
         code: reply.code,
         enhanced_code: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
         message: reply.message().to_string(),
@@ -674,81 +705,29 @@ fn finish(
         tls: facts.tls,
         certificate_verified: facts.verified,
         session_seconds: facts.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
-        retry_seconds: retry,
+        retry_seconds: match disp.next {
+            Next::RetryIn(delay) => Some(delay.as_secs()),
+            _ => None,
+        },
     };
-    let base = |update: RecipientUpdate, event, suppress| Outcome {
+    Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
         update,
         attempted: true,
-        event: Some(event),
-        suppress,
-    };
-    match fate {
-        Fate::Delivered(reply) => {
-            tracing::info!(rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls, verified = facts.verified, reply = %reply, "delivered");
-            base(
-                RecipientUpdate::Delivered,
-                events::delivery(&view, &r.address, None, &status(&reply, None), now),
-                None,
-            )
-        }
-        Fate::Temporary(reply) => {
-            let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
-            let max_age = d.app.config.delivery.max_age.0;
-            match next_attempt(attempt_no as u32, &d.retry_schedule, age, max_age) {
-                Some(delay) => {
-                    tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
-                    base(
-                        RecipientUpdate::Retry {
-                            at: now + delay.as_micros() as i64,
-                        },
-                        events::delivery(
-                            &view,
-                            &r.address,
-                            Some(Failure::TEMPORARY),
-                            &status(&reply, Some(delay.as_secs())),
-                            now,
-                        ),
-                        None,
-                    )
-                }
-                None => {
-                    tracing::warn!(rcpt = %r.address, reply = %reply, "too old to retry: failing permanently");
-                    base(
-                        RecipientUpdate::Failed,
-                        events::delivery(
-                            &view,
-                            &r.address,
-                            Some(Failure::permanent(PermanentReason::Old)),
-                            &status(&reply, None),
-                            now,
-                        ),
-                        None,
-                    )
-                }
-            }
-        }
-        Fate::Permanent(reason, reply) => {
-            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason = reason.as_str(), "permanent failure");
-            let suppress = reason.suppresses().then(|| Suppression {
-                kind: List::Bounce,
-                address: r.address.clone(),
-                code: reply.code.to_string(),
-                error: reply.text.clone(),
-            });
-            base(
-                RecipientUpdate::Failed,
-                events::delivery(
-                    &view,
-                    &r.address,
-                    Some(Failure::permanent(reason)),
-                    &status(&reply, None),
-                    now,
-                ),
-                suppress,
-            )
-        }
+        event: Some(events::delivery(
+            &view,
+            &r.address,
+            disp.failure,
+            &status,
+            now,
+        )),
+        suppress: disp.suppress.map(|kind| Suppression {
+            kind,
+            address: r.address.clone(),
+            code: reply.code.to_string(),
+            error: reply.text.clone(),
+        }),
     }
 }
 

@@ -5,6 +5,7 @@
 //! suppression. Anything else is refused, never relayed.
 
 use policy::delivery::PermanentReason;
+use policy::disposition::{self, Next};
 use policy::suppression::List;
 
 use super::report::{classify, Failure, Report};
@@ -134,29 +135,24 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, Strin
                 description: format!("the receiving server reported {} for {address}", f.status),
                 ..Default::default()
             };
-            let failure = if f.permanent {
-                policy::events::Failure::permanent(reason)
-            } else {
-                policy::events::Failure::TEMPORARY
-            };
+            let disp = disposition::of_report(f.permanent, reason);
             Outcome {
                 recipient_id: *id,
                 domain_id: t.message.domain_id,
-                update: if f.permanent {
-                    RecipientUpdate::Failed
-                } else {
-                    RecipientUpdate::Unchanged
+                update: match disp.next {
+                    Next::Failed => RecipientUpdate::Failed,
+                    _ => RecipientUpdate::Unchanged,
                 },
                 attempted: false,
                 event: Some(events::delivery(
                     &view(t, &opts),
                     address,
-                    Some(failure),
+                    disp.failure,
                     &st,
                     now,
                 )),
-                suppress: (f.permanent && reason.suppresses()).then(|| Suppression {
-                    kind: List::Bounce,
+                suppress: disp.suppress.map(|kind| Suppression {
+                    kind,
                     address: address.clone(),
                     code: "550".into(),
                     error: format!("{} (asynchronous bounce)", f.status),
