@@ -23,7 +23,7 @@ struct World {
 fn world(script: Script, extra_delivery: &str) -> World {
     let Delivering { e, sink, dns } = Delivering::start(
         script,
-        &format!("retry_schedule = [\"1s\"]\nconnect_timeout = \"2s\"\n{extra_delivery}"),
+        &format!("retry_schedule = [\"1s\"]\nconnect_timeout = \"2s\"\ngreeting_timeout = \"2s\"\n{extra_delivery}"),
         Options::default(),
     );
     e.create_domain(SENDER);

@@ -141,6 +141,17 @@ pub struct DeliveryConfig {
     pub retry_schedule: Vec<Dur>,
     pub max_age: Dur,
     pub connect_timeout: Dur,
+    /// envoi's own, one for each phase of a delivery session (the reply to
+    /// each command, and each write); defaults are RFC 5321 §4.5.3.2's and
+    /// Postfix's. `transfer_timeout` applies per 64 KiB of message.
+    pub greeting_timeout: Dur,
+    pub ehlo_timeout: Dur,
+    pub starttls_timeout: Dur,
+    pub mail_timeout: Dur,
+    pub rcpt_timeout: Dur,
+    pub data_timeout: Dur,
+    pub transfer_timeout: Dur,
+    pub final_dot_timeout: Dur,
     /// envoi's own: how long a connection to an MX stays open after a batch,
     /// for the next batch to the same MX (Postfix's connection cache time).
     pub idle_connection_time: Dur,
@@ -160,6 +171,14 @@ impl Default for DeliveryConfig {
                 .collect(),
             max_age: Dur(Duration::from_secs(3 * 86400)),
             connect_timeout: Dur(Duration::from_secs(30)),
+            greeting_timeout: Dur(Duration::from_secs(300)),
+            ehlo_timeout: Dur(Duration::from_secs(300)),
+            starttls_timeout: Dur(Duration::from_secs(300)),
+            mail_timeout: Dur(Duration::from_secs(300)),
+            rcpt_timeout: Dur(Duration::from_secs(300)),
+            data_timeout: Dur(Duration::from_secs(120)),
+            transfer_timeout: Dur(Duration::from_secs(180)),
+            final_dot_timeout: Dur(Duration::from_secs(600)),
             idle_connection_time: Dur(Duration::from_secs(2)),
         }
     }

@@ -433,8 +433,6 @@ async fn open(
     target: &Target,
     settings: TlsSettings,
 ) -> Result<(Session, SessionFacts), (Reply, SessionFacts)> {
-    let cfg = &d.app.config.delivery;
-    let connect_timeout = cfg.connect_timeout.0;
     let mut facts = SessionFacts {
         mx_host: target.host.clone(),
         started: Some(Instant::now()),
@@ -442,9 +440,7 @@ async fn open(
     };
     let err = |e: SessionError, f: &SessionFacts| (local_temp(e.to_string()), f.clone());
 
-    let s = greet(d, target, connect_timeout)
-        .await
-        .map_err(|r| (r, facts.clone()))?;
+    let s = greet(d, target).await.map_err(|r| (r, facts.clone()))?;
     facts.connected = true;
     if !s.caps.starttls {
         return match decide(settings, Offer::NoStartTls) {
@@ -502,9 +498,7 @@ async fn open(
                     // Opportunistic: a certificate we cannot trust means the
                     // message goes in clear, on a fresh connection.
                     tracing::warn!(mx = %target.host, "falling back to plaintext after the TLS failure");
-                    let s = greet(d, target, connect_timeout)
-                        .await
-                        .map_err(|r| (r, facts.clone()))?;
+                    let s = greet(d, target).await.map_err(|r| (r, facts.clone()))?;
                     facts.started = Some(Instant::now());
                     Ok((s, facts))
                 }
@@ -551,13 +545,9 @@ pub(super) fn close(sessions: impl IntoIterator<Item = Parked>) {
 }
 
 /// Connect, read the greeting and say EHLO; any refusal comes back as the reply.
-async fn greet(
-    d: &Deliverer,
-    target: &Target,
-    timeout: std::time::Duration,
-) -> Result<Session, Reply> {
+async fn greet(d: &Deliverer, target: &Target) -> Result<Session, Reply> {
     let local = |e: SessionError| local_temp(e.to_string());
-    let (mut s, greeting) = Session::connect(target.addr, timeout, timeout)
+    let (mut s, greeting) = Session::connect(target.addr, d.timeouts)
         .await
         .map_err(local)?;
     if greeting.code != 220 {

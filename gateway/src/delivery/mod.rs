@@ -22,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::app::App;
 use crate::compose::SendOptions;
+use crate::net::smtp::Timeouts;
 use crate::net::tls;
 use crate::store::now_micros;
 use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
@@ -73,6 +74,8 @@ pub struct Deliverer {
     pub app: App,
     pub router: mx::Router,
     pub tls: tls::TlsClient,
+    /// Per phase of a session (`[delivery].*_timeout`).
+    pub timeouts: Timeouts,
     pub helo: String,
     /// `[delivery].retry_schedule`, read once.
     pub retry_schedule: Vec<Duration>,
@@ -106,6 +109,17 @@ impl Deliverer {
 
     pub fn new(app: App, (router, tls): (mx::Router, tls::TlsClient)) -> Arc<Deliverer> {
         let cfg = &app.config.delivery;
+        let timeouts = Timeouts {
+            connect: cfg.connect_timeout.0,
+            greeting: cfg.greeting_timeout.0,
+            ehlo: cfg.ehlo_timeout.0,
+            starttls: cfg.starttls_timeout.0,
+            mail: cfg.mail_timeout.0,
+            rcpt: cfg.rcpt_timeout.0,
+            data: cfg.data_timeout.0,
+            transfer: cfg.transfer_timeout.0,
+            final_dot: cfg.final_dot_timeout.0,
+        };
         let helo = cfg.helo_name.clone().unwrap_or_else(|| {
             std::env::var("HOSTNAME")
                 .ok()
@@ -115,6 +129,7 @@ impl Deliverer {
         let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
         let idle = idle::IdleSessions::new(cfg.idle_connection_time.0);
         Arc::new(Deliverer {
+            timeouts,
             app,
             router,
             tls,

@@ -67,6 +67,8 @@ pub enum SessionError {
     },
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    #[error("timed out {0}: the server stopped reading")]
+    WriteTimeout(&'static str),
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
     #[error("the server spoke something other than SMTP: {0}")]
@@ -118,11 +120,32 @@ pub struct Envelope {
     pub data: Reply,
 }
 
+/// How long each phase of a session may take: the reply to each command,
+/// and each write (a server that stops reading cannot hold a delivery slot).
+/// RFC 5321 §4.5.3.2's minimums; `[delivery]`'s `*_timeout` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub greeting: Duration,
+    pub ehlo: Duration,
+    /// The STARTTLS reply and the handshake.
+    pub starttls: Duration,
+    /// MAIL FROM (and RSET).
+    pub mail: Duration,
+    pub rcpt: Duration,
+    /// The reply to DATA.
+    pub data: Duration,
+    /// Each write of the message's content.
+    pub transfer: Duration,
+    /// The reply to the final dot: the receiver may scan the message first.
+    pub final_dot: Duration,
+}
+
 pub struct Session {
     io: BufStream<Box<dyn Io>>,
     pub caps: Capabilities,
     pub tls: Option<TlsInfo>,
-    timeout: Duration,
+    timeouts: Timeouts,
     pub peer: SocketAddr,
     /// Replies read on this connection.
     replies: u64,
@@ -131,19 +154,14 @@ pub struct Session {
     failed: bool,
 }
 
-/// Bounded time for each command's reply (RFC 5321 §4.5.3.2 suggests minutes;
-/// the DATA end gets longer).
-const DATA_END_TIMEOUT: Duration = Duration::from_secs(600);
-
 impl Session {
     /// Connects and reads the greeting. A non-2xx greeting is returned as the
     /// reply so the caller can classify it.
     pub async fn connect(
         addr: SocketAddr,
-        connect_timeout: Duration,
-        timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<(Session, Reply), SessionError> {
-        let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(addr))
             .await
             .map_err(|_| SessionError::Timeout("the TCP connection"))?
             .map_err(|source| SessionError::Connect { addr, source })?;
@@ -152,18 +170,41 @@ impl Session {
             io: BufStream::new(Box::new(tcp) as Box<dyn Io>),
             caps: Capabilities::default(),
             tls: None,
-            timeout,
+            timeouts,
             peer: addr,
             replies: 0,
             failed: false,
         };
-        let greeting = s.read_reply("the greeting").await?;
+        let greeting = s.read_reply("the greeting", timeouts.greeting).await?;
         Ok((s, greeting))
     }
 
-    async fn read_reply(&mut self, what: &'static str) -> Result<Reply, SessionError> {
-        let t = self.timeout;
-        self.read_reply_within(what, t).await.map(|(r, _)| r)
+    async fn read_reply(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<Reply, SessionError> {
+        self.read_reply_within(what, within).await.map(|(r, _)| r)
+    }
+
+    /// Writes and flushes `bytes` within `within`.
+    async fn send(
+        &mut self,
+        bytes: &[u8],
+        what: &'static str,
+        within: Duration,
+    ) -> Result<(), SessionError> {
+        let write = async {
+            self.io.write_all(bytes).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(within, write).await {
+            Ok(r) => r.map_err(SessionError::Io),
+            Err(_) => {
+                self.failed = true;
+                Err(SessionError::WriteTimeout(what))
+            }
+        }
     }
 
     /// Replies read on this connection so far.
@@ -265,27 +306,41 @@ impl Session {
         .map_err(|_| SessionError::Timeout(what))?
     }
 
-    async fn command(&mut self, line: &str, what: &'static str) -> Result<Reply, SessionError> {
-        self.io.write_all(line.as_bytes()).await?;
-        self.io.write_all(b"\r\n").await?;
-        self.io.flush().await?;
-        self.read_reply(what).await
+    /// One write of the message's content (buffered; flushed by `send`).
+    async fn write_within(&mut self, bytes: &[u8], within: Duration) -> Result<(), SessionError> {
+        match tokio::time::timeout(within, self.io.write_all(bytes)).await {
+            Ok(r) => r.map_err(SessionError::Io),
+            Err(_) => {
+                self.failed = true;
+                Err(SessionError::WriteTimeout("sending the message"))
+            }
+        }
+    }
+
+    /// One command and its reply, each within `within`.
+    async fn command(
+        &mut self,
+        line: &str,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<Reply, SessionError> {
+        self.send(format!("{line}\r\n").as_bytes(), what, within)
+            .await?;
+        self.read_reply(what, within).await
     }
 
     /// EHLO (HELO when EHLO is refused); records the capabilities.
     pub async fn ehlo(&mut self, helo_name: &str) -> Result<Reply, SessionError> {
-        self.io
-            .write_all(format!("EHLO {helo_name}\r\n").as_bytes())
-            .await?;
-        self.io.flush().await?;
-        let t = self.timeout;
+        let t = self.timeouts.ehlo;
+        let line = format!("EHLO {helo_name}\r\n");
+        self.send(line.as_bytes(), "the EHLO reply", t).await?;
         let (reply, lines) = self.read_reply_within("the EHLO reply", t).await?;
         if reply.code == 250 {
             self.caps = Capabilities::from_ehlo(&lines);
             return Ok(reply);
         }
         self.caps = Capabilities::default();
-        self.command(&format!("HELO {helo_name}"), "the HELO reply")
+        self.command(&format!("HELO {helo_name}"), "the HELO reply", t)
             .await
     }
 
@@ -296,17 +351,18 @@ impl Session {
         connector: &tokio_rustls::TlsConnector,
         host: &str,
     ) -> Result<Result<Session, Reply>, SessionError> {
-        let reply = self.command("STARTTLS", "the STARTTLS reply").await?;
+        let t = self.timeouts.starttls;
+        let reply = self.command("STARTTLS", "the STARTTLS reply", t).await?;
         if reply.code != 220 {
             return Ok(Err(reply));
         }
         let Session {
-            io, timeout, peer, ..
+            io, timeouts, peer, ..
         } = self;
         let stream = io.into_inner();
         let name = rustls_pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| SessionError::Tls(format!("bad host name {host:?}: {e}")))?;
-        let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
+        let tls = tokio::time::timeout(timeouts.starttls, connector.connect(name, stream))
             .await
             .map_err(|_| SessionError::Timeout("the TLS handshake"))?
             .map_err(|e| SessionError::Tls(e.to_string()))?;
@@ -325,7 +381,7 @@ impl Session {
             io: BufStream::new(Box::new(tls) as Box<dyn Io>),
             caps: Capabilities::default(),
             tls: Some(info),
-            timeout,
+            timeouts,
             peer,
             replies: 0,
             failed: false,
@@ -339,7 +395,8 @@ impl Session {
         eight_bit: bool,
     ) -> Result<Reply, SessionError> {
         let cmd = self.mail_command(sender, size, eight_bit);
-        self.command(&cmd, "the MAIL FROM reply").await
+        let t = self.timeouts.mail;
+        self.command(&cmd, "the MAIL FROM reply", t).await
     }
 
     fn mail_command(&self, sender: &str, size: usize, eight_bit: bool) -> String {
@@ -375,42 +432,44 @@ impl Session {
             out.push_str(">\r\n");
         }
         out.push_str("DATA\r\n");
-        self.io.write_all(out.as_bytes()).await?;
-        self.io.flush().await?;
-        let mail = self.read_reply("the MAIL FROM reply").await?;
+        let t = self.timeouts;
+        self.send(out.as_bytes(), "sending MAIL, RCPT and DATA", t.mail)
+            .await?;
+        let mail = self.read_reply("the MAIL FROM reply", t.mail).await?;
         let mut rcpts = Vec::with_capacity(addresses.len());
         for _ in addresses {
-            rcpts.push(self.read_reply("a RCPT TO reply").await?);
+            rcpts.push(self.read_reply("a RCPT TO reply", t.rcpt).await?);
         }
-        let data = self.read_reply("the DATA reply").await?;
+        let data = self.read_reply("the DATA reply", t.data).await?;
         let may_send = mail.is_positive() && rcpts.iter().any(Reply::is_positive);
         if data.code == 354 && !may_send {
-            self.io.write_all(b".\r\n").await?;
-            self.io.flush().await?;
-            self.read_reply("the end-of-data reply").await?;
+            self.send(b".\r\n", "sending the final dot", t.transfer)
+                .await?;
+            self.read_reply("the end-of-data reply", t.final_dot)
+                .await?;
         }
         Ok(Envelope { mail, rcpts, data })
     }
 
     /// RCPT TO for each address; with PIPELINING all are sent before reading.
     pub async fn rcpt_to(&mut self, addresses: &[&str]) -> Result<Vec<Reply>, SessionError> {
+        let t = self.timeouts.rcpt;
         if self.caps.pipelining {
-            for a in addresses {
-                self.io
-                    .write_all(format!("RCPT TO:<{a}>\r\n").as_bytes())
-                    .await?;
-            }
-            self.io.flush().await?;
+            let out: String = addresses
+                .iter()
+                .map(|a| format!("RCPT TO:<{a}>\r\n"))
+                .collect();
+            self.send(out.as_bytes(), "sending RCPT TO", t).await?;
             let mut replies = Vec::with_capacity(addresses.len());
             for _ in addresses {
-                replies.push(self.read_reply("a RCPT TO reply").await?);
+                replies.push(self.read_reply("a RCPT TO reply", t).await?);
             }
             Ok(replies)
         } else {
             let mut replies = Vec::with_capacity(addresses.len());
             for a in addresses {
                 replies.push(
-                    self.command(&format!("RCPT TO:<{a}>"), "a RCPT TO reply")
+                    self.command(&format!("RCPT TO:<{a}>"), "a RCPT TO reply", t)
                         .await?,
                 );
             }
@@ -421,7 +480,8 @@ impl Session {
     /// DATA, then `parts` in order (dot-stuffed, CRLF-terminated), then the
     /// final dot. Returns the DATA reply if it was not 354, else the final one.
     pub async fn data(&mut self, parts: &[&[u8]]) -> Result<Reply, SessionError> {
-        let go = self.command("DATA", "the DATA reply").await?;
+        let t = self.timeouts.data;
+        let go = self.command("DATA", "the DATA reply", t).await?;
         if go.code != 354 {
             return Ok(go);
         }
@@ -430,30 +490,34 @@ impl Session {
 
     /// After a 354: `parts` dot-stuffed, then the final dot; the final reply.
     pub async fn content(&mut self, parts: &[&[u8]]) -> Result<Reply, SessionError> {
+        let t = self.timeouts;
+        // Each 64 KiB must go within `transfer`: a slow link is fine, a
+        // server that stopped reading is not.
         let mut last = b'\n';
         for piece in dot_stuffed(parts) {
-            self.io.write_all(piece).await?;
+            for chunk in piece.chunks(64 << 10) {
+                self.write_within(chunk, t.transfer).await?;
+            }
             last = piece[piece.len() - 1];
         }
         if last != b'\n' {
-            self.io.write_all(b"\r\n").await?;
+            self.write_within(b"\r\n", t.transfer).await?;
         }
-        self.io.write_all(b".\r\n").await?;
-        self.io.flush().await?;
-        self.read_reply_within("the end-of-data reply", DATA_END_TIMEOUT)
-            .await
-            .map(|(r, _)| r)
+        self.send(b".\r\n", "sending the message", t.transfer)
+            .await?;
+        self.read_reply("the end-of-data reply", t.final_dot).await
     }
 
     pub async fn rset(&mut self) -> Result<Reply, SessionError> {
-        self.command("RSET", "the RSET reply").await
+        let t = self.timeouts.mail;
+        self.command("RSET", "the RSET reply", t).await
     }
 
     /// Polite goodbye; errors do not matter any more.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(
             Duration::from_secs(5),
-            self.command("QUIT", "the QUIT reply"),
+            self.command("QUIT", "the QUIT reply", Duration::from_secs(5)),
         )
         .await;
     }
@@ -511,5 +575,125 @@ mod tests {
             b"no newline.not a line start"
         );
         assert_eq!(sent(&[b"", b".x", b""]), b"..x");
+    }
+}
+
+/// The session against a scripted peer on loopback: each phase is bounded
+/// by its own timeout, and the error names what it waited for.
+#[cfg(test)]
+mod timeouts {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn short() -> Timeouts {
+        let s = Duration::from_millis(300);
+        Timeouts {
+            connect: s,
+            greeting: s,
+            ehlo: s,
+            starttls: s,
+            mail: s,
+            rcpt: s,
+            data: s,
+            transfer: s,
+            final_dot: s,
+        }
+    }
+
+    /// A peer that greets, answers EHLO (with PIPELINING), then runs `rest`.
+    async fn peer<F, Fut>(rest: F) -> SocketAddr
+    where
+        F: FnOnce(BufReader<tokio::net::TcpStream>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let mut s = BufReader::new(s);
+            s.get_mut().write_all(b"220 peer ready\r\n").await.unwrap();
+            let mut line = String::new();
+            s.read_line(&mut line).await.unwrap();
+            s.get_mut()
+                .write_all(b"250-peer\r\n250 PIPELINING\r\n")
+                .await
+                .unwrap();
+            rest(s).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_silent_greeting_times_out_naming_it() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let _s = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let start = Instant::now();
+        let e = Session::connect(addr, short()).await.err().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert_eq!(e.to_string(), "timed out waiting for the greeting");
+        hold.abort();
+    }
+
+    #[tokio::test]
+    async fn a_silent_rcpt_times_out_naming_the_command() {
+        let addr = peer(|mut s| async move {
+            let mut line = String::new();
+            s.read_line(&mut line).await.unwrap(); // MAIL
+            s.get_mut().write_all(b"250 ok\r\n").await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let (mut s, _) = Session::connect(addr, short()).await.unwrap();
+        s.ehlo("client.test").await.unwrap();
+        let e = s
+            .pipelined_envelope("a@x.test", 10, false, &["b@y.test"])
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "timed out waiting for a RCPT TO reply");
+        assert!(!s.reusable(), "a session that timed out is never reused");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_reading_the_message_is_cut_off() {
+        let addr = peer(|mut s| async move {
+            let mut line = String::new();
+            for _ in 0..3 {
+                line.clear();
+                s.read_line(&mut line).await.unwrap(); // MAIL, RCPT, DATA
+            }
+            s.get_mut()
+                .write_all(b"250 ok\r\n250 ok\r\n354 go\r\n")
+                .await
+                .unwrap();
+            // Reads nothing more.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        })
+        .await;
+        let (mut s, _) = Session::connect(addr, short()).await.unwrap();
+        s.ehlo("client.test").await.unwrap();
+        let env = s
+            .pipelined_envelope("a@x.test", 10, false, &["b@y.test"])
+            .await
+            .unwrap();
+        assert_eq!(env.data.code, 354);
+        // Far more than the socket buffers hold, so writes block.
+        let big = vec![b'x'; 64 << 20];
+        let start = Instant::now();
+        let e = s.content(&[&big]).await.err().unwrap();
+        assert!(matches!(e, SessionError::WriteTimeout(_)), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
