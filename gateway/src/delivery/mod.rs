@@ -4,14 +4,20 @@
 //!
 //! - `mx`: where to connect; the TLS client and the SMTP session are
 //!   `net::tls` and `net::smtp`, below every feature;
-//! - `attempt`: one destination group, from route to per-recipient outcome;
+//! - `attempt`: one destination group, from route to per-recipient outcome,
+//!   with `prepare` (the message for one attempt), `connect` (reaching an
+//!   MX with the TLS the policy allows) and `outcome` (a reply to the
+//!   recipient's new state and event, by `policy::disposition`);
 //! - `idle`: sessions kept open between groups, for the next one to reuse;
 //! - the TLS decision is `policy::tls::decide`, the reply verdict
 //!   `policy::delivery::classify`.
 
 pub mod attempt;
+mod connect;
 pub mod idle;
 pub mod mx;
+mod outcome;
+mod prepare;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,7 +87,7 @@ pub struct Deliverer {
     pub retry_schedule: Vec<Duration>,
     keys: KeyCache,
     /// Sessions waiting for the next group to the same MX.
-    idle: idle::IdleSessions<attempt::Parked>,
+    idle: idle::IdleSessions<connect::Parked>,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Destinations none of whose MX hosts took a connection lately.
     unreachable: Mutex<HashMap<String, Unreachable>>,
@@ -283,7 +289,7 @@ impl Deliverer {
                 break;
             }
             while tasks.try_join_next().is_some() {}
-            attempt::close(self.idle.expired(Instant::now()));
+            connect::close(self.idle.expired(Instant::now()));
             if let Some(wait) = gathering.and_then(|at| LEASE_GATHER.checked_sub(at.elapsed())) {
                 tokio::time::sleep(wait).await;
             }

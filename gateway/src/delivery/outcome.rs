@@ -1,0 +1,191 @@
+//! From a reply to a recipient's outcome: the fate of each recipient,
+//! `policy::disposition` for what it means, and the event it records.
+
+use std::time::Duration;
+
+use policy::delivery::{classify, EnhancedCode, PermanentReason, Verdict};
+use policy::disposition::{self, Next};
+use policy::events::{Failure, Reason};
+use policy::suppression::List;
+
+use super::connect::SessionFacts;
+use super::prepare::Prepared;
+use super::{Deliverer, Job};
+use crate::events::{self, DeliveredMessage, DeliveryStatus};
+use crate::net::smtp::Reply;
+use crate::store::now_micros;
+use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
+
+/// How one recipient fared in one attempt.
+pub(super) enum Fate {
+    Delivered(Reply),
+    Temporary(Reply),
+    Permanent(PermanentReason, Reply),
+}
+
+impl Fate {
+    pub(super) fn into_parts(self) -> (Verdict, Reply) {
+        match self {
+            Fate::Delivered(r) => (Verdict::Delivered, r),
+            Fate::Temporary(r) => (Verdict::Temporary, r),
+            Fate::Permanent(reason, r) => (Verdict::Permanent(reason), r),
+        }
+    }
+
+    pub(super) fn from_reply(r: Reply) -> Fate {
+        match classify(r.code, r.enhanced, &r.text) {
+            Verdict::Delivered => Fate::Delivered(r),
+            Verdict::Temporary => Fate::Temporary(r),
+            Verdict::Permanent(reason) => Fate::Permanent(reason, r),
+        }
+    }
+}
+
+pub(super) fn local_temp(text: impl Into<String>) -> Reply {
+    Reply::local(421, Some(EnhancedCode(4, 4, 0)), text)
+}
+
+/// Each recipient's fate: its RCPT refusal, or the end-of-data reply.
+pub(super) fn fates(rcpt_replies: Vec<Reply>, end: &Reply) -> Vec<Fate> {
+    rcpt_replies
+        .into_iter()
+        .map(|r| {
+            if r.is_positive() {
+                Fate::from_reply(end.clone())
+            } else {
+                Fate::from_reply(r)
+            }
+        })
+        .collect()
+}
+
+pub(super) fn message_view<'a>(job: &'a Job, p: Option<&'a Prepared>) -> DeliveredMessage<'a> {
+    let m = &job.message.msg;
+    DeliveredMessage {
+        message_id: &m.message_id,
+        storage_key: &m.storage_key,
+        from: p.map_or(m.sender.as_str(), |p| p.from.as_str()),
+        to: p.map_or("", |p| p.to.as_str()),
+        subject: p.map_or("", |p| p.subject.as_str()),
+        size: m.size,
+        opts: &job.opts,
+        method: &m.method,
+    }
+}
+
+/// Turns a fate into the recipient's new state, its event and any
+/// suppression: `policy::disposition` decides, this writes it down.
+pub(super) fn finish(
+    d: &Deliverer,
+    job: &Job,
+    p: Option<&Prepared>,
+    r: &crate::store::queue::LeasedRecipient,
+    fate: Fate,
+    facts: &SessionFacts,
+) -> Outcome {
+    let now = now_micros();
+    let view = message_view(job, p);
+    let attempt_no = r.attempts + 1;
+    let (verdict, reply) = fate.into_parts();
+    let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
+    let max_age = d.app.config.delivery.max_age.0;
+    let disp = disposition::of_attempt(verdict, attempt_no as u32, &d.retry_schedule, age, max_age);
+    let update = match disp.next {
+        Next::Delivered => {
+            tracing::info!(rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls, verified = facts.verified, reply = %reply, "delivered");
+            RecipientUpdate::Delivered
+        }
+        Next::RetryIn(delay) => {
+            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
+            RecipientUpdate::Retry {
+                at: now + delay.as_micros() as i64,
+            }
+        }
+        Next::Failed | Next::Unchanged => {
+            let reason = disp.failure.map(|f| f.reason.as_str()).unwrap_or_default();
+            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason, "permanent failure");
+            RecipientUpdate::Failed
+        }
+    };
+    let status = DeliveryStatus {
+        code: reply.code,
+        enhanced_code: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
+        message: reply.message().to_string(),
+        description: reply.text.clone(),
+        mx_host: facts.mx_host.clone(),
+        attempt_no,
+        tls: facts.tls,
+        certificate_verified: facts.verified,
+        session_seconds: facts.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
+        retry_seconds: match disp.next {
+            Next::RetryIn(delay) => Some(delay.as_secs()),
+            _ => None,
+        },
+    };
+    Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update,
+        attempted: true,
+        event: Some(events::delivery(
+            &view,
+            &r.address,
+            disp.failure,
+            &status,
+            now,
+        )),
+        suppress: disp.suppress.map(|kind| Suppression {
+            kind,
+            address: r.address.clone(),
+            code: reply.code.to_string(),
+            error: reply.text.clone(),
+        }),
+    }
+}
+
+pub(super) fn suppressed_outcome(
+    job: &Job,
+    r: &crate::store::queue::LeasedRecipient,
+    list: List,
+) -> Outcome {
+    let text = match list {
+        List::Unsubscribe => "Not delivering to unsubscribed address",
+        List::Complaint => "Not delivering to a user who marked your messages as spam",
+        List::Bounce => "Not delivering to previously bounced address",
+    };
+    let reason = Reason::suppressed_by(list);
+    let view = message_view(job, None);
+    let st = DeliveryStatus {
+        code: 605,
+        message: text.into(),
+        description: text.into(),
+        attempt_no: r.attempts + 1,
+        ..Default::default()
+    };
+    tracing::info!(rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
+    Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update: RecipientUpdate::Failed,
+        attempted: false,
+        event: Some(events::delivery(
+            &view,
+            &r.address,
+            Some(Failure::permanent(reason)),
+            &st,
+            now_micros(),
+        )),
+        suppress: None,
+    }
+}
+
+pub(super) fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Outcome {
+    Outcome {
+        recipient_id: r.id,
+        domain_id: job.message.domain.id,
+        update: RecipientUpdate::Release,
+        attempted: false,
+        event: None,
+        suppress: None,
+    }
+}
