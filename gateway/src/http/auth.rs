@@ -12,7 +12,7 @@ use policy::secrets::{Matched, Refusal};
 use super::error::ApiError;
 use crate::api_keys::{self, ADMIN_KEY_ID};
 use crate::app::App;
-use crate::store::keys::ApiKey;
+use crate::store::keys::{ApiKey, KeyScope};
 use crate::store::now_micros;
 use crate::time::rfc2822;
 
@@ -172,9 +172,9 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
             let _ = store.touch_api_key(&id, now).await;
         });
     }
-    Ok(match (key.role.as_str(), key.domain_name) {
-        ("admin", _) | (_, None) => Principal::Admin { key_id: key.id },
-        (_, Some(domain)) => Principal::Sending {
+    Ok(match key.scope {
+        KeyScope::Account => Principal::Admin { key_id: key.id },
+        KeyScope::Sending { domain } => Principal::Sending {
             key_id: key.id,
             domain,
         },

@@ -5,11 +5,23 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::audit::{self, Audit};
-use super::{now_micros, Result, Store};
+use super::{now_micros, Result, Store, StoreError};
+
+/// What a key may do, from its stored role, kind and domain together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyScope {
+    /// The account key, or another `admin` key: everything.
+    Account,
+    /// A domain's sending key: send for that domain only.
+    Sending { domain: String },
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiKey {
     pub id: String,
+    /// Checked when read: a row whose role, kind and domain do not make a
+    /// scope is `Corrupt`, never an account key.
+    pub scope: KeyScope,
     pub secret_hash: Vec<u8>,
     pub role: String,
     pub kind: String,
@@ -48,9 +60,22 @@ const COLS: &str =
     "id, secret_hash, role, kind, domain_name, description, created_at, updated_at, \
                     expires_at, last_used_at, previous_hash, previous_valid_until, rotated_at";
 
-fn key_from(row: &AnyRow) -> ApiKey {
-    ApiKey {
-        id: row.get(0),
+fn key_from(row: &AnyRow) -> Result<ApiKey> {
+    let id: String = row.get(0);
+    let (role, kind, domain): (String, String, Option<String>) =
+        (row.get(2), row.get(3), row.get(4));
+    let scope = match (role.as_str(), kind.as_str(), &domain) {
+        ("admin", "user", None) => KeyScope::Account,
+        ("sending", "domain", Some(d)) if !d.is_empty() => KeyScope::Sending { domain: d.clone() },
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "api_keys row {id}, fields role/kind/domain_name: {role:?}/{kind:?}/{domain:?} is neither an account key nor a domain's sending key"
+            )))
+        }
+    };
+    Ok(ApiKey {
+        scope,
+        id,
         secret_hash: row.get(1),
         role: row.get(2),
         kind: row.get(3),
@@ -63,7 +88,7 @@ fn key_from(row: &AnyRow) -> ApiKey {
         previous_hash: row.get(10),
         previous_valid_until: row.get(11),
         rotated_at: row.get(12),
-    }
+    })
 }
 
 impl Store {
@@ -87,7 +112,7 @@ impl Store {
         audit::record(&mut *tx, audit).await?;
         tx.commit().await?;
         self.key_cache.clear();
-        Ok(key_from(&row))
+        key_from(&row)
     }
 
     /// Replace the stored hash of a key (the admin key set from the
@@ -138,7 +163,7 @@ impl Store {
         .bind(new_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let key = row.as_ref().map(key_from);
+        let key = row.as_ref().map(key_from).transpose()?;
         if let Some(k) = &key {
             let audit = Audit {
                 domain: k.domain_name.as_deref(),
@@ -161,7 +186,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        let key = row.as_ref().map(key_from);
+        let key = row.as_ref().map(key_from).transpose()?;
         if let Some(k) = &key {
             self.key_cache.keep(generation, k.id.clone(), k.clone());
         }
@@ -181,7 +206,7 @@ impl Store {
         .bind(kind.unwrap_or(""))
         .fetch_all(self.reader())
         .await?;
-        Ok(rows.iter().map(key_from).collect())
+        rows.iter().map(key_from).collect()
     }
 
     pub async fn delete_api_key(&self, id: &str, audit: &Audit<'_>) -> Result<bool> {
