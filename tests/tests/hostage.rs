@@ -242,6 +242,9 @@ fn wrong_keys_from_one_address_are_throttled_but_another_address_is_served() {
     // The right key from that address waits too...
     let r = e.get("/v4/domains", ADMIN_KEY).send().unwrap();
     assert_eq!(r.status().as_u16(), 429);
+    // ...but what needs no key is still served there.
+    let r = e.client.get(e.url("/healthz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     // ...and from another address works.
     let other = reqwest::blocking::Client::builder()
         .local_address("127.0.0.2".parse::<IpAddr>().unwrap())

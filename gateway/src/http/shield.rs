@@ -116,7 +116,12 @@ pub async fn shield(
     next: Next,
 ) -> Response {
     let ip = peer.ip();
-    if let Some(wait) = app.key_guard.refused_for(ip) {
+    // Only requests that try a key are held back: a throttled address can
+    // still reach /healthz and the unsubscribe pages.
+    let tries_a_key = request
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
+    if let Some(wait) = app.key_guard.refused_for(ip).filter(|_| tries_a_key) {
         tracing::warn!(%ip, "API request refused: too many wrong keys from this address");
         return ApiError::Throttled {
             message: format!(
