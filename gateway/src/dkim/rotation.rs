@@ -255,7 +255,7 @@ mod tests {
             name: "due.test",
             require_tls: false,
             skip_verification: false,
-            spam_action: "disabled",
+            spam_action: crate::store::domains::SpamAction::Disabled,
             wildcard: false,
             web_scheme: "https",
             web_prefix: "email",

@@ -103,7 +103,7 @@ async fn domain_json(app: &App, d: &Domain) -> ApiResult<Value> {
     Ok(json!({
         "id": d.id.to_string(),
         "name": d.name,
-        "state": d.state,
+        "state": d.state.as_str(),
         "active_selector": d.dkim_selector,
         "rotation_enabled": d.dkim_rotation_enabled,
         "rotation_interval": interval_text(d.dkim_rotation_interval),

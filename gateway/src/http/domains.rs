@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
 use crate::store::audit::Audit;
-use crate::store::domains::{DkimKeyRow, Domain, DomainUpdate, NewDomain};
+use crate::store::domains::{DkimKeyRow, Domain, DomainState, DomainUpdate, NewDomain, SpamAction};
 use crate::time::rfc2822;
 
 pub fn domain_json(d: &Domain) -> Value {
@@ -19,14 +19,14 @@ pub fn domain_json(d: &Domain) -> Value {
         "id": format!("{:024x}", d.id),
         "name": d.name,
         "created_at": rfc2822(d.created_at),
-        "state": d.state,
+        "state": d.state.as_str(),
         "type": "custom",
-        "is_disabled": d.state == "disabled",
+        "is_disabled": d.state == DomainState::Disabled,
         "disabled": Value::Null,
         "require_tls": d.require_tls,
         "skip_verification": d.skip_verification,
         "smtp_login": format!("postmaster@{}", d.name),
-        "spam_action": d.spam_action,
+        "spam_action": d.spam_action.as_str(),
         "wildcard": d.wildcard,
         "web_scheme": d.web_scheme,
         "web_prefix": d.web_prefix,
@@ -103,12 +103,11 @@ pub async fn create(
     if let Some(p) = form.get("smtp_password") {
         super::credentials::check_password(p)?;
     }
-    let spam_action = form.get("spam_action").unwrap_or("disabled").to_string();
-    if !["disabled", "block", "tag"].contains(&spam_action.as_str()) {
-        return Err(ApiError::BadRequest(format!(
-            "spam_action {spam_action:?} is not valid: use disabled, block or tag"
-        )));
-    }
+    let spam_action: SpamAction = form
+        .get("spam_action")
+        .unwrap_or("disabled")
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("spam_action {e}")))?;
     let web_scheme = form.get("web_scheme").unwrap_or("https").to_string();
     if !["http", "https"].contains(&web_scheme.as_str()) {
         return Err(ApiError::BadRequest(format!(
@@ -131,7 +130,7 @@ pub async fn create(
         name: &name,
         require_tls,
         skip_verification,
-        spam_action: &spam_action,
+        spam_action,
         wildcard,
         web_scheme: &web_scheme,
         web_prefix: form.get("web_prefix").unwrap_or("email"),
@@ -202,12 +201,10 @@ fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
         ..Default::default()
     };
     if let Some(s) = form.get("spam_action") {
-        if !["disabled", "block", "tag"].contains(&s) {
-            return Err(ApiError::BadRequest(format!(
-                "spam_action {s:?} is not valid: use disabled, block or tag"
-            )));
-        }
-        u.spam_action = Some(s.to_string());
+        let action = s
+            .parse()
+            .map_err(|e| ApiError::BadRequest(format!("spam_action {e}")))?;
+        u.spam_action = Some(action);
     }
     if let Some(s) = form.get("web_scheme") {
         if !["http", "https"].contains(&s) {

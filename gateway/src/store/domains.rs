@@ -8,16 +8,17 @@ use policy::sender::FromPolicy;
 
 use super::dkim_keys::insert_key;
 pub use super::dkim_keys::{DkimKeyRow, KeyChange, NewDkimKey};
+pub use super::domain_settings::{DomainState, SpamAction};
 use super::{flag, now_micros, Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Domain {
     pub id: i64,
     pub name: String,
-    pub state: String,
+    pub state: DomainState,
     pub require_tls: bool,
     pub skip_verification: bool,
-    pub spam_action: String,
+    pub spam_action: SpamAction,
     pub wildcard: bool,
     pub web_scheme: String,
     pub web_prefix: String,
@@ -35,7 +36,7 @@ pub struct NewDomain<'a> {
     pub name: &'a str,
     pub require_tls: bool,
     pub skip_verification: bool,
-    pub spam_action: &'a str,
+    pub spam_action: SpamAction,
     pub wildcard: bool,
     pub web_scheme: &'a str,
     pub web_prefix: &'a str,
@@ -46,7 +47,7 @@ pub struct NewDomain<'a> {
 pub struct DomainUpdate {
     pub require_tls: Option<bool>,
     pub skip_verification: Option<bool>,
-    pub spam_action: Option<String>,
+    pub spam_action: Option<SpamAction>,
     pub wildcard: Option<bool>,
     pub web_scheme: Option<String>,
     pub web_prefix: Option<String>,
@@ -60,17 +61,29 @@ pub(crate) const DOMAIN_COLS: &str =
 /// A domain row; a setting that does not parse is `Corrupt`, never a default.
 pub(crate) fn domain_from(row: &AnyRow) -> Result<Domain> {
     let name: String = row.get(1);
-    let from_policy: String = row.get(13);
-    let from_policy = from_policy.parse().map_err(|e| {
-        StoreError::Corrupt(format!("domains row {name:?}, field from_policy: {e}"))
-    })?;
+    let corrupt = |field: &str, e: String| {
+        StoreError::Corrupt(format!("domains row {name:?}, field {field}: {e}"))
+    };
+    let parsed = |field: &str, at: usize| {
+        row.try_get::<String, _>(at)
+            .map_err(|e| corrupt(field, e.to_string()))
+    };
+    let state = parsed("state", 2)?
+        .parse()
+        .map_err(|e| corrupt("state", e))?;
+    let spam_action = parsed("spam_action", 5)?
+        .parse()
+        .map_err(|e| corrupt("spam_action", e))?;
+    let from_policy = parsed("from_policy", 13)?
+        .parse()
+        .map_err(|e: policy::sender::UnknownPolicy| corrupt("from_policy", e.to_string()))?;
     Ok(Domain {
         id: row.get(0),
         name,
-        state: row.get(2),
+        state,
         require_tls: row.get::<i64, _>(3) != 0,
         skip_verification: row.get::<i64, _>(4) != 0,
-        spam_action: row.get(5),
+        spam_action,
         wildcard: row.get::<i64, _>(6) != 0,
         web_scheme: row.get(7),
         web_prefix: row.get(8),
@@ -123,7 +136,7 @@ impl Store {
         .bind(d.name)
         .bind(flag(d.require_tls))
         .bind(flag(d.skip_verification))
-        .bind(d.spam_action)
+        .bind(d.spam_action.as_str())
         .bind(flag(d.wildcard))
         .bind(d.web_scheme)
         .bind(d.web_prefix)
@@ -238,7 +251,7 @@ impl Store {
         .bind(name)
         .bind(u.require_tls.map(flag))
         .bind(u.skip_verification.map(flag))
-        .bind(u.spam_action.as_deref())
+        .bind(u.spam_action.map(SpamAction::as_str))
         .bind(u.wildcard.map(flag))
         .bind(u.web_scheme.as_deref())
         .bind(u.web_prefix.as_deref())
