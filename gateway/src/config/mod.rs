@@ -61,7 +61,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".parse().unwrap(),
             public_url: None,
             header_read_timeout: Dur(Duration::from_secs(30)),
-            body_read_timeout: Dur(Duration::from_secs(120)),
+            body_read_timeout: Dur(Duration::from_secs(300)),
             max_inflight_bytes: ByteSize(256 << 20),
         }
     }
