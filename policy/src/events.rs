@@ -3,9 +3,6 @@
 //! stored string that is none of them is a damaged row (`Unknown`), never a
 //! default.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::delivery::PermanentReason;
 use crate::suppression::List;
 
@@ -17,8 +14,10 @@ pub struct Unknown {
     pub value: String,
 }
 
-/// `as_str`, `Display` and `FromStr` over a fixed table of strings.
-macro_rules! named {
+/// `as_str`, `Display` and `FromStr` over a fixed table of strings, for a
+/// type stored as text: a string that is none of them is `Unknown`.
+#[macro_export]
+macro_rules! named_values {
     ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
@@ -30,18 +29,18 @@ macro_rules! named {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $ty {
-            type Err = Unknown;
-            fn from_str(s: &str) -> Result<Self, Unknown> {
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::events::Unknown;
+            fn from_str(s: &str) -> Result<Self, $crate::events::Unknown> {
                 match s {
                     $($text => Ok($ty::$variant),)+
-                    other => Err(Unknown { what: $what, value: other.to_string() }),
+                    other => Err($crate::events::Unknown { what: $what, value: other.to_string() }),
                 }
             }
         }
@@ -60,7 +59,7 @@ pub enum EventKind {
     Warning,
 }
 
-named!(EventKind, "an event kind", {
+crate::named_values!(EventKind, "an event kind", {
     Accepted => "accepted",
     Delivered => "delivered",
     Failed => "failed",
@@ -75,7 +74,7 @@ pub enum Severity {
     Temporary,
 }
 
-named!(Severity, "a severity (permanent or temporary)", {
+crate::named_values!(Severity, "a severity (permanent or temporary)", {
     Permanent => "permanent",
     Temporary => "temporary",
 });
@@ -92,7 +91,7 @@ pub enum Reason {
     SuppressComplaint,
 }
 
-named!(Reason, "a failure reason", {
+crate::named_values!(Reason, "a failure reason", {
     Generic => "generic",
     Bounce => "bounce",
     EspBlock => "espblock",

@@ -472,6 +472,33 @@ impl Envoi {
         c
     }
 
+    /// Runs SQL against this envoi's own store, as damage from outside
+    /// would: `$1` is `value`, `$2` the row (a message id, a DKIM selector, a
+    /// key id; angle brackets are taken off). Exactly one row must change.
+    pub fn damage<T>(&self, sql: &str, value: T, row: &str)
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    {
+        let url = self.store_url.clone();
+        let sql = sql.to_string();
+        let row = row.trim_matches(['<', '>']).to_string();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+                let n = sqlx::query(&sql)
+                    .bind(value)
+                    .bind(row)
+                    .execute(&pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                assert_eq!(n, 1, "the damage reached one row");
+                pool.close().await;
+            });
+    }
+
     /// The stored message (with `body-mime`) behind an event's storage key.
     pub fn stored(&self, domain: &str, storage_key: &str) -> Value {
         let r = self

@@ -37,33 +37,6 @@ fn world_on(store_url: Option<String>) -> World {
     World { e, sink, _dns: dns }
 }
 
-/// Runs SQL against the envoi's own store, as damage from outside would:
-/// `$1` is `value`, `$2` the row (a message id or a DKIM selector).
-fn damage<T>(e: &Envoi, sql: &str, value: T, row: &str)
-where
-    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
-{
-    let url = e.store_url.clone();
-    let sql = sql.to_string();
-    let id = row.trim_matches(['<', '>']).to_string();
-    let bytes = value;
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(async move {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-            let n = sqlx::query(&sql)
-                .bind(bytes)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap()
-                .rows_affected();
-            assert_eq!(n, 1, "the damage reached one row");
-            pool.close().await;
-        });
-}
-
 fn in_seconds(s: u64) -> String {
     (SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -108,8 +81,7 @@ fn a_damaged_stored_message_is_retried_with_the_reason_then_fails_old() {
         "rcpt@dest.test",
         &[("o:deliverytime", &in_seconds(2))],
     );
-    damage(
-        &w.e,
+    w.e.damage(
         "UPDATE messages SET body = $1 WHERE message_id = $2",
         vec![0x42; 64],
         &id,
@@ -145,8 +117,7 @@ fn damaged_options_hold_the_message(w: &World) {
         &[("o:deliverytime", &in_seconds(2)), ("o:require-tls", "yes")],
     );
     // `require_tls` no longer parses: sending with defaults would drop it.
-    damage(
-        &w.e,
+    w.e.damage(
         "UPDATE messages SET options = $1 WHERE message_id = $2",
         r#"{"require_tls":"maybe"}"#.to_string(),
         &id,
@@ -165,8 +136,7 @@ fn a_dkim_key_that_does_not_decrypt_holds_the_message_never_unsigned() {
     let w = world();
     // The domain's sealed DKIM key is damaged: it no longer opens; new
     // messages still store. (Another master key is refused at start.)
-    damage(
-        &w.e,
+    w.e.damage(
         "UPDATE dkim_keys SET private_key = $1 WHERE selector = $2",
         vec![0x42u8; 64],
         "k1",

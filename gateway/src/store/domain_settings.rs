@@ -2,9 +2,6 @@
 //! Mailgun's strings, and a stored string that is none of them is a damaged
 //! row (`Corrupt` when read), never a default.
 
-use std::fmt;
-use std::str::FromStr;
-
 /// Where a domain stands with its DNS records (`PUT …/verify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DomainState {
@@ -21,41 +18,13 @@ pub enum SpamAction {
     Tag,
 }
 
-macro_rules! named {
-    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $text),+
-                }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    other => Err(format!("{other:?} is not valid: use {}", $what)),
-                }
-            }
-        }
-    };
-}
-
-named!(DomainState, "unverified, active or disabled", {
+policy::named_values!(DomainState, "one of unverified, active or disabled", {
     Unverified => "unverified",
     Active => "active",
     Disabled => "disabled",
 });
 
-named!(SpamAction, "disabled, block or tag", {
+policy::named_values!(SpamAction, "one of disabled, block or tag", {
     Disabled => "disabled",
     Block => "block",
     Tag => "tag",
@@ -77,7 +46,7 @@ mod tests {
         for a in [SpamAction::Disabled, SpamAction::Block, SpamAction::Tag] {
             assert_eq!(a.as_str().parse::<SpamAction>(), Ok(a));
         }
-        let e = "quarantine".parse::<SpamAction>().unwrap_err();
+        let e = "quarantine".parse::<SpamAction>().unwrap_err().to_string();
         assert!(e.contains("quarantine") && e.contains("block"), "{e}");
     }
 }

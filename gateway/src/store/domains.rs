@@ -70,10 +70,10 @@ pub(crate) fn domain_from(row: &AnyRow) -> Result<Domain> {
     };
     let state = parsed("state", 2)?
         .parse()
-        .map_err(|e| corrupt("state", e))?;
+        .map_err(|e: policy::events::Unknown| corrupt("state", e.to_string()))?;
     let spam_action = parsed("spam_action", 5)?
         .parse()
-        .map_err(|e| corrupt("spam_action", e))?;
+        .map_err(|e: policy::events::Unknown| corrupt("spam_action", e.to_string()))?;
     let from_policy = parsed("from_policy", 13)?
         .parse()
         .map_err(|e: policy::sender::UnknownPolicy| corrupt("from_policy", e.to_string()))?;
