@@ -18,6 +18,15 @@ use super::{Deliverer, Job};
 use crate::net::smtp::{Reply, Session, SessionError};
 use crate::store::queue::Outcome;
 
+/// Every recipient of `job` fails temporarily with `reply`, before any
+/// connection: retried on the schedule, then `old`.
+fn defer(d: &Deliverer, job: &Job, reply: Reply, out: &mut Vec<Outcome>) {
+    for r in &job.recipients {
+        let fate = Fate::Temporary(reply.clone());
+        out.push(finish(d, job, None, r, fate, &SessionFacts::default()));
+    }
+}
+
 /// Outcomes go to the recorder as soon as each transaction ends.
 pub type OutcomeSink = tokio::sync::mpsc::UnboundedSender<Vec<Outcome>>;
 
@@ -76,17 +85,7 @@ async fn deliver_group_into(
         // A damaged stored message is deferred with its reason, like one
         // that cannot be decrypted: retried, then `old` after max_age.
         if let Some(why) = &job.held {
-            let reply = local_temp(why.clone());
-            for r in &job.recipients {
-                out.push(finish(
-                    d,
-                    &job,
-                    None,
-                    r,
-                    Fate::Temporary(reply.clone()),
-                    &SessionFacts::default(),
-                ));
-            }
+            defer(d, &job, local_temp(why.clone()), out);
             continue;
         }
         let Some(Some(list)) = lists.get(&job.message.domain.id) else {
@@ -111,33 +110,14 @@ async fn deliver_group_into(
         // without signing or connecting.
         if let Some(why) = d.held(domain) {
             let reply = local_temp(format!("delivery to {domain} temporarily suspended: {why}"));
-            for r in &job.recipients {
-                out.push(finish(
-                    d,
-                    &job,
-                    None,
-                    r,
-                    Fate::Temporary(reply.clone()),
-                    &SessionFacts::default(),
-                ));
-            }
+            defer(d, &job, reply, out);
             continue;
         }
         match prepare(d, &job).await {
             Ok(p) => ready.push((job, p)),
             Err(why) => {
                 tracing::error!(message_id = %job.message.msg.message_id, error = %why, "message cannot be prepared for delivery");
-                let reply = local_temp(why);
-                for r in &job.recipients {
-                    out.push(finish(
-                        d,
-                        &job,
-                        None,
-                        r,
-                        Fate::Temporary(reply.clone()),
-                        &SessionFacts::default(),
-                    ));
-                }
+                defer(d, &job, local_temp(why), out);
             }
         }
     }
