@@ -3,19 +3,18 @@
 //! and turn every reply into a per-recipient outcome.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
-use policy::delivery::{classify, EnhancedCode, PermanentReason, Verdict};
+use policy::delivery::{EnhancedCode, PermanentReason};
 use policy::suppression;
 use policy::tls::TlsSettings;
 
-use super::connect::{close, open, session_for, SessionFacts};
-use super::idle::Route;
+use super::connect::SessionFacts;
+use super::dispatcher::{Dispatcher, Letter, Sent};
 use super::mx::RouteError;
-use super::outcome::{fates, finish, local_temp, release, suppressed_outcome, Fate};
+use super::outcome::{finish, local_temp, release, suppressed_outcome, Fate};
 use super::prepare::{prepare, Prepared};
 use super::{Deliverer, Job};
-use crate::net::smtp::{Reply, Session, SessionError};
+use crate::net::smtp::Reply;
 use crate::store::queue::Outcome;
 
 /// Every recipient of `job` fails temporarily with `reply`, before any
@@ -151,162 +150,48 @@ async fn deliver_group_into(
         }
     };
 
+    let mut dispatcher = Dispatcher::new(&d.transport, domain, settings, &targets);
     let mut remaining = ready;
-    let mut last_failure: Option<(Reply, SessionFacts)> = None;
-    let mut connected = false;
-    for target in &targets {
-        if remaining.is_empty() {
-            break;
-        }
-        let route = Route {
-            domain: domain.to_string(),
-            host: target.host.clone(),
-            addr: target.addr,
-            settings,
-        };
-        let (mut session, mut facts, mut reused) = match session_for(d, &route, target).await {
-            Ok(s) => s,
-            Err((reply, facts)) => {
-                tracing::warn!(mx = %target.host, addr = %target.addr, reply = %reply, "MX not usable, trying the next one");
-                connected |= facts.connected;
-                last_failure = Some((reply, facts));
-                continue;
-            }
-        };
-        connected = true;
-        let mut next_round = Vec::new();
-        let mut broken = false;
-        for (job, p) in remaining {
-            if broken {
-                next_round.push((job, p));
-                continue;
-            }
+    while !remaining.is_empty() && dispatcher.next_mx().await {
+        let mut later = Vec::new();
+        let mut queue = remaining.into_iter();
+        for (job, p) in queue.by_ref() {
             d.pace(domain).await;
-            let broke = |e: SessionError| local_temp(e.to_string());
-            let before = session.replies();
-            let mut result = transaction(&mut session, &job, &p).await.map_err(broke);
-            if std::mem::take(&mut reused) && result.is_err() && session.replies() == before {
-                // The MX closed the parked connection just as it was taken:
-                // it answered nothing, so nothing was delivered. Once more,
-                // on a new connection.
-                result = match open(d, target, settings).await {
-                    Ok((s, f)) => {
-                        (session, facts) = (s, f);
-                        transaction(&mut session, &job, &p).await.map_err(broke)
-                    }
-                    Err((reply, f)) => {
-                        facts = f;
-                        Err(reply)
-                    }
-                };
-            }
-            match result {
-                Ok(fates) => {
-                    let all_temp = fates.iter().all(|f| matches!(f, Fate::Temporary(_)));
-                    if all_temp && targets.len() > 1 {
-                        // 4xx for everyone: the next MX may do better.
-                        if let Some(Fate::Temporary(r)) = fates.into_iter().next() {
-                            last_failure = Some((r, facts.clone()));
-                        }
-                        next_round.push((job, p));
-                        let _ = session.rset().await;
-                        continue;
-                    }
+            match dispatcher.send(&letter(&job, &p)).await {
+                Sent::Done(fates, facts) => {
                     for (r, fate) in job.recipients.iter().zip(fates) {
                         out.push(finish(d, &job, Some(&p), r, fate, &facts));
                     }
                     flush(out, tx);
                 }
-                Err(reply) => {
-                    tracing::warn!(mx = %target.host, reply = %reply, "session broke; remaining messages go to the next MX");
-                    last_failure = Some((reply, facts.clone()));
-                    broken = true;
-                    next_round.push((job, p));
+                Sent::TryNextMx => later.push((job, p)),
+                Sent::Broken => {
+                    later.push((job, p));
+                    break;
                 }
             }
         }
-        if !broken {
-            close(d.idle.park(route, (session, facts), Instant::now()));
-        }
-        remaining = next_round;
+        later.extend(queue);
+        remaining = later;
     }
-    if connected {
+    let ending = dispatcher.finish();
+    if ending.reached {
         d.mark_reachable(domain);
-    } else if let Some((reply, _)) = &last_failure {
-        d.mark_unreachable(domain, &reply.text);
+    } else {
+        d.mark_unreachable(domain, &ending.failure.reply.text);
     }
-    let (reply, facts) = last_failure.unwrap_or_else(|| {
-        (
-            local_temp("no MX host could be reached"),
-            SessionFacts::default(),
-        )
-    });
     for (job, p) in &remaining {
         for r in &job.recipients {
-            let fate = match classify(reply.code, reply.enhanced, &reply.text) {
-                Verdict::Permanent(reason) => Fate::Permanent(reason, reply.clone()),
-                _ => Fate::Temporary(reply.clone()),
-            };
-            out.push(finish(d, job, Some(p), r, fate, &facts));
+            let (fate, facts) = (ending.failure.fate(), &ending.failure.facts);
+            out.push(finish(d, job, Some(p), r, fate, facts));
         }
     }
 }
 
-/// MAIL, RCPT for each recipient, DATA: one fate per recipient, in order.
-async fn transaction(s: &mut Session, job: &Job, p: &Prepared) -> Result<Vec<Fate>, SessionError> {
-    let size = p.signature.len() + p.body.len();
-    let eight_bit = !p.body.is_ascii();
-    if s.caps.pipelining {
-        return pipelined(s, job, p, size, eight_bit).await;
+fn letter<'a>(job: &'a Job, p: &'a Prepared) -> Letter<'a> {
+    Letter {
+        return_path: &p.return_path,
+        recipients: job.recipients.iter().map(|r| r.address.as_str()).collect(),
+        content: [&p.signature, &p.body],
     }
-    let mail = s.mail_from(&p.return_path, size, eight_bit).await?;
-    if !mail.is_positive() {
-        let _ = s.rset().await;
-        return Ok(job
-            .recipients
-            .iter()
-            .map(|_| Fate::from_reply(mail.clone()))
-            .collect());
-    }
-    let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
-    let replies = s.rcpt_to(&addrs).await?;
-    let accepted = replies.iter().filter(|r| r.is_positive()).count();
-    if accepted == 0 {
-        let _ = s.rset().await;
-        return Ok(replies.into_iter().map(Fate::from_reply).collect());
-    }
-    let end = s.data(&[&p.signature, &p.body]).await?;
-    Ok(fates(replies, &end))
-}
-
-/// The same transaction in one round trip for the envelope (PIPELINING).
-async fn pipelined(
-    s: &mut Session,
-    job: &Job,
-    p: &Prepared,
-    size: usize,
-    eight_bit: bool,
-) -> Result<Vec<Fate>, SessionError> {
-    let addrs: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
-    let env = s
-        .pipelined_envelope(&p.return_path, size, eight_bit, &addrs)
-        .await?;
-    if !env.mail.is_positive() {
-        let _ = s.rset().await;
-        return Ok(addrs
-            .iter()
-            .map(|_| Fate::from_reply(env.mail.clone()))
-            .collect());
-    }
-    if !env.rcpts.iter().any(Reply::is_positive) {
-        let _ = s.rset().await;
-        return Ok(env.rcpts.into_iter().map(Fate::from_reply).collect());
-    }
-    let end = if env.data.code == 354 {
-        s.content(&[&p.signature, &p.body]).await?
-    } else {
-        let _ = s.rset().await;
-        env.data
-    };
-    Ok(fates(env.rcpts, &end))
 }

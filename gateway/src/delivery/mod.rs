@@ -14,6 +14,7 @@
 
 pub mod attempt;
 mod connect;
+mod dispatcher;
 pub mod idle;
 pub mod mx;
 mod outcome;
@@ -79,15 +80,11 @@ type KeyCache = Mutex<HashMap<i64, (u64, Instant, Arc<Vec<signer::DkimKey>>)>>;
 pub struct Deliverer {
     pub app: App,
     pub router: mx::Router,
-    pub tls: tls::TlsClient,
-    /// Per phase of a session (`[delivery].*_timeout`).
-    pub timeouts: Timeouts,
-    pub helo: String,
+    /// TLS client, timeouts, HELO name and parked sessions.
+    pub transport: connect::Transport,
     /// `[delivery].retry_schedule`, read once.
     pub retry_schedule: Vec<Duration>,
     keys: KeyCache,
-    /// Sessions waiting for the next group to the same MX.
-    idle: idle::IdleSessions<connect::Parked>,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Destinations none of whose MX hosts took a connection lately.
     unreachable: Mutex<HashMap<String, Unreachable>>,
@@ -135,14 +132,17 @@ impl Deliverer {
         let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
         let idle = idle::IdleSessions::new(cfg.idle_connection_time.0);
         Arc::new(Deliverer {
-            timeouts,
+            transport: connect::Transport {
+                tls,
+                timeouts,
+                helo,
+                idle,
+                dial: connect::tcp(),
+            },
             app,
             router,
-            tls,
-            helo,
             retry_schedule,
             keys: Mutex::new(HashMap::new()),
-            idle,
             per_destination: Mutex::new(HashMap::new()),
             unreachable: Mutex::new(HashMap::new()),
         })
@@ -289,7 +289,7 @@ impl Deliverer {
                 break;
             }
             while tasks.try_join_next().is_some() {}
-            connect::close(self.idle.expired(Instant::now()));
+            connect::close(self.transport.idle.expired(Instant::now()));
             if let Some(wait) = gathering.and_then(|at| LEASE_GATHER.checked_sub(at.elapsed())) {
                 tokio::time::sleep(wait).await;
             }
@@ -364,8 +364,8 @@ impl Deliverer {
             "delivery stopping: letting in-flight deliveries finish"
         );
         while tasks.join_next().await.is_some() {}
-        for (session, _) in self.idle.drain() {
-            session.quit().await;
+        for c in self.transport.idle.drain() {
+            c.session.quit().await;
         }
         drop(outcomes_tx);
         let _ = recorder.await;

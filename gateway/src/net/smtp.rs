@@ -141,6 +141,16 @@ pub struct Timeouts {
     pub final_dot: Duration,
 }
 
+/// A TCP connection to `addr` within `within`, for `Session::start`.
+pub async fn dial(addr: SocketAddr, within: Duration) -> Result<Box<dyn Io>, SessionError> {
+    let tcp = tokio::time::timeout(within, TcpStream::connect(addr))
+        .await
+        .map_err(|_| SessionError::Timeout("the TCP connection"))?
+        .map_err(|source| SessionError::Connect { addr, source })?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Box::new(tcp))
+}
+
 pub struct Session {
     io: BufStream<Box<dyn Io>>,
     pub caps: Capabilities,
@@ -161,17 +171,22 @@ impl Session {
         addr: SocketAddr,
         timeouts: Timeouts,
     ) -> Result<(Session, Reply), SessionError> {
-        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(addr))
-            .await
-            .map_err(|_| SessionError::Timeout("the TCP connection"))?
-            .map_err(|source| SessionError::Connect { addr, source })?;
-        let _ = tcp.set_nodelay(true);
+        Session::start(dial(addr, timeouts.connect).await?, addr, timeouts).await
+    }
+
+    /// Reads the greeting on a connection already made (by `dial`, or an
+    /// in-memory peer in tests).
+    pub async fn start(
+        io: Box<dyn Io>,
+        peer: SocketAddr,
+        timeouts: Timeouts,
+    ) -> Result<(Session, Reply), SessionError> {
         let mut s = Session {
-            io: BufStream::new(Box::new(tcp) as Box<dyn Io>),
+            io: BufStream::new(io),
             caps: Capabilities::default(),
             tls: None,
             timeouts,
-            peer: addr,
+            peer,
             replies: 0,
             failed: false,
         };
