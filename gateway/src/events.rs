@@ -106,7 +106,8 @@ pub fn accepted(
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryStatus {
     pub code: u16,
-    pub enhanced_code: String,
+    /// `""` in the event when the reply had none, as Mailgun shows it.
+    pub enhanced_code: Option<policy::delivery::EnhancedCode>,
     pub message: String,
     pub description: String,
     pub mx_host: String,
@@ -183,7 +184,7 @@ pub fn delivery(
         "storage": { "key": m.storage_key },
         "delivery-status": {
             "code": st.code,
-            "enhanced-code": st.enhanced_code,
+            "enhanced-code": st.enhanced_code.map(|e| e.to_string()).unwrap_or_default(),
             "message": st.message,
             "description": st.description,
             "mx-host": st.mx_host,

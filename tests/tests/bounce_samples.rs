@@ -48,13 +48,13 @@ fn real_bounces_and_complaints_are_classified_as_the_manifest_says() {
                     Some(per) => per.iter().all(|p| {
                         failures.iter().any(|f| {
                             Some(f.address.as_str()) == p["address"].as_str()
-                                && Some(f.status.as_str()) == p["status"].as_str()
-                                && Some(f.permanent) == p["permanent"].as_bool()
+                                && Some(f.status.to_string().as_str()) == p["status"].as_str()
+                                && Some(f.permanent()) == p["permanent"].as_bool()
                         })
                     }),
                     None => {
-                        Some(first.status.as_str()) == s["status"].as_str()
-                            && Some(first.permanent) == s["permanent"].as_bool()
+                        Some(first.status.to_string().as_str()) == s["status"].as_str()
+                            && Some(first.permanent()) == s["permanent"].as_bool()
                     }
                 };
                 addrs == want && status_ok

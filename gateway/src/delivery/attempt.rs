@@ -138,7 +138,7 @@ async fn deliver_group_into(
                         };
                         Fate::Permanent(
                             PermanentReason::Generic,
-                            Reply::local(code, Some(enh), fate_of.clone()),
+                            Reply::new(code, enh, fate_of.clone()),
                         )
                     } else {
                         Fate::Temporary(local_temp(fate_of.clone()))
@@ -178,7 +178,7 @@ async fn deliver_group_into(
     if ending.reached {
         d.mark_reachable(domain);
     } else {
-        d.mark_unreachable(domain, &ending.failure.reply.text);
+        d.mark_unreachable(domain, &ending.failure.reply.text());
     }
     for (job, p) in &remaining {
         for r in &job.recipients {

@@ -200,5 +200,5 @@ pub(super) fn close(connections: impl IntoIterator<Item = Connection>) {
 }
 
 pub(super) fn refused(why: RefuseReason) -> Reply {
-    Reply::local(421, Some(EnhancedCode(4, 7, 10)), why.describe())
+    Reply::new(421, EnhancedCode(4, 7, 10), why.describe())
 }

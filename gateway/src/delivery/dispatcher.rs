@@ -206,7 +206,7 @@ impl Failed {
     /// The fate of a recipient no MX took.
     pub(super) fn fate(&self) -> Fate {
         let r = &self.reply;
-        match classify(r.code, r.enhanced, &r.text) {
+        match classify(r.code, r.enhanced, &r.text()) {
             Verdict::Permanent(reason) => Fate::Permanent(reason, r.clone()),
             _ => Fate::Temporary(r.clone()),
         }

@@ -372,7 +372,7 @@ async fn with_one_mx_a_connection_dropped_mid_data_is_a_temporary_failure() {
     assert!(end.reached);
     assert!(matches!(end.failure.fate(), Fate::Temporary(_)));
     assert!(
-        end.failure.reply.text.contains("connection lost"),
+        end.failure.reply.text().contains("connection lost"),
         "{}",
         end.failure.reply
     );

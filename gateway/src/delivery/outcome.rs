@@ -33,7 +33,7 @@ impl Fate {
     }
 
     pub(super) fn from_reply(r: Reply) -> Fate {
-        match classify(r.code, r.enhanced, &r.text) {
+        match classify(r.code, r.enhanced, &r.text()) {
             Verdict::Delivered => Fate::Delivered(r),
             Verdict::Temporary => Fate::Temporary(r),
             Verdict::Permanent(reason) => Fate::Permanent(reason, r),
@@ -42,7 +42,7 @@ impl Fate {
 }
 
 pub(super) fn local_temp(text: impl Into<String>) -> Reply {
-    Reply::local(421, Some(EnhancedCode(4, 4, 0)), text)
+    Reply::new(421, EnhancedCode(4, 4, 0), text)
 }
 
 /// Each recipient's fate: its RCPT refusal, or the end-of-data reply.
@@ -109,9 +109,9 @@ pub(super) fn finish(
     };
     let status = DeliveryStatus {
         code: reply.code,
-        enhanced_code: reply.enhanced.map(|e| e.to_string()).unwrap_or_default(),
-        message: reply.message().to_string(),
-        description: reply.text.clone(),
+        enhanced_code: reply.enhanced,
+        message: reply.message(),
+        description: reply.text().clone(),
         mx_host: facts.mx_host.clone(),
         attempt_no,
         tls: facts.tls,
@@ -138,7 +138,7 @@ pub(super) fn finish(
             kind,
             address: r.address.clone(),
             code: reply.code.to_string(),
-            error: reply.text.clone(),
+            error: reply.text().clone(),
         }),
     }
 }

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::compose::SendOptions;
 use crate::events::{self, DeliveredMessage, DeliveryStatus};
 use crate::net::smtp_server::machine::Envelope;
-use crate::net::smtp_server::reply::Reply;
+use crate::net::smtp_server::reply::{EnhancedCode, Reply};
 use crate::net::verp;
 use crate::store::messages::ReportTarget;
 use crate::store::now_micros;
@@ -27,7 +27,7 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
     let Some(message_id) = message_id else {
         return Reply::new(
             550,
-            "5.1.1",
+            EnhancedCode(5, 1, 1),
             "no such address: reports are accepted only at the return path of a message sent by this server",
         );
     };
@@ -37,7 +37,7 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
             // The message (or its domain) was deleted since: nothing to record.
             return Reply::new(
                 250,
-                "2.0.0",
+                EnhancedCode(2, 0, 0),
                 "report accepted; its message no longer exists",
             );
         }
@@ -50,7 +50,7 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
         Report::Other => {
             return Reply::new(
                 550,
-                "5.7.1",
+                EnhancedCode(5, 7, 1),
                 "this address accepts only delivery status notifications (RFC 3464) and feedback reports (RFC 5965); nothing was relayed",
             )
         }
@@ -65,13 +65,13 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
         Err(why) => {
             // Recorded later, once the row is repaired: the reporter retries.
             tracing::error!(error = %why, "inbound report for a damaged message");
-            return Reply::new(451, "4.3.0", why);
+            return Reply::new(451, EnhancedCode(4, 3, 0), why);
         }
     };
     if outcomes.is_empty() {
         return Reply::new(
             250,
-            "2.0.0",
+            EnhancedCode(2, 0, 0),
             "report accepted; it names none of the message's recipients",
         );
     }
@@ -81,7 +81,7 @@ pub async fn receive(app: &App, env: Envelope) -> Reply {
     }
     app.reputation.changed(target.message.domain_id);
     tracing::info!(domain = %target.domain_name, message = %target.message.message_id, n = outcomes.len(), "inbound report recorded");
-    Reply::new(250, "2.0.0", "report recorded")
+    Reply::new(250, EnhancedCode(2, 0, 0), "report recorded")
 }
 
 /// The message's recipients a report names; when it names none of them (a
@@ -123,19 +123,19 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, Strin
                 .find(|f| f.address.eq_ignore_ascii_case(address))
                 .unwrap_or(&failures[0]);
             // A block of the sender (5.7.x) says nothing about the address.
-            let reason = if f.status.starts_with("5.7.") {
+            let reason = if matches!(f.status, EnhancedCode(5, 7, _)) {
                 PermanentReason::EspBlock
             } else {
                 PermanentReason::Bounce
             };
             let st = DeliveryStatus {
-                code: if f.permanent { 550 } else { 450 },
-                enhanced_code: f.status.clone(),
+                code: if f.permanent() { 550 } else { 450 },
+                enhanced_code: Some(f.status),
                 message: "asynchronous bounce (delivery status notification)".into(),
                 description: format!("the receiving server reported {} for {address}", f.status),
                 ..Default::default()
             };
-            let disp = disposition::of_report(f.permanent, reason);
+            let disp = disposition::of_report(f.permanent(), reason);
             Outcome {
                 recipient_id: *id,
                 domain_id: t.message.domain_id,

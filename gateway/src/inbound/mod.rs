@@ -8,6 +8,7 @@
 
 pub mod intake;
 pub mod report;
+mod report_text;
 
 use std::net::IpAddr;
 use std::sync::Arc;

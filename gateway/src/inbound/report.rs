@@ -2,17 +2,38 @@
 //! or the plain-text bounces many servers still send) with its failed
 //! recipients and status codes, or a feedback report (RFC 5965 ARF, and
 //! Hotmail's JMRP) with the complained-about recipients. Pure parsing: no
-//! I/O. Works on raw bytes, any line endings.
+//! I/O. mail-parser finds the parts and reads the fields; the plain-text
+//! heuristics are `report_text`.
+
+use mail_parser::{Message, MessageParser, MimeHeaders};
+use policy::delivery::EnhancedCode;
+
+use super::report_text::{enhanced_code, text_failures};
 
 /// One failed (or delayed) recipient of a DSN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Lower case.
     pub address: String,
-    /// Enhanced status code, e.g. `5.1.1`; `5.0.0` / `4.0.0` when only the
-    /// class could be inferred.
-    pub status: String,
-    pub permanent: bool,
+    /// `5.0.0` / `4.0.0` when only the class could be inferred.
+    pub status: EnhancedCode,
+}
+
+impl Failure {
+    /// With the report's status, or the class the words suggest.
+    pub(super) fn new(address: String, code: Option<EnhancedCode>, temporary: bool) -> Failure {
+        let status = code.unwrap_or(if temporary {
+            EnhancedCode(4, 0, 0)
+        } else {
+            EnhancedCode(5, 0, 0)
+        });
+        Failure { address, status }
+    }
+
+    /// A 5.x.x status: the address failed for good.
+    pub fn permanent(&self) -> bool {
+        self.status.0 == 5
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,61 +48,64 @@ pub enum Report {
     Other,
 }
 
-/// Lines with CRLF or LF endings, as text (invalid UTF-8 replaced).
-fn lines(raw: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(raw)
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-        .collect()
+/// One group of `Name: value` fields of a report part.
+struct Fields<'x>(Message<'x>);
+
+impl Fields<'_> {
+    /// Every value of the field `name`, unfolded.
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.0
+            .headers()
+            .iter()
+            .filter(move |h| h.name().eq_ignore_ascii_case(name))
+            .filter_map(|h| h.value().as_text())
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.all(name).next()
+    }
 }
 
-/// The field blocks of the first part whose Content-Type is `mime_type`:
-/// header-style `Name: value` fields (folded lines joined), one block per
-/// blank-line-separated group, up to the next MIME boundary.
-fn field_blocks(lines: &[String], mime_type: &str) -> Option<Vec<Vec<(String, String)>>> {
-    let start = lines.iter().position(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("content-type:") && l.contains(mime_type)
+/// The field groups (blank-line separated) of the first part whose type is
+/// `message/{subtype}`, each read by mail-parser as a header block.
+fn report_fields<'x>(msg: &'x Message<'x>, subtypes: &[&str]) -> Option<Vec<Fields<'x>>> {
+    let part = msg.parts.iter().find(|p| {
+        p.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| subtypes.iter().any(|t| s.eq_ignore_ascii_case(t)))
+        })
     })?;
-    // Skip the rest of the part's own headers.
-    let mut i = start + 1;
-    while i < lines.len() && !lines[i].trim().is_empty() {
-        i += 1;
-    }
-    let mut blocks: Vec<Vec<(String, String)>> = Vec::new();
-    let mut current: Vec<(String, String)> = Vec::new();
-    for l in &lines[i..] {
-        if l.starts_with("--") {
+    let mut rest = part.contents();
+    let mut groups = Vec::new();
+    let parser = MessageParser::new();
+    loop {
+        // Blank lines between groups.
+        while let Some(r) = rest
+            .strip_prefix(b"\r\n")
+            .or_else(|| rest.strip_prefix(b"\n"))
+        {
+            rest = r;
+        }
+        if rest.iter().all(u8::is_ascii_whitespace) {
             break;
         }
-        if l.trim().is_empty() {
-            if !current.is_empty() {
-                blocks.push(std::mem::take(&mut current));
-            }
-            continue;
+        let Some(block) = parser.parse_headers(rest) else {
+            break;
+        };
+        // Where the group's last field ends (with its line end).
+        let end = block.headers().last().map_or(0, |h| h.offset_end as usize);
+        if end == 0 || end > rest.len() {
+            break;
         }
-        if l.starts_with([' ', '\t']) {
-            if let Some((_, v)) = current.last_mut() {
-                v.push(' ');
-                v.push_str(l.trim());
-            }
-            continue;
-        }
-        if let Some((name, value)) = l.split_once(':') {
-            current.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        rest = &rest[end..];
+        if !block.headers().is_empty() {
+            groups.push(Fields(block));
         }
     }
-    if !current.is_empty() {
-        blocks.push(current);
-    }
-    Some(blocks)
-}
-
-fn field<'a>(block: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    block
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    Some(groups)
 }
 
 /// `rfc822; Alice@Example.org` → `alice@example.org`.
@@ -93,238 +117,108 @@ fn address_of(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The first enhanced status code in `text` (`5.1.1`, `4.2.2`).
-fn enhanced_code(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    for i in 0..b.len() {
-        if !(b[i] == b'4' || b[i] == b'5')
-            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
-        {
-            continue;
-        }
-        let rest = &text[i..];
-        let mut parts = rest.splitn(3, '.');
-        let (Some(c), Some(s), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+/// The complained-about recipient of a Hotmail JMRP report, in the report's
+/// headers or those of the message it returns.
+fn jmrp_recipient(msg: &Message<'_>) -> Option<String> {
+    const NAME: &str = "X-HmXmrOriginalRecipient";
+    std::iter::once(msg)
+        .chain(msg.parts.iter().filter_map(|p| p.message()))
+        .find_map(|m| m.header_raw(NAME))
+        .map(address_of)
+}
+
+/// The recipients of an RFC 3464 report, from its per-recipient groups
+/// (the first group is the per-message one).
+fn delivery_failures(groups: &[Fields<'_>]) -> Vec<Failure> {
+    let mut failures: Vec<Failure> = Vec::new();
+    for g in groups.iter().skip(1) {
+        // An Internet address: Final-Recipient unless it is of another
+        // type (x400...) and Original-Recipient is one.
+        let is_rfc822 = |v: &String| {
+            v.split_once(';')
+                .is_some_and(|(t, a)| t.trim().eq_ignore_ascii_case("rfc822") && a.contains('@'))
+        };
+        let Some(rcpt) = [g.get("final-recipient"), g.get("original-recipient")]
+            .into_iter()
+            .flatten()
+            .find(is_rfc822)
+            .or_else(|| g.get("final-recipient"))
+        else {
             continue;
         };
-        let d: String = d.chars().take_while(|ch| ch.is_ascii_digit()).collect();
-        let ok = c.len() == 1
-            && (1..=3).contains(&s.len())
-            && s.bytes().all(|x| x.is_ascii_digit())
-            && (1..=3).contains(&d.len());
-        let after = rest[c.len() + s.len() + d.len() + 2..].chars().next();
-        if ok && !after.is_some_and(|ch| ch.is_ascii_alphanumeric() || ch == '.') {
-            return Some(format!("{c}.{s}.{d}"));
-        }
-    }
-    None
-}
-
-/// Words of a bounce that mean "not yet / not for good".
-fn sounds_temporary(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "delayed",
-        "will retry",
-        "will be retried",
-        "temporar",
-        "deferred",
-        "try again",
-        "not responding",
-        "queue period",
-        "not yet been delivered",
-    ]
-    .iter()
-    .any(|w| t.contains(w))
-}
-
-fn failure(address: String, code: Option<String>, temporary_hint: bool) -> Failure {
-    let status = code.unwrap_or_else(|| if temporary_hint { "4.0.0" } else { "5.0.0" }.into());
-    let permanent = status.starts_with('5');
-    Failure {
-        address,
-        status,
-        permanent,
-    }
-}
-
-/// Addresses in free text, lower case, in order, without repeats.
-fn addresses_in(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || "<>()[]\"',;:".contains(c)) {
-        let w = word.trim_matches('.');
-        let Some((local, domain)) = w.split_once('@') else {
-            continue;
-        };
-        if local.is_empty() || !domain.contains('.') || domain.contains('@') {
+        let action = g
+            .get("action")
+            .unwrap_or("failed".into())
+            .to_ascii_lowercase();
+        if matches!(action.as_str(), "delivered" | "relayed" | "expanded") {
             continue;
         }
-        let a = w.to_ascii_lowercase();
-        if !out.contains(&a) {
-            out.push(a);
+        let code = g.get("status").and_then(|s| enhanced_code(&s));
+        let f = Failure::new(address_of(&rcpt), code, action == "delayed");
+        // Some servers repeat a recipient's block.
+        if !failures.iter().any(|g| g.address == f.address) {
+            failures.push(f);
         }
     }
-    out
+    failures
 }
 
-/// The headers of the report itself (up to the first blank line).
-fn top_headers(lines: &[String]) -> (Vec<(String, String)>, usize) {
-    let end = lines
-        .iter()
-        .position(|l| l.trim().is_empty())
-        .unwrap_or(lines.len());
-    let mut h: Vec<(String, String)> = Vec::new();
-    for l in &lines[..end] {
-        if l.starts_with([' ', '\t']) {
-            if let Some((_, v)) = h.last_mut() {
-                v.push(' ');
-                v.push_str(l.trim());
-            }
-        } else if let Some((n, v)) = l.split_once(':') {
-            h.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    (h, end)
+/// The human-readable text of the report (its first text part, decoded).
+fn explanation_text(msg: &Message<'_>) -> String {
+    msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
 }
 
-/// The explanation part of a text bounce: from the body's start to where
-/// the returned message (or the machine-readable part) begins.
-fn explanation(lines: &[String], body_start: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    for l in &lines[body_start..] {
-        let low = l.to_ascii_lowercase();
-        let returned = low.contains("copy of the message")
-            || low.contains("below this line")
-            || low.contains("original message follows")
-            || low.contains("original message ---")
-            || low.starts_with("return-path:")
-            || low.starts_with("received:")
-            || low.starts_with("content-type: message/")
-            || low.starts_with("content-type: text/rfc822-headers");
-        if returned {
-            break;
-        }
-        out.push(l.as_str());
-    }
-    out
-}
-
-/// Failed recipients read from a text bounce: addresses in the explanation,
-/// except those of a quoted header line and of the reporting system.
-fn text_failures(lines: &[String], body_start: usize) -> Vec<Failure> {
-    let part = explanation(lines, body_start);
-    let text = part.join("\n");
-    let temporary = sounds_temporary(&text);
-    let mut found: Vec<(String, Option<String>)> = Vec::new();
-    for (i, l) in part.iter().enumerate() {
-        let t = l.trim_start().to_ascii_lowercase();
-        if [
-            "to:",
-            "from:",
-            "sent:",
-            "cc:",
-            "subject:",
-            "reply-to:",
-            "date:",
-        ]
-        .iter()
-        .any(|h| t.starts_with(h))
-        {
-            continue;
-        }
-        for a in addresses_in(l) {
-            let system = ["postmaster@", "mailer-daemon@", "root@"]
-                .iter()
-                .any(|p| a.starts_with(p));
-            if system || found.iter().any(|(f, _)| *f == a) {
-                continue;
-            }
-            // The code nearest after the address, within a few lines.
-            let near = part[i..part.len().min(i + 4)].join(" ");
-            let code =
-                enhanced_code(&near[near.find(&a[..a.find('@').unwrap_or(0)]).unwrap_or(0)..])
-                    .or_else(|| enhanced_code(&near));
-            found.push((a, code));
-        }
-    }
-    let fallback = enhanced_code(&text);
-    found
-        .into_iter()
-        .map(|(a, code)| failure(a, code.or_else(|| fallback.clone()), temporary))
-        .collect()
-}
+/// Subjects of plain-text bounces.
+const BOUNCE_SUBJECTS: &[&str] = &[
+    "undeliver",
+    "delivery status",
+    "failure notice",
+    "returned mail",
+    "delivery failure",
+    "not delivered",
+    "delivery has failed",
+    "could not be delivered",
+    "delivery notification",
+    "nondeliverable",
+    "delayed mail",
+    "warning:",
+];
 
 pub fn classify(raw: &[u8]) -> Report {
-    let lines = lines(raw);
-    let (headers, head_end) = top_headers(&lines);
-    let content_type = headers
-        .iter()
-        .find(|(n, _)| n == "content-type")
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_default();
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Report::Other;
+    };
 
     // RFC 5965 feedback report.
-    if let Some(blocks) = field_blocks(&lines, "message/feedback-report") {
-        let fields: Vec<(String, String)> = blocks.into_iter().flatten().collect();
-        let feedback_type = field(&fields, "feedback-type")
-            .unwrap_or("abuse")
-            .to_ascii_lowercase();
-        let recipients = fields
+    if let Some(groups) = report_fields(&msg, &["feedback-report"]) {
+        let feedback_type = groups
             .iter()
-            .filter(|(n, _)| n == "original-rcpt-to" || n == "removal-recipient")
-            .map(|(_, v)| address_of(v))
+            .find_map(|g| g.get("feedback-type"))
+            .unwrap_or("abuse".into())
+            .to_ascii_lowercase();
+        let recipients = groups
+            .iter()
+            .flat_map(|g| g.all("original-rcpt-to").chain(g.all("removal-recipient")))
+            .map(|v| address_of(&v))
             .collect();
         return Report::Feedback {
             feedback_type,
             recipients,
         };
     }
-    // Hotmail's JMRP: the complained-about message, with the recipient in
-    // X-HmXmrOriginalRecipient.
-    if let Some(l) = lines.iter().find(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("x-hmxmroriginalrecipient:")
-    }) {
-        let value = l.split_once(':').map_or("", |(_, v)| v);
+    if let Some(rcpt) = jmrp_recipient(&msg) {
         return Report::Feedback {
             feedback_type: "abuse".into(),
-            recipients: vec![address_of(value)],
+            recipients: vec![rcpt],
         };
     }
 
-    // RFC 3464 delivery status.
-    if let Some(blocks) = field_blocks(&lines, "message/delivery-status") {
-        let mut failures = Vec::new();
-        for b in blocks.iter().skip(1) {
-            // An Internet address: Final-Recipient unless it is of another
-            // type (x400...) and Original-Recipient is one.
-            let is_rfc822 = |v: &&str| {
-                v.split_once(';').is_some_and(|(t, a)| {
-                    t.trim().eq_ignore_ascii_case("rfc822") && a.contains('@')
-                })
-            };
-            let Some(rcpt) = [field(b, "final-recipient"), field(b, "original-recipient")]
-                .into_iter()
-                .flatten()
-                .find(is_rfc822)
-                .or_else(|| field(b, "final-recipient"))
-            else {
-                continue;
-            };
-            let action = field(b, "action").unwrap_or("failed").to_ascii_lowercase();
-            if action == "delivered" || action == "relayed" || action == "expanded" {
-                continue;
-            }
-            let code = field(b, "status").and_then(enhanced_code);
-            let f = failure(address_of(rcpt), code, action == "delayed");
-            // Some servers repeat a recipient's block.
-            if !failures.iter().any(|g: &Failure| g.address == f.address) {
-                failures.push(f);
-            }
-        }
+    // RFC 3464 delivery status (RFC 6533's global one too).
+    if let Some(groups) = report_fields(&msg, &["delivery-status", "global-delivery-status"]) {
+        let mut failures = delivery_failures(&groups);
         if failures.is_empty() {
             // Per-message fields only: the recipients are in the text part.
-            failures = text_failures(&lines, head_end);
+            failures = text_failures(&explanation_text(&msg));
         }
         if !failures.is_empty() {
             return Report::Delivery(failures);
@@ -332,37 +226,19 @@ pub fn classify(raw: &[u8]) -> Report {
     }
 
     // Plain-text bounces, recognised by who sends them or what they say.
-    let from = headers
-        .iter()
-        .find(|(n, _)| n == "from")
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_default();
-    let subject = headers
-        .iter()
-        .find(|(n, _)| n == "subject")
-        .map(|(_, v)| v.to_ascii_lowercase())
-        .unwrap_or_default();
+    let header = |name: &str| {
+        msg.header_raw(name)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let from = header("From");
+    let subject = msg.subject().unwrap_or_default().to_ascii_lowercase();
     let looks_like_bounce = from.contains("mailer-daemon")
         || from.contains("postmaster")
-        || content_type.contains("report-type=delivery-status")
-        || [
-            "undeliver",
-            "delivery status",
-            "failure notice",
-            "returned mail",
-            "delivery failure",
-            "not delivered",
-            "delivery has failed",
-            "could not be delivered",
-            "delivery notification",
-            "nondeliverable",
-            "delayed mail",
-            "warning:",
-        ]
-        .iter()
-        .any(|w| subject.contains(w));
+        || header("Content-Type").contains("report-type=delivery-status")
+        || BOUNCE_SUBJECTS.iter().any(|w| subject.contains(w));
     if looks_like_bounce {
-        let failures = text_failures(&lines, head_end);
+        let failures = text_failures(&explanation_text(&msg));
         if !failures.is_empty() {
             return Report::Delivery(failures);
         }
@@ -375,17 +251,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn enhanced_codes_are_found_in_text() {
-        assert_eq!(
-            enhanced_code("550 5.1.1 <a@b.c>... User Unknown").as_deref(),
-            Some("5.1.1")
-        );
-        assert_eq!(enhanced_code("(#5.5.0)").as_deref(), Some("5.5.0"));
-        assert_eq!(enhanced_code("version 10.4.5.1 of x"), None);
-        assert_eq!(enhanced_code("no code"), None);
-    }
-
-    #[test]
     fn an_rfc3464_report_gives_each_recipient_and_status() {
         let dsn = "From: MAILER-DAEMON@mx.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n\r\nFinal-Recipient: rfc822; Alice@Dest.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\nFinal-Recipient: rfc822; bob@dest.test\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n--b--\r\n";
         assert_eq!(
@@ -393,13 +258,11 @@ mod tests {
             Report::Delivery(vec![
                 Failure {
                     address: "alice@dest.test".into(),
-                    status: "5.1.1".into(),
-                    permanent: true
+                    status: EnhancedCode(5, 1, 1),
                 },
                 Failure {
                     address: "bob@dest.test".into(),
-                    status: "4.2.2".into(),
-                    permanent: false
+                    status: EnhancedCode(4, 2, 2),
                 },
             ])
         );

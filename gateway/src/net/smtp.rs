@@ -4,59 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use policy::delivery::EnhancedCode;
+use smtp_proto::response::parser::ResponseReceiver;
+use smtp_proto::{EhloResponse, Response};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
+pub use super::reply::Reply;
+
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// One SMTP reply.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub code: u16,
-    pub enhanced: Option<EnhancedCode>,
-    /// The text of every line, without the code, joined by a space.
-    pub text: String,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-
-    /// The text without its leading enhanced code.
-    pub fn message(&self) -> &str {
-        match self.enhanced {
-            Some(_) => self
-                .text
-                .split_once(' ')
-                .map_or("", |(_, rest)| rest)
-                .trim(),
-            None => self.text.trim(),
-        }
-    }
-
-    /// A reply envoi makes up itself (DNS failure, TLS refusal, timeout),
-    /// shaped like one from a server.
-    pub fn local(code: u16, enhanced: Option<EnhancedCode>, text: impl Into<String>) -> Reply {
-        let text = text.into();
-        Reply {
-            code,
-            enhanced,
-            text: match enhanced {
-                Some(e) => format!("{e} {text}"),
-                None => text,
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.text)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -88,21 +44,16 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    fn from_ehlo(text_lines: &[String]) -> Capabilities {
-        let mut c = Capabilities::default();
-        for line in text_lines.iter().skip(1) {
-            let mut words = line.split_whitespace();
-            let kw = words.next().unwrap_or("").to_ascii_uppercase();
-            match kw.as_str() {
-                "STARTTLS" => c.starttls = true,
-                "PIPELINING" => c.pipelining = true,
-                "8BITMIME" => c.eightbitmime = true,
-                "SMTPUTF8" => c.smtputf8 = true,
-                "SIZE" => c.size = words.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0),
-                _ => {}
-            }
+    fn from_ehlo(ehlo: &EhloResponse<String>) -> Capabilities {
+        use smtp_proto::{EXT_8BIT_MIME, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
+        let has = |c| ehlo.has_capability(c);
+        Capabilities {
+            starttls: has(EXT_START_TLS),
+            pipelining: has(EXT_PIPELINING),
+            eightbitmime: has(EXT_8BIT_MIME),
+            smtputf8: has(EXT_SMTP_UTF8),
+            size: (has(EXT_SIZE) && ehlo.size > 0).then_some(ehlo.size as u64),
         }
-        c
     }
 }
 
@@ -199,7 +150,7 @@ impl Session {
         what: &'static str,
         within: Duration,
     ) -> Result<Reply, SessionError> {
-        self.read_reply_within(what, within).await.map(|(r, _)| r)
+        self.read_reply_within(what, within, None).await
     }
 
     /// Writes and flushes `bytes` within `within`.
@@ -241,84 +192,56 @@ impl Session {
         &mut self,
         what: &'static str,
         within: Duration,
-    ) -> Result<(Reply, Vec<String>), SessionError> {
-        let read = self.next_reply(what, within).await;
+        raw: Option<&mut Vec<u8>>,
+    ) -> Result<Reply, SessionError> {
+        let read = tokio::time::timeout(within, self.next_reply(what, raw))
+            .await
+            .unwrap_or(Err(SessionError::Timeout(what)));
         match read {
             Ok(_) => self.replies += 1,
             Err(_) => self.failed = true,
         }
-        read
+        read.map(Reply::from_wire)
     }
 
-    /// One reply, read and parsed (`read_reply_within` keeps the count).
+    /// One reply, parsed by smtp-proto as the bytes come; with `raw`, the
+    /// bytes it took too (EHLO's, for its own parser).
     async fn next_reply(
         &mut self,
         what: &'static str,
-        within: Duration,
-    ) -> Result<(Reply, Vec<String>), SessionError> {
-        tokio::time::timeout(within, async {
-            let mut lines = Vec::new();
-            let mut code = 0u16;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = self.io.read_line(&mut line).await?;
-                if n == 0 {
-                    return Err(SessionError::Io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the server closed the connection while we waited for {what}"),
-                    )));
-                }
-                if line.len() > 4096 || lines.len() > 200 {
-                    return Err(SessionError::Protocol("reply too long".into()));
-                }
-                let l = line.trim_end_matches(['\r', '\n']);
-                let c: u16 = l
-                    .get(..3)
-                    .and_then(|c| c.parse().ok())
-                    .filter(|c| (200..600).contains(c))
-                    .ok_or_else(|| SessionError::Protocol(format!("{l:?}")))?;
-                if code != 0 && c != code {
-                    return Err(SessionError::Protocol(format!(
-                        "reply code changed mid-reply: {l:?}"
-                    )));
-                }
-                code = c;
-                let sep = l.as_bytes().get(3).copied();
-                lines.push(l.get(4..).unwrap_or("").to_string());
-                match sep {
-                    Some(b'-') => continue,
-                    Some(b' ') | None => break,
-                    _ => return Err(SessionError::Protocol(format!("{l:?}"))),
-                }
+        mut raw: Option<&mut Vec<u8>>,
+    ) -> Result<Response<String>, SessionError> {
+        let mut receiver = ResponseReceiver::default();
+        loop {
+            let buf = self.io.fill_buf().await?;
+            if buf.is_empty() {
+                return Err(SessionError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the server closed the connection while we waited for {what}"),
+                )));
             }
-            let enhanced = lines.first().and_then(|l| EnhancedCode::parse_prefix(l));
-            // Continuation lines repeat the enhanced code; keep it once.
-            let text = lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    if i > 0 && enhanced.is_some() {
-                        l.split_once(' ')
-                            .filter(|(c, _)| EnhancedCode::parse_prefix(c).is_some())
-                            .map_or(l.as_str(), |(_, r)| r)
-                    } else {
-                        l.as_str()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            Ok((
-                Reply {
-                    code,
-                    enhanced,
-                    text,
-                },
-                lines,
-            ))
-        })
-        .await
-        .map_err(|_| SessionError::Timeout(what))?
+            let mut it = buf.iter();
+            let parsed = receiver.parse(&mut it);
+            let used = buf.len() - it.len();
+            if let Some(raw) = raw.as_deref_mut() {
+                raw.extend_from_slice(&buf[..used]);
+            }
+            self.io.consume(used);
+            match parsed {
+                Ok(r) if (200..600).contains(&r.code) => return Ok(r),
+                Ok(r) => {
+                    return Err(SessionError::Protocol(format!(
+                        "reply code {} is not SMTP",
+                        r.code
+                    )))
+                }
+                Err(smtp_proto::Error::NeedsMoreData { .. }) => continue,
+                Err(smtp_proto::Error::ResponseTooLong) => {
+                    return Err(SessionError::Protocol("reply too long".into()))
+                }
+                Err(e) => return Err(SessionError::Protocol(format!("{e:?}"))),
+            }
+        }
     }
 
     /// One write of the message's content (buffered; flushed by `send`).
@@ -349,9 +272,20 @@ impl Session {
         let t = self.timeouts.ehlo;
         let line = format!("EHLO {helo_name}\r\n");
         self.send(line.as_bytes(), "the EHLO reply", t).await?;
-        let (reply, lines) = self.read_reply_within("the EHLO reply", t).await?;
+        let mut raw = Vec::new();
+        let reply = self
+            .read_reply_within("the EHLO reply", t, Some(&mut raw))
+            .await?;
         if reply.code == 250 {
-            self.caps = Capabilities::from_ehlo(&lines);
+            // A keyword smtp-proto cannot read costs every capability; the
+            // session then goes on as with a plain HELO.
+            self.caps = match EhloResponse::parse(&mut raw.iter()) {
+                Ok(ehlo) => Capabilities::from_ehlo(&ehlo),
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, error = ?e, reply = %reply, "EHLO reply not understood; using no extension");
+                    Capabilities::default()
+                }
+            };
             return Ok(reply);
         }
         self.caps = Capabilities::default();
@@ -710,5 +644,37 @@ mod timeouts {
             "{:?}",
             start.elapsed()
         );
+    }
+}
+
+/// EHLO replies of real MXs, read by smtp-proto.
+#[cfg(test)]
+mod ehlo {
+    use super::*;
+
+    fn caps(wire: &str) -> Capabilities {
+        let wire = wire.replace('\n', "\r\n");
+        Capabilities::from_ehlo(&EhloResponse::parse(&mut wire.as_bytes().iter()).unwrap())
+    }
+
+    #[test]
+    fn gmail() {
+        let c = caps("250-mx.google.com at your service, [192.0.2.1]\n250-SIZE 157286400\n250-8BITMIME\n250-STARTTLS\n250-ENHANCEDSTATUSCODES\n250-PIPELINING\n250-CHUNKING\n250 SMTPUTF8\n");
+        assert!(c.starttls && c.pipelining && c.eightbitmime && c.smtputf8);
+        assert_eq!(c.size, Some(157286400));
+    }
+
+    #[test]
+    fn exchange_with_its_private_keywords() {
+        let c = caps("250-EX.example.com Hello [192.0.2.1]\n250-SIZE 37748736\n250-PIPELINING\n250-DSN\n250-ENHANCEDSTATUSCODES\n250-STARTTLS\n250-X-ANONYMOUSTLS\n250-AUTH NTLM\n250-X-EXPS GSSAPI NTLM\n250-8BITMIME\n250-BINARYMIME\n250-CHUNKING\n250-XEXCH50\n250-XRDST\n250 XSHADOWREQUEST\n");
+        assert!(c.starttls && c.pipelining && c.eightbitmime && !c.smtputf8);
+        assert_eq!(c.size, Some(37748736));
+    }
+
+    #[test]
+    fn postfix_with_old_auth_and_size_without_a_value() {
+        let c = caps("250-mail.example.org\n250-PIPELINING\n250-SIZE\n250-VRFY\n250-ETRN\n250-AUTH PLAIN LOGIN\n250-AUTH=PLAIN LOGIN\n250-XCLIENT NAME ADDR PROTO HELO\n250-ENHANCEDSTATUSCODES\n250-8BITMIME\n250 DSN\n");
+        assert!(c.pipelining && c.eightbitmime && !c.starttls);
+        assert_eq!(c.size, None);
     }
 }

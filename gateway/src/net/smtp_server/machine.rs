@@ -12,7 +12,7 @@ use policy::relay::{Authority, Refusal};
 use smtp_proto::request::receiver::DataReceiver;
 use smtp_proto::{Error as ProtoError, Request, AUTH_LOGIN, AUTH_PLAIN};
 
-use super::reply::Reply;
+use super::reply::{EnhancedCode, Reply};
 
 /// Longest command line accepted (AUTH lines carry base64 credentials).
 pub const MAX_LINE: usize = 4096;
@@ -314,7 +314,7 @@ impl Machine {
                 self.greeted = true;
                 self.reset_transaction();
                 let text = format!("{} greets {host}", self.settings.host);
-                self.reply(Reply::new(250, "", text));
+                self.reply(Reply::new(250, None, text));
             }
             Request::Lhlo { .. } => self.refuse(Reply::unknown_command()),
             Request::StartTls => {
@@ -343,12 +343,12 @@ impl Machine {
             Request::Noop { .. } => self.reply(Reply::ok("ok")),
             Request::Vrfy { .. } => self.reply(Reply::new(
                 252,
-                "2.5.0",
+                EnhancedCode(2, 5, 0),
                 "cannot verify the address; send and the outcome is in the events",
             )),
             Request::Help { .. } => self.reply(Reply::new(
                 214,
-                "2.0.0",
+                EnhancedCode(2, 0, 0),
                 "envoi submission: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT",
             )),
             Request::Expn { .. }
@@ -383,7 +383,7 @@ impl Machine {
         }
         Reply {
             code: 250,
-            status: "",
+            enhanced: None,
             lines,
         }
     }
@@ -513,7 +513,7 @@ impl Machine {
             return self.reply(Reply::too_many_recipients(self.settings.max_recipients));
         }
         self.rcpts.push(address.to_string());
-        self.reply(Reply::new(250, "2.1.5", "recipient ok"));
+        self.reply(Reply::new(250, EnhancedCode(2, 1, 5), "recipient ok"));
     }
 
     fn data(&mut self) {

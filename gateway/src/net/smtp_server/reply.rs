@@ -1,106 +1,73 @@
-//! Every answer the submission server gives, with its enhanced status code
-//! (RFC 3463), made here and nowhere else.
+//! Every answer the SMTP servers give, with its enhanced status code
+//! (RFC 3463), made here and nowhere else. The type is `net::reply::Reply`.
 
-use std::fmt::Write;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    /// The enhanced status code, e.g. "5.7.1".
-    pub status: &'static str,
-    pub lines: Vec<String>,
-}
+pub use crate::net::reply::{EnhancedCode, Reply};
 
 impl Reply {
-    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status,
-            lines: vec![text.into()],
-        }
-    }
-
-    /// On the wire: `250-` for every line but the last, CRLF after each.
-    /// Text is stripped of CR/LF so nothing a client sent can forge a line.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        let mut s = String::new();
-        let n = self.lines.len().max(1);
-        for i in 0..n {
-            let sep = if i + 1 == n { ' ' } else { '-' };
-            let text: String = self
-                .lines
-                .get(i)
-                .map(|l| l.chars().filter(|c| *c != '\r' && *c != '\n').collect())
-                .unwrap_or_default();
-            if self.status.is_empty() || (i > 0 && self.code == 250) {
-                let _ = write!(s, "{}{sep}{text}\r\n", self.code);
-            } else {
-                let _ = write!(s, "{}{sep}{} {text}\r\n", self.code, self.status);
-            }
-        }
-        out.extend_from_slice(s.as_bytes());
-    }
-
-    pub fn is_positive(&self) -> bool {
-        self.code < 400
-    }
-
     pub fn ok(text: impl Into<String>) -> Reply {
-        Reply::new(250, "2.0.0", text)
+        Reply::new(250, EnhancedCode(2, 0, 0), text)
     }
     pub fn greeting(host: &str) -> Reply {
-        Reply::new(220, "", format!("{host} ESMTP envoi"))
+        Reply::new(220, None, format!("{host} ESMTP envoi"))
     }
     pub fn bye() -> Reply {
-        Reply::new(221, "2.0.0", "bye")
+        Reply::new(221, EnhancedCode(2, 0, 0), "bye")
     }
     pub fn start_data() -> Reply {
-        Reply::new(354, "", "end data with <CR><LF>.<CR><LF>")
+        Reply::new(354, None, "end data with <CR><LF>.<CR><LF>")
     }
     pub fn ready_for_tls() -> Reply {
-        Reply::new(220, "2.0.0", "ready to start TLS")
+        Reply::new(220, EnhancedCode(2, 0, 0), "ready to start TLS")
     }
     pub fn auth_ok() -> Reply {
-        Reply::new(235, "2.7.0", "authentication succeeded")
+        Reply::new(235, EnhancedCode(2, 7, 0), "authentication succeeded")
     }
     pub fn challenge(text: &str) -> Reply {
-        Reply::new(334, "", text)
+        Reply::new(334, None, text)
     }
 
     // Sequence and syntax.
     pub fn bad_sequence(what: &str) -> Reply {
-        Reply::new(503, "5.5.1", what)
+        Reply::new(503, EnhancedCode(5, 5, 1), what)
     }
     pub fn unknown_command() -> Reply {
         Reply::new(
             500,
-            "5.5.1",
+            EnhancedCode(5, 5, 1),
             "command not recognised: this is an SMTP submission server (EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT)",
         )
     }
     pub fn not_implemented(cmd: &str) -> Reply {
-        Reply::new(502, "5.5.1", format!("{cmd} is not implemented"))
+        Reply::new(
+            502,
+            EnhancedCode(5, 5, 1),
+            format!("{cmd} is not implemented"),
+        )
     }
     pub fn syntax(what: impl Into<String>) -> Reply {
-        Reply::new(501, "5.5.4", what)
+        Reply::new(501, EnhancedCode(5, 5, 4), what)
     }
     pub fn line_too_long(max: usize) -> Reply {
         Reply::new(
             500,
-            "5.5.2",
+            EnhancedCode(5, 5, 2),
             format!("line too long: at most {max} octets per command line"),
         )
     }
     pub fn bad_param(what: impl Into<String>) -> Reply {
-        Reply::new(555, "5.5.4", what)
+        Reply::new(555, EnhancedCode(5, 5, 4), what)
     }
     pub fn too_many_errors() -> Reply {
-        Reply::new(421, "4.7.0", "too many errors; closing the connection")
+        Reply::new(
+            421,
+            EnhancedCode(4, 7, 0),
+            "too many errors; closing the connection",
+        )
     }
     pub fn bare_lf() -> Reply {
         Reply::new(
             521,
-            "5.5.2",
+            EnhancedCode(5, 5, 2),
             "bare LF in the message: lines must end with CRLF; nothing was stored",
         )
     }
@@ -109,75 +76,87 @@ impl Reply {
     pub fn too_large(max: usize) -> Reply {
         Reply::new(
             552,
-            "5.3.4",
+            EnhancedCode(5, 3, 4),
             format!("message too large: the limit is {max} bytes; nothing was stored"),
         )
     }
     pub fn too_many_recipients(max: usize) -> Reply {
         Reply::new(
             452,
-            "4.5.3",
+            EnhancedCode(4, 5, 3),
             format!(
                 "too many recipients: at most {max} per message; send the rest in another message"
             ),
         )
     }
     pub fn idle() -> Reply {
-        Reply::new(421, "4.4.2", "idle for too long; closing the connection")
+        Reply::new(
+            421,
+            EnhancedCode(4, 4, 2),
+            "idle for too long; closing the connection",
+        )
     }
     pub fn too_busy() -> Reply {
-        Reply::new(421, "4.7.0", "too many connections; try again later")
+        Reply::new(
+            421,
+            EnhancedCode(4, 7, 0),
+            "too many connections; try again later",
+        )
     }
     pub fn shutting_down() -> Reply {
-        Reply::new(421, "4.3.2", "shutting down; try again later")
+        Reply::new(421, EnhancedCode(4, 3, 2), "shutting down; try again later")
     }
 
     // Authentication and relaying.
     pub fn auth_required() -> Reply {
         Reply::new(
             530,
-            "5.7.0",
+            EnhancedCode(5, 7, 0),
             "authentication required: AUTH with the domain's SMTP credentials (no relaying without it)",
         )
     }
     pub fn encryption_required() -> Reply {
         Reply::new(
             538,
-            "5.7.11",
+            EnhancedCode(5, 7, 11),
             "encryption required: issue STARTTLS before AUTH",
         )
     }
     pub fn bad_credentials() -> Reply {
         Reply::new(
             535,
-            "5.7.8",
+            EnhancedCode(5, 7, 8),
             "authentication failed: wrong login or password",
         )
     }
     pub fn auth_throttled() -> Reply {
         Reply::new(
             454,
-            "4.7.0",
+            EnhancedCode(4, 7, 0),
             "too many failed authentications; try again later",
         )
     }
     pub fn auth_unavailable() -> Reply {
         Reply::new(
             454,
-            "4.7.0",
+            EnhancedCode(4, 7, 0),
             "authentication is temporarily unavailable; try again later",
         )
     }
     pub fn auth_cancelled() -> Reply {
-        Reply::new(501, "5.7.0", "authentication cancelled")
+        Reply::new(501, EnhancedCode(5, 7, 0), "authentication cancelled")
     }
     pub fn unsupported_mechanism() -> Reply {
-        Reply::new(504, "5.5.4", "unsupported mechanism: use PLAIN or LOGIN")
+        Reply::new(
+            504,
+            EnhancedCode(5, 5, 4),
+            "unsupported mechanism: use PLAIN or LOGIN",
+        )
     }
     pub fn not_your_domain(sender: &str, allowed: &[String]) -> Reply {
         Reply::new(
             550,
-            "5.7.1",
+            EnhancedCode(5, 7, 1),
             format!(
                 "sender {sender:?} is not in your domain: you may send only as @{}",
                 allowed.join(", @")
@@ -187,33 +166,33 @@ impl Reply {
     pub fn relay_denied(bounce_domain: &str) -> Reply {
         Reply::new(
             550,
-            "5.7.1",
+            EnhancedCode(5, 7, 1),
             format!("relaying denied: this server takes reports for @{bounce_domain} only"),
         )
     }
     pub fn tls_unavailable() -> Reply {
-        Reply::new(454, "4.7.0", "TLS not available")
+        Reply::new(454, EnhancedCode(4, 7, 0), "TLS not available")
     }
     pub fn bad_sender(why: impl Into<String>) -> Reply {
-        Reply::new(501, "5.1.7", why)
+        Reply::new(501, EnhancedCode(5, 1, 7), why)
     }
     pub fn bad_recipient(why: impl Into<String>) -> Reply {
-        Reply::new(501, "5.1.3", why)
+        Reply::new(501, EnhancedCode(5, 1, 3), why)
     }
     pub fn no_valid_recipients() -> Reply {
-        Reply::new(554, "5.5.1", "no valid recipients")
+        Reply::new(554, EnhancedCode(5, 5, 1), "no valid recipients")
     }
 
     // After DATA.
     pub fn queued(id: &str) -> Reply {
-        Reply::new(250, "2.0.0", format!("OK: queued as <{id}>"))
+        Reply::new(250, EnhancedCode(2, 0, 0), format!("OK: queued as <{id}>"))
     }
     pub fn bad_message(why: impl Into<String>) -> Reply {
-        Reply::new(550, "5.6.0", why)
+        Reply::new(550, EnhancedCode(5, 6, 0), why)
     }
     /// From or Sender of another domain (`policy::sender`).
     pub fn not_your_author(refusal: &policy::sender::Refusal) -> Reply {
-        Reply::new(550, "5.7.1", refusal.to_string())
+        Reply::new(550, EnhancedCode(5, 7, 1), refusal.to_string())
     }
     pub fn sending_limit(domain: &str, l: &policy::limits::Limited) -> Reply {
         let text = if l.too_big {
@@ -228,22 +207,26 @@ impl Reply {
                 l.retry_after.as_secs().max(1)
             )
         };
-        Reply::new(451, "4.7.1", text)
+        Reply::new(451, EnhancedCode(4, 7, 1), text)
     }
     pub fn suspended(why: &str) -> Reply {
-        Reply::new(554, "5.7.1", format!("{why}; nothing was stored"))
+        Reply::new(
+            554,
+            EnhancedCode(5, 7, 1),
+            format!("{why}; nothing was stored"),
+        )
     }
     pub fn busy_receiving() -> Reply {
         Reply::new(
             451,
-            "4.3.1",
+            EnhancedCode(4, 3, 1),
             "too much mail is being received at once; nothing was stored, try again in a few minutes",
         )
     }
     pub fn store_failed() -> Reply {
         Reply::new(
             451,
-            "4.3.0",
+            EnhancedCode(4, 3, 0),
             "the message could not be stored; nothing was kept, please retry",
         )
     }
@@ -257,7 +240,7 @@ mod tests {
     fn multiline_replies_use_dashes_and_crlf() {
         let r = Reply {
             code: 250,
-            status: "",
+            enhanced: None,
             lines: vec!["host".into(), "SIZE 10".into(), "PIPELINING".into()],
         };
         let mut out = Vec::new();
