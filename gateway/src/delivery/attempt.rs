@@ -107,7 +107,7 @@ async fn deliver_group_into(
         }
         // A destination that refused connections just now: defer at once,
         // without signing or connecting.
-        if let Some(why) = d.held(domain) {
+        if let Some(why) = d.holds.held(domain) {
             let reply = local_temp(format!("delivery to {domain} temporarily suspended: {why}"));
             defer(d, &job, reply, out);
             continue;
@@ -176,9 +176,10 @@ async fn deliver_group_into(
     }
     let ending = dispatcher.finish();
     if ending.reached {
-        d.mark_reachable(domain);
+        d.holds.reachable(domain);
     } else {
-        d.mark_unreachable(domain, &ending.failure.reply.text());
+        let why = ending.failure.reply.text();
+        d.holds.unreachable(domain, &why, &d.retry_schedule);
     }
     for (job, p) in &remaining {
         for r in &job.recipients {

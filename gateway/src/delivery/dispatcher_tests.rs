@@ -1,155 +1,15 @@
-//! The dispatcher against scripted peers in memory: each dial takes the
-//! next script, and the peer plays it on one end of a duplex pipe.
+//! The dispatcher against scripted peers in memory (`scripted_peer`).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use policy::tls::TlsSettings;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
-use tokio::task::JoinHandle;
 
 use super::*;
-use crate::delivery::connect::Dial;
 use crate::delivery::idle::IdleSessions;
-use crate::net::smtp::{Io, Timeouts};
+use crate::delivery::scripted_peer::{hello, Peers, Step, Step::*};
+use crate::net::smtp::Timeouts;
 use crate::net::tls::TlsClient;
-
-/// One step of a peer's part.
-#[derive(Clone, Copy)]
-enum Step {
-    /// Write this line (CRLF added).
-    Say(&'static str),
-    /// Read a line; it must start with this (case-insensitively).
-    Hear(&'static str),
-    /// Read the message up to and including the final dot.
-    Message,
-    /// Read this many bytes of the message, then hang up.
-    HangUpAfter(usize),
-    /// Hang up.
-    HangUp,
-}
-use Step::*;
-
-/// Greeting and EHLO; `extra` are the capabilities after the host name.
-fn hello(extra: &'static [&'static str]) -> Vec<Step> {
-    let mut s = vec![Say("220 mx.peer.test ESMTP"), Hear("EHLO")];
-    if extra.is_empty() {
-        s.push(Say("250 mx.peer.test"));
-    } else {
-        s.push(Say("250-mx.peer.test"));
-        for (i, c) in extra.iter().enumerate() {
-            s.push(Say(if i + 1 == extra.len() {
-                match *c {
-                    "PIPELINING" => "250 PIPELINING",
-                    "STARTTLS" => "250 STARTTLS",
-                    other => panic!("add {other}"),
-                }
-            } else {
-                match *c {
-                    "PIPELINING" => "250-PIPELINING",
-                    "STARTTLS" => "250-STARTTLS",
-                    other => panic!("add {other}"),
-                }
-            }));
-        }
-    }
-    s
-}
-
-async fn play(io: DuplexStream, script: Vec<Step>) {
-    let mut io = BufReader::new(io);
-    let mut line = String::new();
-    for step in script {
-        match step {
-            Say(text) => {
-                let bytes = format!("{text}\r\n");
-                if io.get_mut().write_all(bytes.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-            Hear(prefix) => {
-                line.clear();
-                io.read_line(&mut line).await.unwrap();
-                assert!(
-                    line.to_ascii_uppercase()
-                        .starts_with(&prefix.to_ascii_uppercase()),
-                    "the peer expected {prefix:?}, heard {line:?}"
-                );
-            }
-            Message => loop {
-                line.clear();
-                if io.read_line(&mut line).await.unwrap() == 0 || line == ".\r\n" {
-                    break;
-                }
-            },
-            HangUpAfter(n) => {
-                let mut buf = vec![0; n];
-                let _ = tokio::io::AsyncReadExt::read_exact(&mut io, &mut buf).await;
-                return;
-            }
-            HangUp => return,
-        }
-    }
-    // The script is over: the connection stays open until the client goes.
-    let mut rest = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut io, &mut rest).await;
-}
-
-/// Peers in the order they are dialled; a dial with none left is refused.
-#[derive(Clone, Default)]
-struct Peers {
-    scripts: Arc<Mutex<VecDeque<Vec<Step>>>>,
-    playing: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Peers {
-    fn new(scripts: Vec<Vec<Step>>) -> Peers {
-        Peers {
-            scripts: Arc::new(Mutex::new(scripts.into())),
-            ..Default::default()
-        }
-    }
-
-    fn dial(&self) -> Dial {
-        let me = self.clone();
-        Arc::new(move |addr: SocketAddr, _| {
-            let script = me.scripts.lock().unwrap().pop_front();
-            let playing = me.playing.clone();
-            Box::pin(async move {
-                let Some(script) = script else {
-                    return Err(SessionError::Connect {
-                        addr,
-                        source: std::io::ErrorKind::ConnectionRefused.into(),
-                    });
-                };
-                let (ours, theirs) = tokio::io::duplex(1 << 16);
-                playing
-                    .lock()
-                    .unwrap()
-                    .push(tokio::spawn(play(theirs, script)));
-                Ok(Box::new(ours) as Box<dyn Io>)
-            })
-        })
-    }
-
-    /// Every peer played its part (a failed expectation panics here).
-    async fn check(&self) {
-        let playing: Vec<_> = std::mem::take(&mut *self.playing.lock().unwrap());
-        for p in playing {
-            if p.is_finished() {
-                p.await.unwrap();
-            } else {
-                p.abort();
-            }
-        }
-        assert!(
-            self.scripts.lock().unwrap().is_empty(),
-            "a peer was never dialled"
-        );
-    }
-}
 
 fn transport(peers: &Peers, idle: Duration) -> Transport {
     let t = Duration::from_secs(2);
@@ -208,7 +68,7 @@ fn codes(sent: Sent) -> Vec<(char, u16)> {
 }
 
 fn accepting_one() -> Vec<Step> {
-    let mut s = hello(&["PIPELINING"]);
+    let mut s = hello(true);
     s.extend([
         Hear("MAIL FROM:<b-1-x@sender.test>"),
         Hear("RCPT TO:<a@peer.test>"),
@@ -253,8 +113,14 @@ async fn with_one_mx_a_refusing_greeting_is_the_failure_and_not_a_reach() {
 
 #[tokio::test]
 async fn starttls_refused_makes_the_mx_unusable_and_the_failure_temporary() {
-    let mut s = hello(&["STARTTLS"]);
-    s.extend([Hear("STARTTLS"), Say("454 4.7.0 TLS not available now")]);
+    let s = vec![
+        Say("220 mx.peer.test ESMTP"),
+        Hear("EHLO"),
+        Say("250-mx.peer.test"),
+        Say("250 STARTTLS"),
+        Hear("STARTTLS"),
+        Say("454 4.7.0 TLS not available now"),
+    ];
     let peers = Peers::new(vec![s]);
     let t = transport(&peers, Duration::ZERO);
     let targets = [mx(1)];
@@ -270,7 +136,7 @@ async fn starttls_refused_makes_the_mx_unusable_and_the_failure_temporary() {
 
 #[tokio::test]
 async fn a_4xx_at_rcpt_fails_that_recipient_alone_for_now() {
-    let mut s = hello(&["PIPELINING"]);
+    let mut s = hello(true);
     s.extend([
         Hear("MAIL FROM:"),
         Hear("RCPT TO:<a@peer.test>"),
@@ -299,7 +165,7 @@ async fn a_4xx_at_rcpt_fails_that_recipient_alone_for_now() {
 
 #[tokio::test]
 async fn a_5xx_to_data_fails_every_accepted_recipient_for_good() {
-    let mut s = hello(&["PIPELINING"]);
+    let mut s = hello(true);
     s.extend([
         Hear("MAIL FROM:"),
         Hear("RCPT TO:"),
@@ -324,7 +190,7 @@ async fn a_5xx_to_data_fails_every_accepted_recipient_for_good() {
 
 #[tokio::test]
 async fn a_connection_dropped_mid_data_sends_the_message_to_the_next_mx() {
-    let mut broken = hello(&["PIPELINING"]);
+    let mut broken = hello(true);
     broken.extend([
         Hear("MAIL FROM:"),
         Hear("RCPT TO:"),
@@ -348,7 +214,7 @@ async fn a_connection_dropped_mid_data_sends_the_message_to_the_next_mx() {
 
 #[tokio::test]
 async fn with_one_mx_a_connection_dropped_mid_data_is_a_temporary_failure() {
-    let mut broken = hello(&[]);
+    let mut broken = hello(false);
     broken.extend([
         Hear("MAIL FROM:"),
         Say("250 ok"),
@@ -425,7 +291,7 @@ async fn a_parked_session_closed_as_it_is_taken_costs_nothing_and_goes_again() {
 
 #[tokio::test]
 async fn all_4xx_on_one_mx_tries_the_next_and_keeps_the_session_for_others() {
-    let mut first = hello(&["PIPELINING"]);
+    let mut first = hello(true);
     first.extend([
         Hear("MAIL FROM:"),
         Hear("RCPT TO:<a@peer.test>"),

@@ -15,10 +15,14 @@
 pub mod attempt;
 mod connect;
 mod dispatcher;
+pub mod hold;
 pub mod idle;
+mod keys;
 pub mod mx;
 mod outcome;
 mod prepare;
+#[cfg(test)]
+mod scripted_peer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -73,10 +77,6 @@ pub struct Job {
     pub recipients: Vec<LeasedRecipient>,
 }
 
-/// DKIM keys loaded per domain, kept briefly so RSA keys are not parsed for
-/// every message.
-type KeyCache = Mutex<HashMap<i64, (u64, Instant, Arc<Vec<signer::DkimKey>>)>>;
-
 pub struct Deliverer {
     pub app: App,
     pub router: mx::Router,
@@ -84,18 +84,10 @@ pub struct Deliverer {
     pub transport: connect::Transport,
     /// `[delivery].retry_schedule`, read once.
     pub retry_schedule: Vec<Duration>,
-    keys: KeyCache,
+    keys: keys::KeyCache,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Destinations none of whose MX hosts took a connection lately.
-    unreachable: Mutex<HashMap<String, Unreachable>>,
-}
-
-/// A destination held after connection failures: until when, after how many
-/// in a row, and what the last one said.
-struct Unreachable {
-    until: Instant,
-    failures: u32,
-    why: String,
+    pub holds: hold::Holds,
 }
 
 impl Deliverer {
@@ -142,55 +134,10 @@ impl Deliverer {
             app,
             router,
             retry_schedule,
-            keys: Mutex::new(HashMap::new()),
+            keys: keys::KeyCache::default(),
             per_destination: Mutex::new(HashMap::new()),
-            unreachable: Mutex::new(HashMap::new()),
+            holds: hold::Holds::default(),
         })
-    }
-
-    /// Active DKIM keys of a domain, ready to sign.
-    /// The store is read only when the cache is cold or a key changed.
-    pub async fn dkim_keys(
-        &self,
-        domain: &crate::store::domains::Domain,
-    ) -> Result<Arc<Vec<signer::DkimKey>>, String> {
-        let generation = self
-            .app
-            .dkim_generation
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if let Some((g, at, keys)) = self.keys.lock().unwrap().get(&domain.id) {
-            if *g == generation && at.elapsed() < Duration::from_secs(60) {
-                return Ok(keys.clone());
-            }
-        }
-        let rows = self
-            .app
-            .store
-            .dkim_keys(domain.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut keys = Vec::new();
-        for row in rows.iter().filter(|r| r.active) {
-            let pk = crate::dkim::open_key(
-                &self.app.master_key,
-                &domain.name,
-                &row.selector,
-                &row.sealed_private_key,
-            )
-            .map_err(|e| e.to_string())?;
-            keys.push(
-                signer::DkimKey::new(&domain.name, &row.selector, &pk)
-                    .map_err(|e| format!("DKIM key {} of {}: {e}", row.selector, domain.name))?,
-            );
-        }
-        // RSA first: receivers that know only RSA look at the first signature.
-        keys.sort_by_key(|k| k.algorithm != signer::Algorithm::Rsa);
-        let keys = Arc::new(keys);
-        self.keys
-            .lock()
-            .unwrap()
-            .insert(domain.id, (generation, Instant::now(), keys.clone()));
-        Ok(keys)
     }
 
     /// `[limits].per_destination_connections` for one recipient domain;
@@ -205,42 +152,6 @@ impl Deliverer {
                 .or_insert_with(|| Arc::new(Semaphore::new(n)))
                 .clone()
         })
-    }
-
-    /// Why `domain` is held, while it is (`policy::delivery::unreachable_hold`).
-    pub fn held(&self, domain: &str) -> Option<String> {
-        let held = self.unreachable.lock().unwrap();
-        held.get(domain)
-            .filter(|u| u.until > Instant::now())
-            .map(|u| u.why.clone())
-    }
-
-    /// No MX host of `domain` took a connection: hold it, longer each time.
-    pub fn mark_unreachable(&self, domain: &str, why: &str) {
-        let mut held = self.unreachable.lock().unwrap();
-        // Parallel connections failing together are one failure.
-        if held.get(domain).is_some_and(|u| u.until > Instant::now()) {
-            return;
-        }
-        let failures = held.get(domain).map_or(0, |u| u.failures) + 1;
-        let hold = policy::delivery::unreachable_hold(failures, &self.retry_schedule);
-        tracing::warn!(domain, failures, hold = %humantime::format_duration(hold), error = why,
-            "no MX host takes connections: deferring this destination's mail without connecting");
-        held.insert(
-            domain.to_string(),
-            Unreachable {
-                until: Instant::now() + hold,
-                failures,
-                why: why.to_string(),
-            },
-        );
-    }
-
-    /// A connection to `domain` worked: it is no longer held.
-    pub fn mark_reachable(&self, domain: &str) {
-        if self.unreachable.lock().unwrap().remove(domain).is_some() {
-            tracing::info!(domain, "destination reachable again");
-        }
     }
 
     /// Waits until one more message may go to `domain`

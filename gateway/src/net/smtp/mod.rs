@@ -10,52 +10,19 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream
 use tokio::net::TcpStream;
 
 pub use super::reply::Reply;
+pub use caps::Capabilities;
+use dot::dot_stuffed;
+
+pub use error::SessionError;
+pub use timeouts::Timeouts;
+
+mod caps;
+mod dot;
+mod error;
+mod timeouts;
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("connection to {addr} failed: {source}")]
-    Connect {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("timed out waiting for {0}")]
-    Timeout(&'static str),
-    #[error("timed out {0}: the server stopped reading")]
-    WriteTimeout(&'static str),
-    #[error("connection lost: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the server spoke something other than SMTP: {0}")]
-    Protocol(String),
-    #[error("TLS handshake failed: {0}")]
-    Tls(String),
-}
-
-/// What EHLO advertised.
-#[derive(Debug, Default, Clone)]
-pub struct Capabilities {
-    pub starttls: bool,
-    pub pipelining: bool,
-    pub eightbitmime: bool,
-    pub smtputf8: bool,
-    pub size: Option<u64>,
-}
-
-impl Capabilities {
-    fn from_ehlo(ehlo: &EhloResponse<String>) -> Capabilities {
-        use smtp_proto::{EXT_8BIT_MIME, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
-        let has = |c| ehlo.has_capability(c);
-        Capabilities {
-            starttls: has(EXT_START_TLS),
-            pipelining: has(EXT_PIPELINING),
-            eightbitmime: has(EXT_8BIT_MIME),
-            smtputf8: has(EXT_SMTP_UTF8),
-            size: (has(EXT_SIZE) && ehlo.size > 0).then_some(ehlo.size as u64),
-        }
-    }
-}
 
 /// The TLS parameters of an encrypted session, for events and logs.
 #[derive(Debug, Clone)]
@@ -69,27 +36,6 @@ pub struct Envelope {
     pub mail: Reply,
     pub rcpts: Vec<Reply>,
     pub data: Reply,
-}
-
-/// How long each phase of a session may take: the reply to each command,
-/// and each write (a server that stops reading cannot hold a delivery slot).
-/// RFC 5321 §4.5.3.2's minimums; `[delivery]`'s `*_timeout` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub greeting: Duration,
-    pub ehlo: Duration,
-    /// The STARTTLS reply and the handshake.
-    pub starttls: Duration,
-    /// MAIL FROM (and RSET).
-    pub mail: Duration,
-    pub rcpt: Duration,
-    /// The reply to DATA.
-    pub data: Duration,
-    /// Each write of the message's content.
-    pub transfer: Duration,
-    /// The reply to the final dot: the receiver may scan the message first.
-    pub final_dot: Duration,
 }
 
 /// A TCP connection to `addr` within `within`, for `Session::start`.
@@ -472,209 +418,6 @@ impl Session {
     }
 }
 
-/// The message as DATA sends it, in pieces: a line that starts with "."
-/// gets one more (RFC 5321 §4.5.2). Only "\n." needs looking at (a SIMD
-/// search); the runs between are passed on whole, never copied.
-fn dot_stuffed<'a>(parts: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut at_line_start = true;
-    for part in parts.iter().filter(|p| !p.is_empty()) {
-        if at_line_start && part[0] == b'.' {
-            out.push(&b"."[..]);
-        }
-        let mut rest: &'a [u8] = part;
-        while let Some(i) = memchr::memmem::find(rest, b"\n.") {
-            out.push(&rest[..=i]);
-            out.push(&b"."[..]);
-            rest = &rest[i + 1..];
-        }
-        if !rest.is_empty() {
-            out.push(rest);
-        }
-        at_line_start = part[part.len() - 1] == b'\n';
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::dot_stuffed;
-
-    fn sent(parts: &[&[u8]]) -> Vec<u8> {
-        dot_stuffed(parts).concat()
-    }
-
-    #[test]
-    fn lines_starting_with_a_dot_get_another() {
-        assert_eq!(
-            sent(&[b"a\r\n.b\r\n..c\r\nd.e\r\n"]),
-            b"a\r\n..b\r\n...c\r\nd.e\r\n"
-        );
-        assert_eq!(sent(&[b".first\r\n.\r\n"]), b"..first\r\n..\r\n");
-    }
-
-    #[test]
-    fn a_dot_after_a_part_boundary_is_stuffed_too() {
-        assert_eq!(
-            sent(&[b"List-Unsubscribe: x\r\n", b".hidden\r\n"]),
-            b"List-Unsubscribe: x\r\n..hidden\r\n"
-        );
-        assert_eq!(
-            sent(&[b"no newline", b".not a line start"]),
-            b"no newline.not a line start"
-        );
-        assert_eq!(sent(&[b"", b".x", b""]), b"..x");
-    }
-}
-
-/// The session against a scripted peer on loopback: each phase is bounded
-/// by its own timeout, and the error names what it waited for.
-#[cfg(test)]
-mod timeouts {
-    use std::time::{Duration, Instant};
-
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpListener;
-
-    use super::*;
-
-    fn short() -> Timeouts {
-        let s = Duration::from_millis(300);
-        Timeouts {
-            connect: s,
-            greeting: s,
-            ehlo: s,
-            starttls: s,
-            mail: s,
-            rcpt: s,
-            data: s,
-            transfer: s,
-            final_dot: s,
-        }
-    }
-
-    /// A peer that greets, answers EHLO (with PIPELINING), then runs `rest`.
-    async fn peer<F, Fut>(rest: F) -> SocketAddr
-    where
-        F: FnOnce(BufReader<tokio::net::TcpStream>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
-    {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (s, _) = l.accept().await.unwrap();
-            let mut s = BufReader::new(s);
-            s.get_mut().write_all(b"220 peer ready\r\n").await.unwrap();
-            let mut line = String::new();
-            s.read_line(&mut line).await.unwrap();
-            s.get_mut()
-                .write_all(b"250-peer\r\n250 PIPELINING\r\n")
-                .await
-                .unwrap();
-            rest(s).await;
-        });
-        addr
-    }
-
-    #[tokio::test]
-    async fn a_silent_greeting_times_out_naming_it() {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let hold = tokio::spawn(async move {
-            let _s = l.accept().await.unwrap();
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
-        let start = Instant::now();
-        let e = Session::connect(addr, short()).await.err().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(2));
-        assert_eq!(e.to_string(), "timed out waiting for the greeting");
-        hold.abort();
-    }
-
-    #[tokio::test]
-    async fn a_silent_rcpt_times_out_naming_the_command() {
-        let addr = peer(|mut s| async move {
-            let mut line = String::new();
-            s.read_line(&mut line).await.unwrap(); // MAIL
-            s.get_mut().write_all(b"250 ok\r\n").await.unwrap();
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        })
-        .await;
-        let (mut s, _) = Session::connect(addr, short()).await.unwrap();
-        s.ehlo("client.test").await.unwrap();
-        let e = s
-            .pipelined_envelope("a@x.test", 10, false, &["b@y.test"])
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "timed out waiting for a RCPT TO reply");
-        assert!(!s.reusable(), "a session that timed out is never reused");
-    }
-
-    #[tokio::test]
-    async fn a_server_that_stops_reading_the_message_is_cut_off() {
-        let addr = peer(|mut s| async move {
-            let mut line = String::new();
-            for _ in 0..3 {
-                line.clear();
-                s.read_line(&mut line).await.unwrap(); // MAIL, RCPT, DATA
-            }
-            s.get_mut()
-                .write_all(b"250 ok\r\n250 ok\r\n354 go\r\n")
-                .await
-                .unwrap();
-            // Reads nothing more.
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        })
-        .await;
-        let (mut s, _) = Session::connect(addr, short()).await.unwrap();
-        s.ehlo("client.test").await.unwrap();
-        let env = s
-            .pipelined_envelope("a@x.test", 10, false, &["b@y.test"])
-            .await
-            .unwrap();
-        assert_eq!(env.data.code, 354);
-        // Far more than the socket buffers hold, so writes block.
-        let big = vec![b'x'; 64 << 20];
-        let start = Instant::now();
-        let e = s.content(&[&big]).await.err().unwrap();
-        assert!(matches!(e, SessionError::WriteTimeout(_)), "{e}");
-        assert!(
-            start.elapsed() < Duration::from_secs(8),
-            "{:?}",
-            start.elapsed()
-        );
-    }
-}
-
-/// EHLO replies of real MXs, read by smtp-proto.
-#[cfg(test)]
-mod ehlo {
-    use super::*;
-
-    fn caps(wire: &str) -> Capabilities {
-        let wire = wire.replace('\n', "\r\n");
-        Capabilities::from_ehlo(&EhloResponse::parse(&mut wire.as_bytes().iter()).unwrap())
-    }
-
-    #[test]
-    fn gmail() {
-        let c = caps("250-mx.google.com at your service, [192.0.2.1]\n250-SIZE 157286400\n250-8BITMIME\n250-STARTTLS\n250-ENHANCEDSTATUSCODES\n250-PIPELINING\n250-CHUNKING\n250 SMTPUTF8\n");
-        assert!(c.starttls && c.pipelining && c.eightbitmime && c.smtputf8);
-        assert_eq!(c.size, Some(157286400));
-    }
-
-    #[test]
-    fn exchange_with_its_private_keywords() {
-        let c = caps("250-EX.example.com Hello [192.0.2.1]\n250-SIZE 37748736\n250-PIPELINING\n250-DSN\n250-ENHANCEDSTATUSCODES\n250-STARTTLS\n250-X-ANONYMOUSTLS\n250-AUTH NTLM\n250-X-EXPS GSSAPI NTLM\n250-8BITMIME\n250-BINARYMIME\n250-CHUNKING\n250-XEXCH50\n250-XRDST\n250 XSHADOWREQUEST\n");
-        assert!(c.starttls && c.pipelining && c.eightbitmime && !c.smtputf8);
-        assert_eq!(c.size, Some(37748736));
-    }
-
-    #[test]
-    fn postfix_with_old_auth_and_size_without_a_value() {
-        let c = caps("250-mail.example.org\n250-PIPELINING\n250-SIZE\n250-VRFY\n250-ETRN\n250-AUTH PLAIN LOGIN\n250-AUTH=PLAIN LOGIN\n250-XCLIENT NAME ADDR PROTO HELO\n250-ENHANCEDSTATUSCODES\n250-8BITMIME\n250 DSN\n");
-        assert!(c.pipelining && c.eightbitmime && !c.starttls);
-        assert_eq!(c.size, None);
-    }
-}
+#[path = "timeouts_tests.rs"]
+mod timeouts_tests;
