@@ -65,7 +65,7 @@ pub async fn accept(
     method: Method,
 ) -> Result<(), AcceptError> {
     check_authors(app, domain, messages).await?;
-    if let Some(reason) = app.reputation.suspended(app, domain.id).await? {
+    if let Some(reason) = app.reputation.suspended(domain.id).await? {
         return Err(AcceptError::Suspended {
             domain: domain.name.clone(),
             reason,

@@ -168,7 +168,9 @@ impl App {
             .filter(|k| !k.is_empty());
         notes.new_admin_key = admin_key_at_start(&store, env_admin.as_deref()).await?;
 
+        let reputation = crate::reputation::Reputation::new(store.clone(), &config.policy);
         let app = App(Arc::new(Inner {
+            reputation,
             queue_wake: tokio::sync::Notify::new(),
             dkim_generation: std::sync::atomic::AtomicU64::new(0),
             allowlist_generation: std::sync::atomic::AtomicU64::new(0),
@@ -178,7 +180,6 @@ impl App {
             store,
             master_key,
             limits: Limits::new(&config.limits),
-            reputation: Default::default(),
             config,
         }));
         Ok((app, notes))

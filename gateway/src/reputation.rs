@@ -10,28 +10,23 @@ use std::time::{Duration, Instant};
 use policy::reputation::{self, Counts, Rate, Rates, Reason, State, Thresholds};
 use serde_json::{json, Value};
 
-use crate::app::App;
-use crate::store::{now_micros, StoreError};
+use crate::config::PolicyConfig;
+use crate::store::{now_micros, Store, StoreError};
 
 /// How long a node trusts its cached "is this domain suspended" answer;
 /// a change made on this node applies at once.
 const CACHE_FOR: Duration = Duration::from_secs(2);
 
-#[derive(Default)]
+/// The domains' acceptable-use state: what it needs (the store, the
+/// thresholds and the window), and the cache of suspensions.
 pub struct Reputation {
+    store: Store,
+    thresholds: Thresholds,
+    /// `[policy].window`.
+    window: Duration,
     suspended: Mutex<HashMap<i64, (Instant, Option<Reason>)>>,
     /// Domains with new outcomes since their last assessment.
     dirty: Mutex<std::collections::HashSet<i64>>,
-}
-
-pub fn thresholds(app: &App) -> Thresholds {
-    let p = &app.config.policy;
-    Thresholds {
-        bounce: p.bounce_rate,
-        complaint: p.complaint_rate,
-        unsubscribe: p.unsubscribe_rate,
-        min_sample: p.min_sample,
-    }
 }
 
 fn reason_json(r: &Reason) -> Value {
@@ -78,100 +73,151 @@ pub struct Report {
     pub changed_at: Option<i64>,
 }
 
-/// Counts and assesses the domain now, stores a changed state, and returns
-/// the report. Called after outcomes and unsubscribes are recorded.
-pub async fn evaluate(app: &App, domain_id: i64, name: &str) -> Result<Report, StoreError> {
-    let stored = app.store.reputation_state(domain_id).await?;
-    let now = now_micros();
-    let window = app.config.policy.window.0.as_micros() as i64;
-    let since = (now - window).max(stored.reinstated_at.unwrap_or(i64::MIN));
-    let counts = app.store.reputation_counts(domain_id, since).await?;
-    let before = stored_state(domain_id, &stored.state, &stored.reason)?;
-    let state = reputation::next(before, reputation::assess(&counts, &thresholds(app)));
-    if state != before {
-        let reason = match &state {
-            State::Ok => None,
-            State::Warning(r) | State::Suspended(r) => Some(reason_json(r)),
-        };
-        // Worse news is told (`warning` event and webhook); recovery is not.
-        let event = state.worse_than(&before).then(|| {
-            let why = reason.clone().unwrap_or_default();
-            crate::events::warning(name, state.as_str(), why, now)
-        });
-        let reason = reason.map(|r| r.to_string()).unwrap_or_default();
-        app.store
-            .set_reputation_state(domain_id, state.as_str(), &reason, event.as_ref())
-            .await?;
-        app.reputation.forget(domain_id);
-        match &state {
-            State::Suspended(r) => {
-                tracing::warn!(domain = name, reason = %r, "domain suspended: sends refused, queued messages held until reinstated")
-            }
-            State::Warning(r) => tracing::warn!(domain = name, reason = %r, "domain warned"),
-            State::Ok => tracing::info!(domain = name, "domain back to ok"),
-        }
-    }
-    Ok(Report {
-        state,
-        counts,
-        rates: reputation::rates(&counts),
-        since,
-        changed_at: if state != before {
-            Some(now)
-        } else {
-            stored.changed_at
-        },
-    })
-}
-
 /// How often domains whose outcomes changed are assessed again: counting
 /// the window is a query per domain, not something to do per message.
 const ASSESS_EVERY: Duration = Duration::from_secs(1);
 
-/// Assesses again, every second, the domains whose outcomes changed, until
-/// `stop`. A domain whose count takes long (a large window) waits twenty
-/// times that before the next one, so counting stays a small share of the
-/// CPU however many events the window holds.
-pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut not_before: HashMap<i64, Instant> = HashMap::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(ASSESS_EVERY) => {}
-        }
-        let dirty: Vec<i64> = std::mem::take(&mut *app.reputation.dirty.lock().unwrap())
-            .into_iter()
-            .collect();
-        for id in dirty {
-            if not_before.get(&id).is_some_and(|t| *t > Instant::now()) {
-                app.reputation.changed(id); // still dirty: next time
-                continue;
-            }
-            let started = Instant::now();
-            let assessed = match app.store.domain_name(id).await {
-                Ok(Some(name)) => evaluate(&app, id, &name).await.map(drop),
-                Ok(None) => Ok(()), // deleted meanwhile
-                Err(e) => Err(e),
-            };
-            not_before.insert(id, Instant::now() + started.elapsed() * 20);
-            if let Err(e) = assessed {
-                tracing::error!(error = %e, domain_id = id, "could not assess the domain's rates");
-                app.reputation.changed(id);
-            }
-        }
-        not_before.retain(|_, t| *t > Instant::now());
-    }
-}
-
 impl Reputation {
+    pub fn new(store: Store, policy: &PolicyConfig) -> Reputation {
+        Reputation {
+            store,
+            thresholds: Thresholds {
+                bounce: policy.bounce_rate,
+                complaint: policy.complaint_rate,
+                unsubscribe: policy.unsubscribe_rate,
+                min_sample: policy.min_sample,
+            },
+            window: policy.window.0,
+            suspended: Mutex::default(),
+            dirty: Mutex::default(),
+        }
+    }
+
+    /// Counts and assesses the domain now, stores a changed state, and returns
+    /// the report. Called after outcomes and unsubscribes are recorded.
+    pub async fn evaluate(&self, domain_id: i64, name: &str) -> Result<Report, StoreError> {
+        let stored = self.store.reputation_state(domain_id).await?;
+        let now = now_micros();
+        let window = self.window.as_micros() as i64;
+        let since = (now - window).max(stored.reinstated_at.unwrap_or(i64::MIN));
+        let counts = self.store.reputation_counts(domain_id, since).await?;
+        let before = stored_state(domain_id, &stored.state, &stored.reason)?;
+        let state = reputation::next(before, reputation::assess(&counts, &self.thresholds));
+        if state != before {
+            let reason = match &state {
+                State::Ok => None,
+                State::Warning(r) | State::Suspended(r) => Some(reason_json(r)),
+            };
+            // Worse news is told (`warning` event and webhook); recovery is not.
+            let event = state.worse_than(&before).then(|| {
+                let why = reason.clone().unwrap_or_default();
+                crate::events::warning(name, state.as_str(), why, now)
+            });
+            let reason = reason.map(|r| r.to_string()).unwrap_or_default();
+            self.store
+                .set_reputation_state(domain_id, state.as_str(), &reason, event.as_ref())
+                .await?;
+            self.forget(domain_id);
+            match &state {
+                State::Suspended(r) => {
+                    tracing::warn!(domain = name, reason = %r, "domain suspended: sends refused, queued messages held until reinstated")
+                }
+                State::Warning(r) => tracing::warn!(domain = name, reason = %r, "domain warned"),
+                State::Ok => tracing::info!(domain = name, "domain back to ok"),
+            }
+        }
+        Ok(Report {
+            state,
+            counts,
+            rates: reputation::rates(&counts),
+            since,
+            changed_at: if state != before {
+                Some(now)
+            } else {
+                stored.changed_at
+            },
+        })
+    }
+
+    /// Assesses again, every second, the domains whose outcomes changed, until
+    /// `stop`. A domain whose count takes long (a large window) waits twenty
+    /// times that before the next one, so counting stays a small share of the
+    /// CPU however many events the window holds.
+    pub async fn run(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut not_before: HashMap<i64, Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(ASSESS_EVERY) => {}
+            }
+            let dirty: Vec<i64> = std::mem::take(&mut *self.dirty.lock().unwrap())
+                .into_iter()
+                .collect();
+            for id in dirty {
+                if not_before.get(&id).is_some_and(|t| *t > Instant::now()) {
+                    self.changed(id); // still dirty: next time
+                    continue;
+                }
+                let started = Instant::now();
+                let assessed = match self.store.domain_name(id).await {
+                    Ok(Some(name)) => self.evaluate(id, &name).await.map(drop),
+                    Ok(None) => Ok(()), // deleted meanwhile
+                    Err(e) => Err(e),
+                };
+                not_before.insert(id, Instant::now() + started.elapsed() * 20);
+                if let Err(e) = assessed {
+                    tracing::error!(error = %e, domain_id = id, "could not assess the domain's rates");
+                    self.changed(id);
+                }
+            }
+            not_before.retain(|_, t| *t > Instant::now());
+        }
+    }
+
+    /// The JSON of a report (`GET /v3/{domain}/reputation`).
+    pub fn report_json(&self, domain: &str, r: &Report) -> Value {
+        let t = &self.thresholds;
+        let reason = match &r.state {
+            State::Ok => Value::Null,
+            State::Warning(x) | State::Suspended(x) => reason_json(x),
+        };
+        json!({
+            "domain": domain,
+            "state": r.state.as_str(),
+            "reason": reason,
+            "rates": {
+                "bounce": r.rates.bounce,
+                "complaint": r.rates.complaint,
+                "unsubscribe": r.rates.unsubscribe,
+            },
+            "thresholds": {
+                "bounce": t.bounce,
+                "complaint": t.complaint,
+                "unsubscribe": t.unsubscribe,
+                "min_sample": t.min_sample,
+            },
+            "sample": r.rates.sample,
+            "counts": {
+                "delivered": r.counts.delivered,
+                "failed_permanently": r.counts.failed_permanently,
+                "hard_bounces": r.counts.hard_bounces,
+                "complained": r.counts.complaints,
+                "unsubscribed": r.counts.unsubscribes,
+            },
+            "window": humantime::format_duration(self.window).to_string(),
+            "since": crate::time::rfc2822(r.since.max(0)),
+            "changed_at": r.changed_at.map(crate::time::rfc2822),
+        })
+    }
+
     /// Why the domain is suspended, if it is.
-    pub async fn suspended(&self, app: &App, domain_id: i64) -> Result<Option<Reason>, StoreError> {
+    pub async fn suspended(&self, domain_id: i64) -> Result<Option<Reason>, StoreError> {
         if let Some((at, r)) = self.suspended.lock().unwrap().get(&domain_id) {
             if at.elapsed() < CACHE_FOR {
                 return Ok(*r);
             }
         }
-        let stored = app.store.reputation_state(domain_id).await?;
+        let stored = self.store.reputation_state(domain_id).await?;
         let r = match stored_state(domain_id, &stored.state, &stored.reason)? {
             State::Suspended(r) => Some(r),
             _ => None,
@@ -193,42 +239,6 @@ impl Reputation {
     pub fn forget(&self, domain_id: i64) {
         self.suspended.lock().unwrap().remove(&domain_id);
     }
-}
-
-/// The JSON of a report (`GET /v3/{domain}/reputation`).
-pub fn report_json(app: &App, domain: &str, r: &Report) -> Value {
-    let t = thresholds(app);
-    let reason = match &r.state {
-        State::Ok => Value::Null,
-        State::Warning(x) | State::Suspended(x) => reason_json(x),
-    };
-    json!({
-        "domain": domain,
-        "state": r.state.as_str(),
-        "reason": reason,
-        "rates": {
-            "bounce": r.rates.bounce,
-            "complaint": r.rates.complaint,
-            "unsubscribe": r.rates.unsubscribe,
-        },
-        "thresholds": {
-            "bounce": t.bounce,
-            "complaint": t.complaint,
-            "unsubscribe": t.unsubscribe,
-            "min_sample": t.min_sample,
-        },
-        "sample": r.rates.sample,
-        "counts": {
-            "delivered": r.counts.delivered,
-            "failed_permanently": r.counts.failed_permanently,
-            "hard_bounces": r.counts.hard_bounces,
-            "complained": r.counts.complaints,
-            "unsubscribed": r.counts.unsubscribes,
-        },
-        "window": humantime::format_duration(app.config.policy.window.0).to_string(),
-        "since": crate::time::rfc2822(r.since.max(0)),
-        "changed_at": r.changed_at.map(crate::time::rfc2822),
-    })
 }
 
 #[cfg(test)]

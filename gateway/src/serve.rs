@@ -64,7 +64,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let inbound = inbound.map(|s| tokio::spawn(s.run(app.clone(), stop_rx.clone())));
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
     let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx.clone()));
-    let assessor = tokio::spawn(crate::reputation::run(app.clone(), stop_rx.clone()));
+    let assessor = {
+        let (app, stop) = (app.clone(), stop_rx.clone());
+        tokio::spawn(async move { app.reputation.run(stop).await })
+    };
     let webhooks = tokio::spawn(crate::webhooks::run(app.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).

@@ -8,14 +8,13 @@ use serde_json::{json, Value};
 use super::error::ApiResult;
 use super::extract::AdminDomain;
 use crate::app::App;
-use crate::reputation::{evaluate, report_json};
 
 pub async fn get(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let report = evaluate(&app, d.id, &d.name).await?;
-    Ok(Json(report_json(&app, &d.name, &report)))
+    let report = app.reputation.evaluate(d.id, &d.name).await?;
+    Ok(Json(app.reputation.report_json(&d.name, &report)))
 }
 
 /// Lifts a suspension: held messages go out, rates count afresh from now.
@@ -27,8 +26,8 @@ pub async fn reinstate(
     app.reputation.forget(d.id);
     app.queue_wake.notify_one();
     tracing::warn!(domain = %d.name, released, by = who.key_id(), "domain reinstated");
-    let report = evaluate(&app, d.id, &d.name).await?;
-    let mut body = report_json(&app, &d.name, &report);
+    let report = app.reputation.evaluate(d.id, &d.name).await?;
+    let mut body = app.reputation.report_json(&d.name, &report);
     body["message"] = json!("Domain reinstated");
     body["released"] = json!(released);
     Ok(Json(body))
