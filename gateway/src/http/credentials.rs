@@ -5,7 +5,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
@@ -190,10 +189,8 @@ pub async fn remove(
 /// `DELETE` (all of the domain's).
 pub async fn remove_all(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path(domain): Path<String>,
+    AdminDomain { who, domain: d }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let audit = audit(who.key_id(), "credential.deleted", "*", &d);
     let count = app.store.delete_credentials(d.id, None, &audit).await?;
     Ok(Json(

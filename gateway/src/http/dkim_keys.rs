@@ -9,7 +9,7 @@ use signer::{KeySpec, PrivateKey};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::extract::SmallForm;
+use super::extract::{AdminDomain, SmallForm};
 use super::form::Form;
 use crate::app::App;
 use crate::dkim;
@@ -205,10 +205,8 @@ pub async fn remove(
 /// `GET /v4/domains/{name}/keys`.
 pub async fn of_domain(
     State(app): State<App>,
-    _admin: Admin,
-    Path(name): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &name).await?;
     let keys = app.store.dkim_keys(d.id).await?;
     let items: Vec<Value> = keys.iter().map(|k| key_json(&d.name, k)).collect();
     Ok(Json(json!({ "items": items })))
@@ -218,12 +216,11 @@ pub async fn of_domain(
 /// record is published (the TXT in DNS carries this key), unless `force=true`.
 pub async fn activate(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path((name, selector)): Path<(String, String)>,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, selector)): Path<(String, String)>,
     SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
     let force = form.bool("force")?.unwrap_or(false);
-    let d = super::domains::find(&app, &name).await?;
     let key = app
         .store
         .dkim_keys(d.id)
@@ -259,10 +256,9 @@ pub async fn activate(
 /// `PUT /v4/domains/{name}/keys/{selector}/deactivate`.
 pub async fn deactivate(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path((name, selector)): Path<(String, String)>,
+    AdminDomain { who, domain: d }: AdminDomain,
+    Path((_, selector)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &name).await?;
     match app
         .store
         .set_dkim_key_active(d.id, &selector, false)

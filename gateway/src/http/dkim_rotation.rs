@@ -3,13 +3,12 @@
 //! `PUT /v1/dkim_management/domains/{name}/rotation` (on a schedule). The
 //! work is in `crate::dkim::rotation`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
-use super::extract::SmallForm;
+use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::dkim::rotation::{self, RotateError, MIN_INTERVAL};
 use crate::store::domains::Domain;
@@ -29,10 +28,8 @@ impl From<RotateError> for ApiError {
 /// Mailgun answers `{"message":"ok"}`; envoi adds the records to publish.
 pub async fn rotate(
     State(app): State<App>,
-    Admin(who): Admin,
-    Path(name): Path<String>,
+    AdminDomain { who, domain: d }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &name).await?;
     let made = rotation::rotate(&app, &d, who.key_id()).await?;
     let keys: Vec<Value> = made
         .iter()
@@ -50,11 +47,9 @@ pub async fn rotate(
 /// `PUT …/rotation`: `rotation_enabled`, `rotation_interval` (≥ 5d).
 pub async fn schedule(
     State(app): State<App>,
-    _admin: Admin,
-    Path(name): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
     SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &name).await?;
     let enabled = form
         .bool("rotation_enabled")?
         .unwrap_or(d.dkim_rotation_enabled);
@@ -75,7 +70,8 @@ pub async fn schedule(
     };
     app.store.set_dkim_rotation(d.id, enabled, interval).await?;
     tracing::info!(domain = %d.name, enabled, interval_secs = interval, "DKIM rotation schedule set");
-    let d = super::domains::find(&app, &name).await?;
+    // Read again: the answer shows the schedule as stored.
+    let d = super::domains::find(&app, &d.name).await?;
     Ok(Json(json!({ "domain": domain_json(&app, &d).await? })))
 }
 

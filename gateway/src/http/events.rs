@@ -6,9 +6,10 @@ use axum::Json;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::base_url;
 use super::error::{ApiError, ApiResult};
+use super::extract::AdminDomain;
 use super::form::Form;
-use super::{base_url, principal};
 use crate::app::App;
 use crate::store::domains::Domain;
 use crate::store::events::EventQuery;
@@ -105,12 +106,6 @@ fn query_from(form: &Form) -> ApiResult<EventQuery> {
     })
 }
 
-/// The key first, then the domain: a wrong key learns nothing more.
-async fn authorize(app: &App, headers: &HeaderMap, domain: &str) -> ApiResult<Domain> {
-    principal(app, headers).await?.require_admin()?;
-    super::domains::find(app, domain).await
-}
-
 async fn run(app: &App, headers: &HeaderMap, d: &Domain, q: EventQuery) -> ApiResult<Json<Value>> {
     let rows = app.store.events(d.id, &q).await?;
     let base = base_url(headers);
@@ -158,10 +153,9 @@ async fn run(app: &App, headers: &HeaderMap, d: &Domain, q: EventQuery) -> ApiRe
 pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(domain): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let d = authorize(&app, &headers, &domain).await?;
     let q = query_from(&Form::from_query(raw.as_deref())?)?;
     run(&app, &headers, &d, q).await
 }
@@ -169,9 +163,9 @@ pub async fn list(
 pub async fn page(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((domain, token)): Path<(String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, token)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = authorize(&app, &headers, &domain).await?;
     let q = decode(&app, &d.name, &token)?;
     run(&app, &headers, &d, q).await
 }

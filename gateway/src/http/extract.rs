@@ -2,7 +2,8 @@
 //! of the request's parts first, in parameter order, then the one that
 //! takes the body): the account key (`auth::Admin`), the domain the route
 //! names (`AdminDomain`), and a small form body with the query string
-//! (`SmallForm`). The key is checked before the domain is looked up, and
+//! (`SmallForm`); for sending, the key and the domain together
+//! (`SenderDomain`). The key is checked before the domain is looked up, and
 //! both before the body is read, so a wrong key learns nothing more.
 
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
@@ -26,16 +27,44 @@ impl FromRequestParts<App> for AdminDomain {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let Admin(who) = Admin::from_request_parts(parts, app).await?;
-        let params = RawPathParams::from_request_parts(parts, app)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("the path is not valid: {e}")))?;
-        let name = params
-            .iter()
-            .find(|(k, _)| *k == "domain")
-            .map(|(_, v)| v.to_string())
-            .ok_or_else(|| ApiError::Internal("route without {domain}".into()))?;
+        let name = domain_param(parts, app).await?;
         let domain = super::domains::find(app, &name).await?;
         Ok(AdminDomain { who, domain })
+    }
+}
+
+/// The route's `{domain}`, as written.
+async fn domain_param(parts: &mut Parts, app: &App) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, app)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("the path is not valid: {e}")))?;
+    params
+        .iter()
+        .find(|(k, _)| *k == "domain")
+        .map(|(_, v)| v.to_string())
+        .ok_or_else(|| ApiError::Internal("route without {domain}".into()))
+}
+
+/// A key that may send for the route's `{domain}` (that domain's sending
+/// key, or the account key), within the domain's request rate
+/// (`[limits].requests_per_second_per_domain`), and the domain.
+pub struct SenderDomain(pub Domain);
+
+impl FromRequestParts<App> for SenderDomain {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let name = domain_param(parts, app).await?;
+        super::principal(app, &parts.headers)
+            .await?
+            .require_sender_for(&name)?;
+        app.limits.domain_request(&name).map_err(|l| {
+            ApiError::RateLimited(
+                l,
+                format!("sending for {name} ([limits].requests_per_second_per_domain)"),
+            )
+        })?;
+        Ok(SenderDomain(super::domains::find(app, &name).await?))
     }
 }
 

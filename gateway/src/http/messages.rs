@@ -8,9 +8,9 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::AdminDomain;
+use super::extract::{AdminDomain, SenderDomain};
 use super::form::{parse_form, Form, Value as FormValue};
-use super::{principal, read_body, FORM_OVERHEAD};
+use super::{read_body, FORM_OVERHEAD};
 use crate::accept::{accept, body_context};
 use crate::app::App;
 use crate::compose::{self, whole, ComposeError, File, Outgoing, SendRequest, Summary};
@@ -20,26 +20,17 @@ fn queued(id: &str) -> Json<Value> {
     Json(json!({"id": format!("<{id}>"), "message": "Queued. Thank you."}))
 }
 
-/// Auth, domain, body: in that order, so a wrong key learns nothing more.
-async fn prepare(
+/// The body, read after the key and the domain (`SenderDomain`) so a
+/// wrong key learns nothing more.
+async fn message_form(
     app: &App,
     headers: &HeaderMap,
-    domain: &str,
     body: Body,
     query: Option<&str>,
-) -> ApiResult<(crate::store::domains::Domain, Form)> {
-    principal(app, headers).await?.require_sender_for(domain)?;
-    app.limits.domain_request(domain).map_err(|l| {
-        ApiError::RateLimited(
-            l,
-            format!("sending for {domain} ([limits].requests_per_second_per_domain)"),
-        )
-    })?;
-    let d = super::domains::find(app, domain).await?;
+) -> ApiResult<Form> {
     let max = app.config.max_message_size();
     let bytes = read_body(headers, body, max + FORM_OVERHEAD).await?;
-    let form = parse_form(headers, bytes, query).await?;
-    Ok((d, form))
+    parse_form(headers, bytes, query).await
 }
 
 /// `(name, value)` pairs of one family of prefixed fields.
@@ -75,11 +66,11 @@ fn files(form: &Form, name: &str) -> Vec<File> {
 pub async fn send(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(domain): Path<String>,
+    SenderDomain(d): SenderDomain,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (d, form) = prepare(&app, &headers, &domain, body, q.as_deref()).await?;
+    let form = message_form(&app, &headers, body, q.as_deref()).await?;
     if form.get("template").is_some() && !form.has("text") && !form.has("html") {
         return Err(ApiError::BadRequest(
             "stored templates are not supported by envoi: send the content in text and/or html"
@@ -118,11 +109,11 @@ pub async fn send(
 pub async fn send_mime(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(domain): Path<String>,
+    SenderDomain(d): SenderDomain,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (d, form) = prepare(&app, &headers, &domain, body, q.as_deref()).await?;
+    let form = message_form(&app, &headers, body, q.as_deref()).await?;
     let raw = form
         .files("message")
         .next()

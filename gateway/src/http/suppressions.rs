@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::extract::AdminDomain;
 use super::form::Form;
-use super::{admin, base_url, read_body, SMALL_BODY};
+use super::{base_url, read_body, SMALL_BODY};
 use crate::app::App;
-use crate::store::domains::Domain;
 use crate::store::now_micros;
 use crate::store::suppressions::{NewSuppression, Page, Suppressed};
 use crate::time::{parse_api_time, rfc2822};
@@ -69,26 +69,16 @@ fn not_found(list: List) -> ApiError {
     ApiError::NotFound(format!("Address not found in {} table", table(list)))
 }
 
-async fn context(
-    app: &App,
-    headers: &HeaderMap,
-    domain: &str,
-    t: &str,
-) -> ApiResult<(Domain, List)> {
-    admin(app, headers).await?;
-    let list = list_of(t)?;
-    Ok((super::domains::find(app, domain).await?, list))
-}
-
 /// `GET /v3/{domain}/{table}`: `limit` (≤ 1000), `page` (first, next,
 /// previous, last) with `address` as the cursor, `term` (an address prefix).
 pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((domain, t)): Path<(String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, t)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let (d, list) = context(&app, &headers, &domain, &t).await?;
+    let list = list_of(&t)?;
     let form = Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, MAX_BATCH as i64)?.max(1);
     let cursor = form.get("address").unwrap_or("");
@@ -134,10 +124,10 @@ fn urlencode(s: &str) -> String {
 /// `GET /v3/{domain}/{table}/{address}`.
 pub async fn get_one(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((domain, t, address)): Path<(String, String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, t, address)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (d, list) = context(&app, &headers, &domain, &t).await?;
+    let list = list_of(&t)?;
     let s = app
         .store
         .suppression(d.id, list, &address)
@@ -222,11 +212,12 @@ fn text(v: Option<Value>) -> Option<String> {
 pub async fn add(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((domain, t)): Path<(String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, t)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (d, list) = context(&app, &headers, &domain, &t).await?;
+    let list = list_of(&t)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -300,10 +291,10 @@ pub async fn add(
 /// `DELETE /v3/{domain}/{table}/{address}`.
 pub async fn remove(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((domain, t, address)): Path<(String, String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, t, address)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (d, list) = context(&app, &headers, &domain, &t).await?;
+    let list = list_of(&t)?;
     if app
         .store
         .delete_suppressions(d.id, list, Some(&address))
@@ -320,10 +311,10 @@ pub async fn remove(
 /// `DELETE /v3/{domain}/{table}`: the whole list.
 pub async fn clear(
     State(app): State<App>,
-    headers: HeaderMap,
-    Path((domain, t)): Path<(String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, t)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (d, list) = context(&app, &headers, &domain, &t).await?;
+    let list = list_of(&t)?;
     app.store.delete_suppressions(d.id, list, None).await?;
     Ok(Json(json!({ "message": removed_message(list) })))
 }

@@ -138,10 +138,9 @@ pub async fn create(
 
 pub async fn get_one(
     State(app): State<App>,
-    _admin: Admin,
-    Path((domain, id)): Path<(String, String)>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let d = super::domains::find(&app, &domain).await?;
     let kind = kind_of(&id)?;
     let urls = app
         .store
