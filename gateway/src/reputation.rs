@@ -31,7 +31,7 @@ pub struct Reputation {
 
 fn reason_json(r: &Reason) -> Value {
     json!({
-        "rate": r.rate.key(),
+        "rate": r.rate.as_str(),
         "value": r.value,
         "threshold": r.threshold,
         "text": r.to_string(),
@@ -41,10 +41,20 @@ fn reason_json(r: &Reason) -> Value {
 fn reason_from(text: &str) -> Option<Reason> {
     let v: Value = serde_json::from_str(text).ok()?;
     Some(Reason {
-        rate: Rate::from_key(v["rate"].as_str()?)?,
+        rate: v["rate"].as_str()?.parse().ok()?,
         value: v["value"].as_f64()?,
         threshold: v["threshold"].as_f64()?,
     })
+}
+
+/// An object with a value for each rate, keyed by its name.
+fn by_rate(value: impl Fn(Rate) -> Value) -> Value {
+    Value::Object(
+        Rate::ALL
+            .iter()
+            .map(|&r| (r.as_str().to_string(), value(r)))
+            .collect(),
+    )
 }
 
 /// The stored state of `domain_id`. A state or reason that does not parse
@@ -177,6 +187,8 @@ impl Reputation {
     /// The JSON of a report (`GET /v3/{domain}/reputation`).
     pub fn report_json(&self, domain: &str, r: &Report) -> Value {
         let t = &self.thresholds;
+        let mut thresholds = by_rate(|rate| json!(t.of(rate)));
+        thresholds["min_sample"] = json!(t.min_sample);
         let reason = match &r.state {
             State::Ok => Value::Null,
             State::Warning(x) | State::Suspended(x) => reason_json(x),
@@ -185,18 +197,9 @@ impl Reputation {
             "domain": domain,
             "state": r.state.as_str(),
             "reason": reason,
-            "rates": {
-                "bounce": r.rates.bounce,
-                "complaint": r.rates.complaint,
-                "unsubscribe": r.rates.unsubscribe,
-            },
-            "thresholds": {
-                "bounce": t.bounce,
-                "complaint": t.complaint,
-                "unsubscribe": t.unsubscribe,
-                "min_sample": t.min_sample,
-            },
-            "sample": r.rates.sample,
+            "rates": by_rate(|rate| json!(r.rates.of(rate))),
+            "thresholds": thresholds,
+        "sample": r.rates.sample,
             "counts": {
                 "delivered": r.counts.delivered,
                 "failed_permanently": r.counts.failed_permanently,

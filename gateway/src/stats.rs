@@ -191,9 +191,13 @@ impl Bucket {
                 "failed" => {
                     let mut permanent = self.permanent.clone();
                     permanent.insert("total".into(), json!(self.permanent_total));
+                    let temporary = json!({
+                        Reason::EspBlock.as_str(): self.temporary_espblock,
+                        "total": self.temporary,
+                    });
                     json!({
-                        "temporary": {"espblock": self.temporary_espblock, "total": self.temporary},
-                        "permanent": permanent,
+                        Severity::Temporary.as_str(): temporary,
+                        Severity::Permanent.as_str(): permanent,
                     })
                 }
                 "opened" | "clicked" => json!({"total": 0, "unique": 0}),
@@ -207,17 +211,19 @@ impl Bucket {
     }
 }
 
+/// Mailgun's keys of `failed.permanent` that envoi never records (always 0).
+const NEVER_RECORDED: [&str; 3] = ["delayed-bounce", "webhook", "optimized"];
+
 fn empty_bucket() -> Bucket {
     let mut b = Bucket::default();
-    for k in [
-        "suppress-bounce",
-        "suppress-unsubscribe",
-        "suppress-complaint",
-        "bounce",
-        "delayed-bounce",
-        "webhook",
-        "optimized",
-    ] {
+    let recorded = [
+        Reason::SuppressBounce,
+        Reason::SuppressUnsubscribe,
+        Reason::SuppressComplaint,
+        Reason::Bounce,
+    ]
+    .map(Reason::as_str);
+    for k in recorded.into_iter().chain(NEVER_RECORDED) {
         b.permanent.insert(k.into(), json!(0));
     }
     b

@@ -25,6 +25,16 @@ pub struct Thresholds {
     pub min_sample: u64,
 }
 
+impl Thresholds {
+    pub fn of(&self, rate: Rate) -> f64 {
+        match rate {
+            Rate::Bounce => self.bounce,
+            Rate::Complaint => self.complaint,
+            Rate::Unsubscribe => self.unsubscribe,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rate {
     Bounce,
@@ -32,28 +42,21 @@ pub enum Rate {
     Unsubscribe,
 }
 
+// The rate's key in JSON (`GET /v3/{d}/reputation`, stored reasons).
+crate::named_values!(Rate, "a rate (bounce, complaint or unsubscribe)", {
+    Bounce => "bounce",
+    Complaint => "complaint",
+    Unsubscribe => "unsubscribe",
+});
+
 impl Rate {
-    pub fn as_str(self) -> &'static str {
+    /// In sentences: "bounce rate".
+    pub fn name(self) -> &'static str {
         match self {
             Rate::Bounce => "bounce rate",
             Rate::Complaint => "complaint rate",
             Rate::Unsubscribe => "unsubscribe rate",
         }
-    }
-
-    /// The rate's key in JSON (`GET /v3/{d}/reputation`, stored reasons).
-    pub fn key(self) -> &'static str {
-        match self {
-            Rate::Bounce => "bounce",
-            Rate::Complaint => "complaint",
-            Rate::Unsubscribe => "unsubscribe",
-        }
-    }
-
-    pub fn from_key(key: &str) -> Option<Rate> {
-        [Rate::Bounce, Rate::Complaint, Rate::Unsubscribe]
-            .into_iter()
-            .find(|r| r.key() == key)
     }
 }
 
@@ -64,6 +67,16 @@ pub struct Rates {
     pub complaint: f64,
     pub unsubscribe: f64,
     pub sample: u64,
+}
+
+impl Rates {
+    pub fn of(&self, rate: Rate) -> f64 {
+        match rate {
+            Rate::Bounce => self.bounce,
+            Rate::Complaint => self.complaint,
+            Rate::Unsubscribe => self.unsubscribe,
+        }
+    }
 }
 
 fn ratio(n: u64, d: u64) -> f64 {
@@ -99,7 +112,7 @@ impl std::fmt::Display for Reason {
         write!(
             f,
             "{} {:.2} % is over {:.2} %",
-            self.rate.as_str(),
+            self.rate.name(),
             self.value * 100.0,
             self.threshold * 100.0
         )

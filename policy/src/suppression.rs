@@ -11,24 +11,11 @@ pub enum List {
     Unsubscribe,
 }
 
-impl List {
-    pub fn parse(kind: &str) -> Option<List> {
-        match kind {
-            "bounce" => Some(List::Bounce),
-            "complaint" => Some(List::Complaint),
-            "unsubscribe" => Some(List::Unsubscribe),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            List::Bounce => "bounce",
-            List::Complaint => "complaint",
-            List::Unsubscribe => "unsubscribe",
-        }
-    }
-}
+crate::named_values!(List, "a suppression list", {
+    Bounce => "bounce",
+    Complaint => "complaint",
+    Unsubscribe => "unsubscribe",
+});
 
 /// One entry of an address on a list.
 #[derive(Debug, Clone, PartialEq, Eq)]

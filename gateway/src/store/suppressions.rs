@@ -86,10 +86,8 @@ impl Store {
             for row in q.fetch_all(self.reader()).await? {
                 let address: String = row.get(0);
                 let kind: &str = row.get(1);
-                let list = List::parse(kind).ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "suppressions row for {address}, field kind: {kind:?} is not bounces, unsubscribes or complaints"
-                    ))
+                let list: List = kind.parse().map_err(|e| {
+                    StoreError::Corrupt(format!("suppressions row for {address}, field kind: {e}"))
                 })?;
                 let tags = tags_of(&address, &row.get::<String, _>(2))?;
                 out.entry(address).or_default().push(Entry { list, tags });
