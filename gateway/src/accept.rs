@@ -4,13 +4,15 @@
 use policy::limits::Limited;
 use policy::reputation::Reason;
 
-use crate::app::App;
 use crate::compose::{Outgoing, SendOptions};
 use crate::crypto::random_hex;
+use crate::crypto::MasterKey;
 use crate::events::{self, Method};
+use crate::limits::Limits;
+use crate::reputation::Reputation;
 use crate::store::domains::Domain;
 use crate::store::messages::{NewMessage, NewRecipient, RecipientStatus};
-use crate::store::{now_micros, StoreError};
+use crate::store::{now_micros, Store, StoreError};
 
 /// The context a sealed body is bound to: it opens only as this message.
 pub fn body_context(storage_key: &str) -> Vec<u8> {
@@ -32,10 +34,23 @@ pub enum AcceptError {
     NotYourAuthor(#[from] policy::sender::Refusal),
 }
 
+/// What accepting takes: no more.
+pub struct Acceptor<'a> {
+    pub store: &'a Store,
+    /// Seals the bodies.
+    pub master_key: &'a MasterKey,
+    /// `[limits]`: the domains' sending limits.
+    pub limits: &'a Limits,
+    /// Whether the domain is suspended.
+    pub reputation: &'a Reputation,
+    /// Rung once messages are queued, so delivery starts at once.
+    pub queue_wake: &'a tokio::sync::Notify,
+}
+
 /// Every domain the messages say they are from (From and Sender) must be
 /// one `domain` may send as (`policy::sender`), whatever the way in.
 async fn check_authors(
-    app: &App,
+    app: &Acceptor<'_>,
     domain: &Domain,
     messages: &[Outgoing],
 ) -> Result<(), AcceptError> {
@@ -58,7 +73,7 @@ async fn check_authors(
 }
 
 pub async fn accept(
-    app: &App,
+    app: &Acceptor<'_>,
     domain: &Domain,
     opts: &SendOptions,
     messages: &[Outgoing],

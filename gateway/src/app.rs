@@ -23,16 +23,16 @@ pub struct Inner {
     pub store: Store,
     pub master_key: MasterKey,
     /// `[limits]`, counting.
-    pub limits: Limits,
+    pub limits: Arc<Limits>,
     /// Which domains are suspended (cached briefly).
-    pub reputation: crate::reputation::Reputation,
+    pub reputation: Arc<crate::reputation::Reputation>,
     /// Rung when messages are queued, so delivery starts without waiting
     /// for its next poll.
-    pub queue_wake: tokio::sync::Notify,
+    pub queue_wake: Arc<tokio::sync::Notify>,
     /// Bumped whenever a DKIM key changes, so signers reload their keys.
-    pub dkim_generation: std::sync::atomic::AtomicU64,
+    pub dkim_generation: Arc<std::sync::atomic::AtomicU64>,
     /// Bumped whenever an IP allowlist changes, so SMTP reloads it.
-    pub allowlist_generation: std::sync::atomic::AtomicU64,
+    pub allowlist_generation: Arc<std::sync::atomic::AtomicU64>,
     /// Wrong API keys per client address (`http::shield`).
     pub key_guard: crate::guard::Guard,
     /// Bytes of HTTP request bodies and SMTP DATA being received, over every
@@ -45,8 +45,17 @@ impl App {
     /// Records a key change that is already committed on its own: a failure
     /// to record is logged, not returned, since the change stands.
     pub async fn audit(&self, a: &Audit<'_>) {
-        if let Err(e) = self.store.audit(a).await {
-            tracing::error!(error = %e, action = a.action, target = a.target, "could not record an audit event");
+        self.store.audit_committed(a).await
+    }
+
+    /// What accepting messages takes (HTTP and SMTP alike).
+    pub fn acceptor(&self) -> crate::accept::Acceptor<'_> {
+        crate::accept::Acceptor {
+            store: &self.store,
+            master_key: &self.master_key,
+            limits: &self.limits,
+            reputation: &self.reputation,
+            queue_wake: &self.queue_wake,
         }
     }
 
@@ -170,16 +179,16 @@ impl App {
 
         let reputation = crate::reputation::Reputation::new(store.clone(), &config.policy);
         let app = App(Arc::new(Inner {
-            reputation,
-            queue_wake: tokio::sync::Notify::new(),
-            dkim_generation: std::sync::atomic::AtomicU64::new(0),
-            allowlist_generation: std::sync::atomic::AtomicU64::new(0),
+            reputation: Arc::new(reputation),
+            queue_wake: Arc::default(),
+            dkim_generation: Arc::default(),
+            allowlist_generation: Arc::default(),
             key_guard: crate::http::shield::key_guard(),
             http_inflight: crate::net::budget::budget(config.http.max_inflight_bytes.0),
             smtp_inflight: crate::net::budget::budget(config.smtp.max_inflight_bytes.0),
             store,
             master_key,
-            limits: Limits::new(&config.limits),
+            limits: Arc::new(Limits::new(&config.limits)),
             config,
         }));
         Ok((app, notes))

@@ -2,11 +2,12 @@
 //! nameservers as delivery. A fresh resolver per check, so a record just
 //! published is not hidden by a cached "not found".
 
-use crate::app::App;
+use crate::config::DeliveryConfig;
 
-/// The TXT strings at `name` (each record's strings joined), or an error text.
-pub async fn txt(app: &App, name: &str) -> Result<Vec<String>, String> {
-    let resolver = crate::net::dns::resolver(&app.config.delivery)?;
+/// The TXT strings at `name` (each record's strings joined), or an error
+/// text; through `[delivery]`'s nameservers.
+pub async fn txt(dns: &DeliveryConfig, name: &str) -> Result<Vec<String>, String> {
+    let resolver = crate::net::dns::resolver(dns)?;
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     match resolver.txt_lookup(fqdn.as_str()).await {
         Ok(lookup) => Ok(lookup
@@ -35,8 +36,8 @@ pub fn same_txt(published: &str, ours: &str) -> bool {
 
 /// Whether the TXT at `record` carries `value`; if not, what DNS has
 /// instead, in words for an error message or a log line.
-pub async fn published(app: &App, record: &str, value: &str) -> Result<(), String> {
-    match txt(app, record).await {
+pub async fn published(dns: &DeliveryConfig, record: &str, value: &str) -> Result<(), String> {
+    match txt(dns, record).await {
         Ok(found) if found.iter().any(|v| same_txt(v, value)) => Ok(()),
         Ok(found) if found.is_empty() => Err("no TXT record".into()),
         Ok(found) => Err(format!("TXT {found:?}")),

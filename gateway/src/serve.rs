@@ -58,17 +58,46 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
              which recipients cannot reach; set it to this server's public https address"
         );
     }
-    let deliverer = crate::delivery::Deliverer::new(app.clone(), transport);
+    let context = crate::delivery::Context {
+        config: app.config.clone(),
+        store: app.store.clone(),
+        master_key: app.master_key.clone(),
+        limits: app.limits.clone(),
+        reputation: app.reputation.clone(),
+        queue_wake: app.queue_wake.clone(),
+        dkim_generation: app.dkim_generation.clone(),
+    };
+    let deliverer = crate::delivery::Deliverer::new(context, transport);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let submission = tokio::spawn(smtp.run(app.clone(), stop_rx.clone()));
-    let inbound = inbound.map(|s| tokio::spawn(s.run(app.clone(), stop_rx.clone())));
+    let submission = tokio::spawn(smtp.run(
+        crate::smtp::Submission::new(app.clone()),
+        app.smtp_inflight.clone(),
+        stop_rx.clone(),
+    ));
+    let inbound = inbound.map(|s| {
+        let handler = crate::inbound::Reports::new(app.clone());
+        tokio::spawn(s.run(handler, app.smtp_inflight.clone(), stop_rx.clone()))
+    });
     let worker = tokio::spawn(deliverer.run(stop_rx.clone()));
-    let rotator = tokio::spawn(crate::dkim::rotation::run(app.clone(), stop_rx.clone()));
+    let rotation = crate::dkim::rotation::Rotation {
+        store: app.store.clone(),
+        master_key: app.master_key.clone(),
+        dns: app.config.delivery.clone(),
+        every: app.config.dkim.rotation_check.0,
+        dkim_generation: app.dkim_generation.clone(),
+    };
+    let rotator = tokio::spawn(rotation.run(stop_rx.clone()));
     let assessor = {
         let (app, stop) = (app.clone(), stop_rx.clone());
         tokio::spawn(async move { app.reputation.run(stop).await })
     };
-    let webhooks = tokio::spawn(crate::webhooks::run(app.clone(), stop_rx));
+    let webhooks = crate::webhooks::Context {
+        store: app.store.clone(),
+        master_key: app.master_key.clone(),
+        config: app.config.webhooks.clone(),
+        extra_ca_file: app.config.delivery.extra_ca_file.clone(),
+    };
+    let webhooks = tokio::spawn(crate::webhooks::run(webhooks, stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
     let tidy = {

@@ -70,7 +70,7 @@ async fn deliver_group_into(
             .filter(|j| j.message.domain.id == domain_id)
             .flat_map(|j| j.recipients.iter().map(|r| r.address.as_str()))
             .collect();
-        let found = match d.app.store.suppressed(domain_id, &addrs).await {
+        let found = match d.ctx.store.suppressed(domain_id, &addrs).await {
             Ok(l) => Some(l),
             Err(e) => {
                 tracing::error!(error = %e, "suppression lookup failed; retrying later");

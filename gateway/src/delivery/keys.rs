@@ -26,7 +26,7 @@ impl Deliverer {
         domain: &crate::store::domains::Domain,
     ) -> Result<Arc<Vec<signer::DkimKey>>, String> {
         let generation = self
-            .app
+            .ctx
             .dkim_generation
             .load(std::sync::atomic::Ordering::SeqCst);
         if let Some(l) = self.keys.0.lock().unwrap().get(&domain.id) {
@@ -35,7 +35,7 @@ impl Deliverer {
             }
         }
         let rows = self
-            .app
+            .ctx
             .store
             .dkim_keys(domain.id)
             .await
@@ -43,7 +43,7 @@ impl Deliverer {
         let mut keys = Vec::new();
         for row in rows.iter().filter(|r| r.active) {
             let pk = crate::dkim::open_key(
-                &self.app.master_key,
+                &self.ctx.master_key,
                 &domain.name,
                 &row.selector,
                 &row.sealed_private_key,

@@ -29,14 +29,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use policy::tls::TlsSettings;
-use tokio::sync::{watch, Semaphore};
+use std::sync::atomic::AtomicU64;
+use tokio::sync::{watch, Notify, Semaphore};
 
-use crate::app::App;
 use crate::compose::SendOptions;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::limits::Limits;
 use crate::net::smtp::Timeouts;
 use crate::net::tls;
+use crate::reputation::Reputation;
 use crate::store::now_micros;
 use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
+use crate::store::Store;
 
 /// A lease outlives any one attempt (connect, TLS, DATA timeouts together);
 /// after a crash, leased recipients come back once it expires.
@@ -77,8 +82,24 @@ pub struct Job {
     pub recipients: Vec<LeasedRecipient>,
 }
 
+/// What delivery takes from the rest of envoi: no more.
+pub struct Context {
+    pub config: Config,
+    pub store: Store,
+    /// Opens bodies and DKIM keys, seals unsubscribe tokens and VERP.
+    pub master_key: MasterKey,
+    /// `[limits]`: per-destination pacing.
+    pub limits: Arc<Limits>,
+    /// Told of new outcomes, to assess the domain again.
+    pub reputation: Arc<Reputation>,
+    /// Rung when messages are queued.
+    pub queue_wake: Arc<Notify>,
+    /// Bumped when a DKIM key changes.
+    pub dkim_generation: Arc<AtomicU64>,
+}
+
 pub struct Deliverer {
-    pub app: App,
+    pub ctx: Context,
     pub router: mx::Router,
     /// TLS client, timeouts, HELO name and parked sessions.
     pub transport: connect::Transport,
@@ -102,8 +123,8 @@ impl Deliverer {
         ))
     }
 
-    pub fn new(app: App, (router, tls): (mx::Router, tls::TlsClient)) -> Arc<Deliverer> {
-        let cfg = &app.config.delivery;
+    pub fn new(ctx: Context, (router, tls): (mx::Router, tls::TlsClient)) -> Arc<Deliverer> {
+        let cfg = &ctx.config.delivery;
         let timeouts = Timeouts {
             connect: cfg.connect_timeout.0,
             greeting: cfg.greeting_timeout.0,
@@ -131,7 +152,7 @@ impl Deliverer {
                 idle,
                 dial: connect::tcp(),
             },
-            app,
+            ctx,
             router,
             retry_schedule,
             keys: keys::KeyCache::default(),
@@ -143,7 +164,7 @@ impl Deliverer {
     /// `[limits].per_destination_connections` for one recipient domain;
     /// `None` when unlimited (0).
     fn destination_slots(&self, domain: &str) -> Option<Arc<Semaphore>> {
-        let n = self.app.config.limits.per_destination_connections as usize;
+        let n = self.ctx.config.limits.per_destination_connections as usize;
         (n > 0).then(|| {
             self.per_destination
                 .lock()
@@ -157,7 +178,7 @@ impl Deliverer {
     /// Waits until one more message may go to `domain`
     /// (`[limits].per_destination_messages_per_second`), and counts it.
     pub async fn pace(&self, domain: &str) {
-        while let Some(wait) = self.app.limits.destination_wait(domain) {
+        while let Some(wait) = self.ctx.limits.destination_wait(domain) {
             tokio::time::sleep(wait).await;
         }
     }
@@ -165,8 +186,8 @@ impl Deliverer {
     /// The worker loop: until `stop` turns true, lease and deliver. On stop,
     /// in-flight groups finish (their own timeouts bound them).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        if self.app.store.backend == crate::store::Backend::Sqlite {
-            match self.app.store.release_all_leases().await {
+        if self.ctx.store.backend == crate::store::Backend::Sqlite {
+            match self.ctx.store.release_all_leases().await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(
                     recipients = n,
@@ -213,7 +234,7 @@ impl Deliverer {
                 // Each copy counts twice (see BYTES_IN_FLIGHT).
                 let max_bytes = free_kib as i64 * 1024 / 2;
                 match self
-                    .app
+                    .ctx
                     .store
                     .lease_due(now, now + LEASE.as_micros() as i64, BATCH, max_bytes)
                     .await
@@ -229,7 +250,7 @@ impl Deliverer {
             if leased.is_empty() {
                 tokio::select! {
                     _ = stop.changed() => {}
-                    _ = self.app.queue_wake.notified() => {}
+                    _ = self.ctx.queue_wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
@@ -285,11 +306,11 @@ impl Deliverer {
 
     async fn record(&self, outcomes: Vec<Outcome>) {
         for attempt in 0..5 {
-            match self.app.store.record_outcomes(&outcomes).await {
+            match self.ctx.store.record_outcomes(&outcomes).await {
                 Ok(()) => {
                     // The rates changed: the domains are assessed again soon.
                     for o in outcomes.iter().filter(|o| o.event.is_some()) {
-                        self.app.reputation.changed(o.domain_id);
+                        self.ctx.reputation.changed(o.domain_id);
                     }
                     return;
                 }
@@ -321,7 +342,7 @@ impl Deliverer {
         // all its jobs, never copied.
         type Parsed = (Arc<DeliveryMessage>, Arc<SendOptions>, Option<String>);
         let parsed: HashMap<i64, Parsed> = self
-            .app
+            .ctx
             .store
             .messages_for_delivery(&ids)
             .await?

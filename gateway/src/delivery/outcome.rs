@@ -88,7 +88,7 @@ pub(super) fn finish(
     let attempt_no = r.attempts + 1;
     let (verdict, reply) = fate.into_parts();
     let age = Duration::from_micros((now - job.message.msg.created_at).max(0) as u64);
-    let max_age = d.app.config.delivery.max_age.0;
+    let max_age = d.ctx.config.delivery.max_age.0;
     let disp = disposition::of_attempt(verdict, attempt_no as u32, &d.retry_schedule, age, max_age);
     let update = match disp.next {
         Next::Delivered => {

@@ -26,7 +26,7 @@ pub(super) struct Prepared {
 pub(super) async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String> {
     let m = &job.message;
     let stored = d
-        .app
+        .ctx
         .master_key
         .open(
             &crate::accept::body_context(&m.msg.storage_key),
@@ -47,8 +47,8 @@ pub(super) async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String
         recipients,
         storage_key: m.msg.storage_key.clone(),
     }
-    .seal(&d.app.master_key);
-    let config = &d.app.config;
+    .seal(&d.ctx.master_key);
+    let config = &d.ctx.config;
     let mut body = unsubscribe::headers(config, &token).into_bytes();
     body.reserve(stored.len());
     append_with_link(&mut body, &stored, &unsubscribe::url(config, &token));
@@ -85,7 +85,7 @@ pub(super) async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String
     // (or envoi's bounce domain), so nobody's SPF vouches for another's mail.
     let bounces = config.inbound.bounce_domain.as_deref();
     let return_path = crate::net::verp::address(
-        &d.app.master_key,
+        &d.ctx.master_key,
         m.msg.id,
         bounces.unwrap_or(&m.domain.name),
     );

@@ -6,15 +6,18 @@
 //! this every `rotation_interval` for domains that asked for it, and
 //! activates rotated keys as their records appear.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use signer::{Algorithm, KeySpec, PrivateKey};
 
-use crate::app::App;
+use crate::config::DeliveryConfig;
+use crate::crypto::MasterKey;
 use crate::store::audit::Audit;
 use crate::store::domains::{DkimKeyRow, Domain, KeyChange};
-use crate::store::{now_micros, StoreError};
+use crate::store::{now_micros, Store, StoreError};
 
 /// Mailgun's floor for `rotation_interval`.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(5 * 86400);
@@ -51,15 +54,29 @@ pub struct RotatedKey {
 /// start one for the same domain.
 static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// What rotating keys takes: no more.
+pub struct Rotation {
+    pub store: Store,
+    /// Seals the new keys.
+    pub master_key: MasterKey,
+    /// `[delivery]`'s nameservers, to see records published.
+    pub dns: DeliveryConfig,
+    /// `[dkim].rotation_check`.
+    pub every: Duration,
+    /// Bumped when a key is activated, so signers reload their keys.
+    pub dkim_generation: Arc<AtomicU64>,
+}
+
 /// Starts a rotation of `domain`: a new inactive key per active key.
 /// `actor`: who asked (a key id, or `envoi` for the schedule), for the audit.
 pub async fn rotate(
-    app: &App,
+    store: &Store,
+    master_key: &MasterKey,
     domain: &Domain,
     actor: &str,
 ) -> Result<Vec<RotatedKey>, RotateError> {
     let _one = ROTATING.lock().await;
-    let keys = app.store.dkim_keys(domain.id).await?;
+    let keys = store.dkim_keys(domain.id).await?;
     if let Some(p) = keys.iter().find(|k| k.replaces.is_some()) {
         return Err(RotateError::AlreadyPending {
             domain: domain.name.clone(),
@@ -89,9 +106,8 @@ pub async fn rotate(
                 reason,
             })?;
         let selector = next_selector(key.algorithm, Utc::now(), &taken);
-        let sealed = super::SealedKey::new(&app.master_key, &domain.name, &selector, &key);
-        if !app
-            .store
+        let sealed = super::SealedKey::new(master_key, &domain.name, &selector, &key);
+        if !store
             .add_dkim_key(domain.id, &sealed.row(false, Some(&old.selector)))
             .await?
         {
@@ -101,14 +117,15 @@ pub async fn rotate(
         tracing::info!(domain = %domain.name, selector = %selector, replaces = %old.selector, %record,
             value = %sealed.dns_value, "DKIM rotation: new key made; publish its TXT record, it is activated once seen in DNS");
         let detail = format!("replaces {}", old.selector);
-        app.audit(&Audit {
-            actor,
-            action: "dkim_key.rotated",
-            target: &selector,
-            domain: Some(&domain.name),
-            detail: &detail,
-        })
-        .await;
+        store
+            .audit_committed(&Audit {
+                actor,
+                action: "dkim_key.rotated",
+                target: &selector,
+                domain: Some(&domain.name),
+                detail: &detail,
+            })
+            .await;
         taken.push(selector.clone());
         made.push(RotatedKey {
             selector,
@@ -147,69 +164,76 @@ pub fn due(newest_active_created_us: i64, interval_secs: i64, now_us: i64) -> bo
     interval_secs > 0 && now_us - newest_active_created_us >= interval_secs * 1_000_000
 }
 
-/// One pass: activate rotated keys whose record is published, and start the
-/// rotations that are due.
-pub async fn tick(app: &App) -> Result<(), StoreError> {
-    for domain in app.store.rotation_domains().await? {
-        let keys = app.store.dkim_keys(domain.id).await?;
-        let pending: Vec<&DkimKeyRow> = keys.iter().filter(|k| k.replaces.is_some()).collect();
-        for key in &pending {
-            let record = signer::dns::dkim_record_name(&key.selector, &domain.name);
-            match crate::dns_check::published(app, &record, &key.dns_value).await {
-                Ok(()) => {
-                    if app
-                        .store
-                        .set_dkim_key_active(domain.id, &key.selector, true)
-                        .await?
-                        == KeyChange::Done
-                    {
-                        app.bump_dkim_generation();
-                        app.audit(&Audit {
-                            actor: "envoi",
-                            action: "dkim_key.activated",
-                            target: &key.selector,
-                            domain: Some(&domain.name),
-                            detail: "record published",
-                        })
-                        .await;
-                        tracing::info!(domain = %domain.name, selector = %key.selector,
-                            replaced = key.replaces.as_deref().unwrap_or(""),
-                            "DKIM rotation: record published, new key active; the old key is kept until deleted");
-                    }
-                }
-                Err(seen) => {
-                    tracing::debug!(domain = %domain.name, %record, %seen, "DKIM rotation: record not published yet")
-                }
+impl Rotation {
+    /// One pass: activate rotated keys whose record is published, and start
+    /// the rotations that are due.
+    pub async fn tick(&self) -> Result<(), StoreError> {
+        for domain in self.store.rotation_domains().await? {
+            let keys = self.store.dkim_keys(domain.id).await?;
+            let pending: Vec<&DkimKeyRow> = keys.iter().filter(|k| k.replaces.is_some()).collect();
+            for key in &pending {
+                self.activate_if_published(&domain, key).await?;
             }
-        }
-        let newest = keys.iter().filter(|k| k.active).map(|k| k.created_at).max();
-        if pending.is_empty() && domain.dkim_rotation_enabled {
-            if let Some(newest) = newest {
-                if due(newest, domain.dkim_rotation_interval, now_micros()) {
-                    match rotate(app, &domain, "envoi").await {
-                        Ok(_) => {}
-                        Err(RotateError::Store(e)) => return Err(e),
-                        Err(e) => {
-                            tracing::warn!(domain = %domain.name, error = %e, "DKIM rotation not started")
+            let newest = keys.iter().filter(|k| k.active).map(|k| k.created_at).max();
+            if pending.is_empty() && domain.dkim_rotation_enabled {
+                if let Some(newest) = newest {
+                    if due(newest, domain.dkim_rotation_interval, now_micros()) {
+                        match rotate(&self.store, &self.master_key, &domain, "envoi").await {
+                            Ok(_) => {}
+                            Err(RotateError::Store(e)) => return Err(e),
+                            Err(e) => {
+                                tracing::warn!(domain = %domain.name, error = %e, "DKIM rotation not started")
+                            }
                         }
                     }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The background task, until `stop` turns true.
-pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let every = app.config.dkim.rotation_check.0;
-    loop {
-        if let Err(e) = tick(&app).await {
-            tracing::warn!(error = %e, "DKIM rotation check failed; trying again later");
+    async fn activate_if_published(
+        &self,
+        domain: &Domain,
+        key: &DkimKeyRow,
+    ) -> Result<(), StoreError> {
+        let record = signer::dns::dkim_record_name(&key.selector, &domain.name);
+        if let Err(seen) = crate::dns_check::published(&self.dns, &record, &key.dns_value).await {
+            tracing::debug!(domain = %domain.name, %record, %seen, "DKIM rotation: record not published yet");
+            return Ok(());
         }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+        let changed = self
+            .store
+            .set_dkim_key_active(domain.id, &key.selector, true)
+            .await?;
+        if changed == KeyChange::Done {
+            self.dkim_generation.fetch_add(1, Ordering::SeqCst);
+            self.store
+                .audit_committed(&Audit {
+                    actor: "envoi",
+                    action: "dkim_key.activated",
+                    target: &key.selector,
+                    domain: Some(&domain.name),
+                    detail: "record published",
+                })
+                .await;
+            tracing::info!(domain = %domain.name, selector = %key.selector,
+                replaced = key.replaces.as_deref().unwrap_or(""),
+                "DKIM rotation: record published, new key active; the old key is kept until deleted");
+        }
+        Ok(())
+    }
+
+    /// The background task, until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "DKIM rotation check failed; trying again later");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => {}
+                _ = stop.changed() => return,
+            }
         }
     }
 }
@@ -248,7 +272,14 @@ mod tests {
         config.store.url = format!("sqlite://{}/envoi.db", dir.display());
         // Nothing answers here: the new record is never seen as published.
         config.delivery.nameservers = vec!["127.0.0.1:9".parse().unwrap()];
-        let (app, _) = App::start(config).await.unwrap();
+        let (app, _) = crate::app::App::start(config).await.unwrap();
+        let rotation = Rotation {
+            store: app.store.clone(),
+            master_key: app.master_key.clone(),
+            dns: app.config.delivery.clone(),
+            every: app.config.dkim.rotation_check.0,
+            dkim_generation: app.dkim_generation.clone(),
+        };
         let key = PrivateKey::generate(KeySpec::Ed25519).unwrap();
         let sealed = super::super::SealedKey::new(&app.master_key, "due.test", "k1", &key);
         let new = crate::store::domains::NewDomain {
@@ -271,7 +302,7 @@ mod tests {
             .await
             .unwrap();
 
-        tick(&app).await.unwrap();
+        rotation.tick().await.unwrap();
         assert_eq!(
             app.store.dkim_keys(d.id).await.unwrap().len(),
             1,
@@ -284,7 +315,7 @@ mod tests {
             .execute(app.store.writer())
             .await
             .unwrap();
-        tick(&app).await.unwrap();
+        rotation.tick().await.unwrap();
         let keys = app.store.dkim_keys(d.id).await.unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[1].algorithm, "ed25519");
@@ -295,7 +326,7 @@ mod tests {
         );
 
         // A second pass does not start another rotation.
-        tick(&app).await.unwrap();
+        rotation.tick().await.unwrap();
         assert_eq!(app.store.dkim_keys(d.id).await.unwrap().len(), 2);
         app.store.close().await;
         let _ = std::fs::remove_dir_all(&dir);

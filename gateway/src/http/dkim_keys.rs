@@ -230,7 +230,9 @@ pub async fn activate(
         .ok_or_else(|| key_not_found(&d.name, selector.as_ref()))?;
     if !force {
         let record = signer::dns::dkim_record_name(&selector, &d.name);
-        if let Err(seen) = crate::dns_check::published(&app, &record, &key.dns_value).await {
+        if let Err(seen) =
+            crate::dns_check::published(&app.config.delivery, &record, &key.dns_value).await
+        {
             return Err(ApiError::BadRequest(format!(
                 "the DKIM record for selector {selector} is not published yet: DNS has {seen} at {record}; publish TXT \"{}\" there, or pass force=true",
                 key.dns_value

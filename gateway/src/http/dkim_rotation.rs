@@ -30,7 +30,7 @@ pub async fn rotate(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let made = rotation::rotate(&app, &d, who.key_id()).await?;
+    let made = rotation::rotate(&app.store, &app.master_key, &d, who.key_id()).await?;
     let keys: Vec<Value> = made
         .iter()
         .map(|k| {

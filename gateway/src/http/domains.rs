@@ -324,7 +324,7 @@ pub async fn verify(
     for rec in records.iter_mut() {
         let rname = rec["name"].as_str().unwrap_or_default().to_string();
         let expected = rec["value"].as_str().unwrap_or_default().to_string();
-        let (found, ok) = match crate::dns_check::txt(&app, &rname).await {
+        let (found, ok) = match crate::dns_check::txt(&app.config.delivery, &rname).await {
             Ok(found) => {
                 let ok = record_holds(&rname, &d.name, &expected, &found);
                 (found, ok)

@@ -101,7 +101,7 @@ pub async fn send(
     if total > max {
         return Err(ComposeError::TooLarge(total, max).into());
     }
-    accept(&app, &d, &options, &messages, Method::Http).await?;
+    accept(&app.acceptor(), &d, &options, &messages, Method::Http).await?;
     tracing::info!(domain = %d.name, messages = messages.len(), id = %messages[0].message_id, "accepted over HTTP");
     Ok(queued(&messages[0].message_id))
 }
@@ -150,7 +150,7 @@ pub async fn send_mime(
         mime: prepared.mime,
     };
     let messages = [msg];
-    accept(&app, &d, &options, &messages, Method::Http).await?;
+    accept(&app.acceptor(), &d, &options, &messages, Method::Http).await?;
     tracing::info!(domain = %d.name, id = %messages[0].message_id, "accepted MIME over HTTP");
     Ok(queued(&messages[0].message_id))
 }

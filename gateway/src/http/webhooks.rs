@@ -197,7 +197,7 @@ pub async fn signing_key(
     _admin: Admin,
     _headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let key = signing::key(&app).await?;
+    let key = signing::key(&app.store, &app.master_key).await?;
     Ok(Json(json!({ "http_signing_key": key })))
 }
 
@@ -205,7 +205,7 @@ pub async fn regenerate_signing_key(
     State(app): State<App>,
     Admin(who): Admin,
 ) -> ApiResult<Json<Value>> {
-    let key = signing::regenerate(&app).await?;
+    let key = signing::regenerate(&app.store, &app.master_key).await?;
     app.audit(&Audit {
         actor: who.key_id(),
         action: "http_signing_key.regenerated",

@@ -9,20 +9,31 @@ use policy::disposition::{self, Next};
 use policy::suppression::List;
 
 use super::report::{classify, Failure, Report};
-use crate::app::App;
 use crate::compose::SendOptions;
+use crate::crypto::MasterKey;
 use crate::events::{self, DeliveredMessage, DeliveryStatus};
 use crate::net::smtp_server::machine::Envelope;
 use crate::net::smtp_server::reply::{EnhancedCode, Reply};
 use crate::net::verp;
+use crate::reputation::Reputation;
 use crate::store::messages::ReportTarget;
 use crate::store::now_micros;
 use crate::store::queue::{Outcome, RecipientUpdate, Suppression};
+use crate::store::Store;
 
-pub async fn receive(app: &App, env: Envelope) -> Reply {
+/// What recording reports takes: no more.
+pub struct Intake<'a> {
+    pub store: &'a Store,
+    /// Opens the VERP return path.
+    pub master_key: &'a MasterKey,
+    /// Told of new outcomes, to assess the domain again.
+    pub reputation: &'a Reputation,
+}
+
+pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {
     let message_id = env.rcpt_to.iter().find_map(|r| {
         let local = r.rsplit_once('@').map_or(r.as_str(), |(l, _)| l);
-        verp::message_of(&app.master_key, local)
+        verp::message_of(app.master_key, local)
     });
     let Some(message_id) = message_id else {
         return Reply::new(

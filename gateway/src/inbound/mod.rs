@@ -22,25 +22,34 @@ use crate::net::smtp_server::{BoxFuture, Handler, Server, SmtpError};
 /// The report listener's handler: nobody authenticates or is allowlisted
 /// (bounces come from anyone, to a return path only), and what arrives is
 /// a report to record.
-pub struct Reports;
+pub struct Reports {
+    app: App,
+}
+
+impl Reports {
+    pub fn new(app: App) -> Arc<Reports> {
+        Arc::new(Reports { app })
+    }
+}
 
 impl Handler for Reports {
-    fn allowlisted<'a>(&'a self, _: &'a App, _: IpAddr) -> BoxFuture<'a, Vec<String>> {
+    fn allowlisted(&self, _: IpAddr) -> BoxFuture<'_, Vec<String>> {
         Box::pin(async { Vec::new() })
     }
 
-    fn authenticate<'a>(
-        &'a self,
-        _: &'a App,
-        _: IpAddr,
-        _: &'a str,
-        _: &'a str,
-    ) -> BoxFuture<'a, AuthOutcome> {
+    fn authenticate<'a>(&'a self, _: IpAddr, _: &'a str, _: &'a str) -> BoxFuture<'a, AuthOutcome> {
         Box::pin(async { AuthOutcome::Failed })
     }
 
-    fn receive<'a>(&'a self, app: &'a App, envelope: Envelope) -> BoxFuture<'a, Reply> {
-        Box::pin(intake::receive(app, envelope))
+    fn receive(&self, envelope: Envelope) -> BoxFuture<'_, Reply> {
+        Box::pin(async move {
+            let intake = intake::Intake {
+                store: &self.app.store,
+                master_key: &self.app.master_key,
+                reputation: &self.app.reputation,
+            };
+            intake::receive(&intake, envelope).await
+        })
     }
 }
 
@@ -51,8 +60,7 @@ pub async fn bind(config: &Config) -> Result<Option<Server>, SmtpError> {
     match (cfg.listen, &cfg.bounce_domain) {
         (Some(addr), Some(domain)) => {
             let domain = domain.to_ascii_lowercase();
-            let handler = Arc::new(Reports);
-            Server::bind(config, addr, Some(domain), handler, "inbound reports")
+            Server::bind(config, addr, Some(domain), "inbound reports")
                 .await
                 .map(Some)
         }

@@ -2,13 +2,13 @@
 //! submit without AUTH, as an address of those domains only.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::app::App;
+use crate::store::Store;
 
 /// An IP or a CIDR, normalised (`10.1.2.3/8` → `10.0.0.0/8`, a bare IP → /32
 /// or /128), or `None`.
@@ -22,8 +22,11 @@ pub fn parse_network(text: &str) -> Option<IpNet> {
 
 /// The allowlists, parsed, kept between connections: reloaded when this node
 /// changes one, and at least every `TTL` (another node may have).
-#[derive(Default)]
+/// The allowlists as last read, until one changes (`generation`) or `TTL`.
 pub struct Cache {
+    store: Store,
+    /// Bumped whenever an allowlist changes.
+    generation: Arc<AtomicU64>,
     entries: Mutex<Option<(u64, Instant, Networks)>>,
 }
 
@@ -33,14 +36,22 @@ type Networks = Arc<Vec<(IpNet, String)>>;
 const TTL: Duration = Duration::from_secs(30);
 
 impl Cache {
-    async fn networks(&self, app: &App) -> Networks {
-        let generation = app.allowlist_generation.load(Ordering::SeqCst);
+    pub fn new(store: Store, generation: Arc<AtomicU64>) -> Cache {
+        Cache {
+            store,
+            generation,
+            entries: Mutex::new(None),
+        }
+    }
+
+    async fn networks(&self) -> Networks {
+        let generation = self.generation.load(Ordering::SeqCst);
         if let Some((g, at, nets)) = &*self.entries.lock().unwrap() {
             if *g == generation && at.elapsed() < TTL {
                 return nets.clone();
             }
         }
-        let nets: Vec<(IpNet, String)> = match app.store.allowed_networks(None).await {
+        let nets: Vec<(IpNet, String)> = match self.store.allowed_networks(None).await {
             Ok(rows) => rows
                 .into_iter()
                 .filter_map(|n| parse_network(&n.network).map(|net| (net, n.domain)))
@@ -57,14 +68,14 @@ impl Cache {
     }
 
     /// Domains whose allowlist holds `ip`.
-    pub async fn domains_for(&self, app: &App, ip: IpAddr) -> Vec<String> {
+    pub async fn domains_for(&self, ip: IpAddr) -> Vec<String> {
         // IPv4 clients may arrive as IPv4-mapped IPv6 addresses.
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
         let mut domains: Vec<String> = self
-            .networks(app)
+            .networks()
             .await
             .iter()
             .filter(|(net, _)| net.contains(&ip))

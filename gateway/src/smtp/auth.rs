@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use policy::secrets::{Lifetime, Matched};
 
-use crate::app::App;
 use crate::guard::Guard;
 use crate::net::smtp_server::machine::AuthOutcome;
 use crate::store::now_micros;
+use crate::store::Store;
 
 /// Failures from one address within `WINDOW` before it is refused outright.
 const MAX_FAILURES: u32 = 10;
@@ -30,7 +30,7 @@ pub fn guard() -> Guard {
 }
 
 pub async fn check(
-    app: &App,
+    store: &Store,
     guard: &Guard,
     ip: IpAddr,
     login: &str,
@@ -41,7 +41,7 @@ pub async fn check(
         return AuthOutcome::Throttled;
     }
     let login = login.trim().to_ascii_lowercase();
-    let found = match app.store.credential(&login).await {
+    let found = match store.credential(&login).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "SMTP AUTH: store unavailable");

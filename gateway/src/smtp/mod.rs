@@ -18,30 +18,48 @@ use crate::net::smtp_server::machine::{AuthOutcome, Envelope};
 use crate::net::smtp_server::reply::Reply;
 use crate::net::smtp_server::{BoxFuture, Handler, Server, SmtpError};
 
-/// The submission relay's handler: its password guard and allowlist cache
-/// live as long as the listener.
+/// The submission relay's handler, the SMTP side of the wiring as the
+/// HTTP handlers are the other: its password guard and allowlist cache live
+/// as long as the listener.
 pub struct Submission {
+    app: App,
     guard: Guard,
     allowlist: allowlist::Cache,
 }
 
+impl Submission {
+    pub fn new(app: App) -> Arc<Submission> {
+        let allowlist = allowlist::Cache::new(app.store.clone(), app.allowlist_generation.clone());
+        Arc::new(Submission {
+            app,
+            guard: auth::guard(),
+            allowlist,
+        })
+    }
+}
+
 impl Handler for Submission {
-    fn allowlisted<'a>(&'a self, app: &'a App, ip: IpAddr) -> BoxFuture<'a, Vec<String>> {
-        Box::pin(self.allowlist.domains_for(app, ip))
+    fn allowlisted(&self, ip: IpAddr) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(self.allowlist.domains_for(ip))
     }
 
     fn authenticate<'a>(
         &'a self,
-        app: &'a App,
         ip: IpAddr,
         login: &'a str,
         password: &'a str,
     ) -> BoxFuture<'a, AuthOutcome> {
-        Box::pin(auth::check(app, &self.guard, ip, login, password))
+        Box::pin(auth::check(
+            &self.app.store,
+            &self.guard,
+            ip,
+            login,
+            password,
+        ))
     }
 
-    fn receive<'a>(&'a self, app: &'a App, envelope: Envelope) -> BoxFuture<'a, Reply> {
-        Box::pin(submit::submit(app, envelope))
+    fn receive(&self, envelope: Envelope) -> BoxFuture<'_, Reply> {
+        Box::pin(async move { submit::submit(&self.app.acceptor(), envelope).await })
     }
 }
 
@@ -51,9 +69,5 @@ pub async fn bind(config: &Config) -> Result<Server, SmtpError> {
     if !cfg.allow_plain_auth_without_tls && (cfg.tls_cert.is_none() || cfg.tls_key.is_none()) {
         tracing::warn!("[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is refused (set allow_plain_auth_without_tls only for loopback tests)");
     }
-    let handler = Arc::new(Submission {
-        guard: auth::guard(),
-        allowlist: allowlist::Cache::default(),
-    });
-    Server::bind(config, cfg.listen, None, handler, "SMTP submission").await
+    Server::bind(config, cfg.listen, None, "SMTP submission").await
 }

@@ -2,8 +2,7 @@
 //! HTTP: the same checks on the MIME, `X-Mailgun-*` headers as options (then
 //! removed), the same `accept` (durable before the 250).
 
-use crate::accept::{accept, AcceptError};
-use crate::app::App;
+use crate::accept::{accept, AcceptError, Acceptor};
 use crate::compose::address::{parse_mailbox, Mailbox};
 use crate::compose::options::{from_mailgun_headers, substitute};
 use crate::compose::{whole, Outgoing, Summary};
@@ -12,7 +11,7 @@ use crate::events::Method;
 use crate::net::smtp_server::machine::Envelope;
 use crate::net::smtp_server::reply::Reply;
 
-pub async fn submit(app: &App, env: Envelope) -> Reply {
+pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
     let domain = match app.store.domain(&env.domain).await {
         Ok(Some(d)) => d,
         Ok(None) => {

@@ -67,6 +67,14 @@ impl Store {
         record(self.writer(), a).await
     }
 
+    /// Records a change that is already committed on its own: a failure
+    /// to record is logged, not returned, since the change stands.
+    pub async fn audit_committed(&self, a: &Audit<'_>) {
+        if let Err(e) = self.audit(a).await {
+            tracing::error!(error = %e, action = a.action, target = a.target, "could not record an audit event");
+        }
+    }
+
     /// Newest first, `limit` at most, older than the event `before` when given.
     pub async fn audit_events(&self, limit: i64, before: Option<i64>) -> Result<Vec<AuditEvent>> {
         let rows = sqlx::query(

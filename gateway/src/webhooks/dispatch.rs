@@ -8,9 +8,10 @@ use futures_util::stream::{self, StreamExt};
 use policy::webhooks::{after, Answer, Kind, Next};
 
 use super::signing;
-use crate::app::App;
-use crate::store::now_micros;
+use crate::config::WebhooksConfig;
+use crate::crypto::MasterKey;
 use crate::store::webhooks::{CallResult, DueCall};
+use crate::store::{now_micros, Store};
 
 /// How often new events and due retries are looked for.
 const POLL: Duration = Duration::from_millis(500);
@@ -18,9 +19,19 @@ const POLL: Duration = Duration::from_millis(500);
 const BATCH: i64 = 64;
 const CONCURRENCY: usize = 16;
 
+/// What the webhook calls take: no more.
+pub struct Context {
+    pub store: Store,
+    /// Opens the signing key.
+    pub master_key: MasterKey,
+    pub config: WebhooksConfig,
+    /// `[delivery].extra_ca_file`: endpoints are trusted as MXs are.
+    pub extra_ca_file: Option<std::path::PathBuf>,
+}
+
 /// Runs until `stop`. A batch in flight is finished first (each call is
 /// bounded by `[webhooks].timeout`).
-pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(app: Context, mut stop: tokio::sync::watch::Receiver<bool>) {
     let client = match client(&app) {
         Ok(c) => c,
         Err(e) => {
@@ -56,11 +67,11 @@ pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-fn client(app: &App) -> Result<reqwest::Client, String> {
-    let tls = crate::net::tls::TlsClient::new(app.config.delivery.extra_ca_file.as_deref())?;
+fn client(app: &Context) -> Result<reqwest::Client, String> {
+    let tls = crate::net::tls::TlsClient::new(app.extra_ca_file.as_deref())?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls.https_config())
-        .timeout(app.config.webhooks.timeout.0)
+        .timeout(app.config.timeout.0)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("envoi-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -76,8 +87,8 @@ enum CallError {
 }
 
 /// Makes the calls due now; how many there were.
-async fn call_due(app: &App, client: &reqwest::Client) -> Result<usize, CallError> {
-    let timeout = app.config.webhooks.timeout.0;
+async fn call_due(app: &Context, client: &reqwest::Client) -> Result<usize, CallError> {
+    let timeout = app.config.timeout.0;
     // Long enough for every call of the batch; a node that dies leaves
     // its calls due again after it.
     let lease = now_micros() + (timeout * 4 + Duration::from_secs(30)).as_micros() as i64;
@@ -85,7 +96,7 @@ async fn call_due(app: &App, client: &reqwest::Client) -> Result<usize, CallErro
     if calls.is_empty() {
         return Ok(0);
     }
-    let key = signing::key(app).await?;
+    let key = signing::key(&app.store, &app.master_key).await?;
     let n = calls.len();
     let results: Vec<CallResult> = stream::iter(calls)
         .map(|c| call(app, client, &key, c))
@@ -96,7 +107,7 @@ async fn call_due(app: &App, client: &reqwest::Client) -> Result<usize, CallErro
     Ok(n)
 }
 
-async fn call(app: &App, client: &reqwest::Client, key: &str, c: DueCall) -> CallResult {
+async fn call(app: &Context, client: &reqwest::Client, key: &str, c: DueCall) -> CallResult {
     let Some(event) = &c.event else {
         tracing::warn!(url = %c.url, kind = %c.kind, "webhook call dropped: its event is gone");
         return CallResult::Finished { id: c.id };
@@ -125,13 +136,7 @@ async fn call(app: &App, client: &reqwest::Client, key: &str, c: DueCall) -> Cal
         Err(e) => (Answer::Unreachable, describe(&e)),
     };
     let attempt = c.attempts as u32 + 1;
-    let schedule: Vec<Duration> = app
-        .config
-        .webhooks
-        .retry_schedule
-        .iter()
-        .map(|d| d.0)
-        .collect();
+    let schedule: Vec<Duration> = app.config.retry_schedule.iter().map(|d| d.0).collect();
     match after(answer, attempt, &schedule) {
         Next::Done => {
             tracing::debug!(url = %c.url, kind = %c.kind, attempt, "webhook delivered");

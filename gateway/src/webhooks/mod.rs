@@ -7,4 +7,4 @@
 pub mod dispatch;
 pub mod signing;
 
-pub use dispatch::run;
+pub use dispatch::{run, Context};

@@ -6,9 +6,8 @@
 use base64::Engine;
 use serde::Serialize;
 
-use crate::app::App;
-use crate::crypto::{hmac_sha256, random_hex};
-use crate::store::StoreError;
+use crate::crypto::{hmac_sha256, random_hex, MasterKey};
+use crate::store::{Store, StoreError};
 
 const SETTING: &str = "http_signing_key";
 const CONTEXT: &[u8] = b"envoi http signing key";
@@ -25,38 +24,37 @@ fn new_key() -> String {
     format!("key-{}", random_hex(16))
 }
 
-fn seal(app: &App, key: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(app.master_key.seal(CONTEXT, key.as_bytes()))
+fn seal(master_key: &MasterKey, key: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(master_key.seal(CONTEXT, key.as_bytes()))
 }
 
-fn open(app: &App, stored: &str) -> Result<String, SigningKeyError> {
+fn open(master_key: &MasterKey, stored: &str) -> Result<String, SigningKeyError> {
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(stored)
         .map_err(|_| SigningKeyError::Sealed)?;
-    let plain = app
-        .master_key
+    let plain = master_key
         .open(CONTEXT, &sealed)
         .map_err(|_| SigningKeyError::Sealed)?;
     String::from_utf8(plain).map_err(|_| SigningKeyError::Sealed)
 }
 
 /// The account's signing key, made on first use.
-pub async fn key(app: &App) -> Result<String, SigningKeyError> {
-    let stored = match app.store.setting(SETTING).await? {
+pub async fn key(store: &Store, master_key: &MasterKey) -> Result<String, SigningKeyError> {
+    let stored = match store.setting(SETTING).await? {
         Some(s) => s,
         None => {
-            app.store
-                .setting_or_insert(SETTING, &seal(app, &new_key()))
+            store
+                .setting_or_insert(SETTING, &seal(master_key, &new_key()))
                 .await?
         }
     };
-    open(app, &stored)
+    open(master_key, &stored)
 }
 
 /// A new signing key; calls made from now on are signed with it.
-pub async fn regenerate(app: &App) -> Result<String, SigningKeyError> {
+pub async fn regenerate(store: &Store, master_key: &MasterKey) -> Result<String, SigningKeyError> {
     let key = new_key();
-    app.store.set_setting(SETTING, &seal(app, &key)).await?;
+    store.set_setting(SETTING, &seal(master_key, &key)).await?;
     Ok(key)
 }
 

@@ -14,12 +14,12 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
 use crate::config::Config;
 use machine::{AuthOutcome, Envelope};
 use reply::Reply;
@@ -31,15 +31,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// full (the reply after DATA).
 pub trait Handler: Send + Sync + 'static {
     /// Domains the client may send as without AUTH (IP allowlists).
-    fn allowlisted<'a>(&'a self, app: &'a App, ip: IpAddr) -> BoxFuture<'a, Vec<String>>;
+    fn allowlisted(&self, ip: IpAddr) -> BoxFuture<'_, Vec<String>>;
     fn authenticate<'a>(
         &'a self,
-        app: &'a App,
         ip: IpAddr,
         login: &'a str,
         password: &'a str,
     ) -> BoxFuture<'a, AuthOutcome>;
-    fn receive<'a>(&'a self, app: &'a App, envelope: Envelope) -> BoxFuture<'a, Reply>;
+    fn receive(&self, envelope: Envelope) -> BoxFuture<'_, Reply>;
 }
 
 /// What every session of a listener shares.
@@ -50,6 +49,25 @@ pub struct Shared {
     /// Set on a report listener: its bounce domain (MAIL from anyone, RCPT
     /// only there, no AUTH).
     pub inbound: Option<String>,
+    pub max_message_size: usize,
+    /// `[smtp].allow_plain_auth_without_tls`.
+    pub auth_without_tls: bool,
+    /// `[smtp].idle_timeout`: the longest wait for a client, and for a write.
+    pub idle: Duration,
+    /// Bytes of DATA being received, over every connection of every
+    /// listener (`[smtp].max_inflight_bytes`).
+    pub inflight: Arc<Semaphore>,
+}
+
+/// What a bound listener knows before it runs.
+struct Listening {
+    host: String,
+    tls: Option<TlsAcceptor>,
+    inbound: Option<String>,
+    max_connections: usize,
+    max_message_size: usize,
+    auth_without_tls: bool,
+    idle: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,19 +108,18 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcce
 
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    listening: Listening,
     addr: SocketAddr,
     /// For logs: "SMTP submission" or "inbound reports".
     name: &'static str,
 }
 
 impl Server {
-    /// A listener on `addr` with `[smtp]`'s certificate, for `handler`.
+    /// A listener on `addr` with `[smtp]`'s certificate and limits.
     pub async fn bind(
         config: &Config,
         addr: SocketAddr,
         inbound: Option<String>,
-        handler: Arc<dyn Handler>,
         name: &'static str,
     ) -> Result<Server, SmtpError> {
         let cfg = &config.smtp;
@@ -120,23 +137,42 @@ impl Server {
             .unwrap_or_else(|| "localhost".to_string());
         Ok(Server {
             listener,
-            shared: Arc::new(Shared {
+            listening: Listening {
                 host,
                 tls,
-                handler,
                 inbound,
-            }),
+                max_connections: cfg.max_connections.max(1) as usize,
+                max_message_size: config.max_message_size(),
+                auth_without_tls: cfg.allow_plain_auth_without_tls,
+                idle: cfg.idle_timeout.0,
+            },
             addr,
             name,
         })
     }
 
-    /// Accepts until `stop`, then waits for open sessions: those in DATA
-    /// finish and get their answer, the others are told 421.
-    pub async fn run(self, app: App, mut stop: watch::Receiver<bool>) {
-        let max = app.config.smtp.max_connections.max(1) as usize;
+    /// Serves `handler` until `stop`, then waits for open sessions: those
+    /// in DATA finish and get their answer, the others are told 421.
+    pub async fn run(
+        self,
+        handler: Arc<dyn Handler>,
+        inflight: Arc<Semaphore>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let l = self.listening;
+        let max = l.max_connections;
+        let shared = Arc::new(Shared {
+            host: l.host,
+            tls: l.tls,
+            handler,
+            inbound: l.inbound,
+            max_message_size: l.max_message_size,
+            auth_without_tls: l.auth_without_tls,
+            idle: l.idle,
+            inflight,
+        });
         let slots = Arc::new(Semaphore::new(max));
-        tracing::info!(addr = %self.addr, tls = self.shared.tls.is_some(), "{} listening", self.name);
+        tracing::info!(addr = %self.addr, tls = shared.tls.is_some(), "{} listening", self.name);
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
@@ -159,9 +195,9 @@ impl Server {
                 });
                 continue;
             };
-            let (app, shared, stop) = (app.clone(), self.shared.clone(), stop.clone());
+            let (shared, stop) = (shared.clone(), stop.clone());
             tokio::spawn(async move {
-                session::run(app, shared, socket, peer, stop).await;
+                session::run(shared, socket, peer, stop).await;
                 drop(permit);
             });
         }

@@ -14,10 +14,8 @@ use super::machine::{Action, Machine, Settings};
 use super::reply::Reply;
 use super::stream::Stream;
 use super::Shared;
-use crate::app::App;
 
 pub async fn run(
-    app: App,
     shared: Arc<Shared>,
     socket: TcpStream,
     peer: SocketAddr,
@@ -26,18 +24,18 @@ pub async fn run(
     let _ = socket.set_nodelay(true);
     let settings = Settings {
         host: shared.host.clone(),
-        max_message_size: app.config.max_message_size(),
+        max_message_size: shared.max_message_size,
         max_recipients: crate::compose::MAX_RECIPIENTS,
         tls_available: shared.tls.is_some(),
-        auth_without_tls: app.config.smtp.allow_plain_auth_without_tls,
+        auth_without_tls: shared.auth_without_tls,
         inbound: shared.inbound.clone(),
     };
-    let allowlisted = shared.handler.allowlisted(&app, peer.ip()).await;
+    let allowlisted = shared.handler.allowlisted(peer.ip()).await;
     let mut machine = Machine::new(settings, allowlisted);
     let mut stream = Stream::Plain(socket);
     let mut out = Vec::with_capacity(512);
     Reply::greeting(&shared.host).write_to(&mut out);
-    let idle: Duration = app.config.smtp.idle_timeout.0;
+    let idle: Duration = shared.idle;
     let mut buf = vec![0u8; 64 * 1024];
     // This session's DATA bytes, from the budget shared by every session.
     let mut held: Option<OwnedSemaphorePermit> = None;
@@ -81,12 +79,12 @@ pub async fn run(
                     }
                     let outcome = shared
                         .handler
-                        .authenticate(&app, peer.ip(), &login, &password)
+                        .authenticate(peer.ip(), &login, &password)
                         .await;
                     machine.auth_done(outcome);
                 }
                 Action::Submit(envelope) => {
-                    let reply = shared.handler.receive(&app, envelope).await;
+                    let reply = shared.handler.receive(envelope).await;
                     machine.submitted(reply);
                 }
             }
@@ -120,7 +118,7 @@ pub async fn run(
             }
             Ok(Ok(n)) => {
                 if machine.in_data() {
-                    let Some(permit) = reserve(&app.smtp_inflight, n, idle).await else {
+                    let Some(permit) = reserve(&shared.inflight, n, idle).await else {
                         tracing::warn!(%peer, "SMTP DATA refused: [smtp].max_inflight_bytes is in use by other sessions");
                         Reply::busy_receiving().write_to(&mut out);
                         let _ = write_all(&mut stream, &mut out, idle).await;
