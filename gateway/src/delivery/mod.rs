@@ -1,20 +1,24 @@
 //! Delivery: the queue worker leases due recipients, groups them by
-//! destination domain (and TLS settings), and carries each group over one
-//! SMTP connection to the best MX that answers.
+//! destination domain (and TLS settings, `group`), and carries each group
+//! over one SMTP connection to the best MX that answers.
 //!
-//! - `mx`: where to connect; the TLS client and the SMTP session are
-//!   `net::tls` and `net::smtp`, below every feature;
-//! - `attempt`: one destination group, from route to per-recipient outcome,
-//!   with `prepare` (the message for one attempt), `connect` (reaching an
-//!   MX with the TLS the policy allows) and `outcome` (a reply to the
-//!   recipient's new state and event, by `policy::disposition`);
-//! - `idle`: sessions kept open between groups, for the next one to reuse;
-//! - the TLS decision is `policy::tls::decide`, the reply verdict
-//!   `policy::delivery::classify`.
+//! - `attempt`: one destination group, from suppressions to per-recipient
+//!   outcomes, with `prepare` (the message for one attempt: decrypted,
+//!   unsubscribe link, signed), `dispatcher` (the MX list walked in order,
+//!   owning the session and what is known of it) and `outcome` (a reply to
+//!   the recipient's new state and event, by `policy::disposition`);
+//! - `connect`: reaching an MX (`Transport`: TLS as `policy::tls::decide`
+//!   says, timeouts, parked sessions) over `net::tls` and `net::smtp`;
+//! - `mx`: where to connect; `idle`: sessions kept open between groups;
+//!   `hold`: destinations none of whose MXs answered lately; `keys`: DKIM
+//!   keys per domain, cached.
+//!
+//! Delivery takes what it needs (`Context`), not the whole `App`.
 
 pub mod attempt;
 mod connect;
 mod dispatcher;
+mod group;
 pub mod hold;
 pub mod idle;
 mod keys;
@@ -28,7 +32,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use policy::tls::TlsSettings;
 use std::sync::atomic::AtomicU64;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -40,7 +43,7 @@ use crate::net::smtp::Timeouts;
 use crate::net::tls;
 use crate::reputation::Reputation;
 use crate::store::now_micros;
-use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
+use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome};
 use crate::store::Store;
 
 /// A lease outlives any one attempt (connect, TLS, DATA timeouts together);
@@ -304,7 +307,7 @@ impl Deliverer {
         tracing::info!("delivery stopped");
     }
 
-    async fn record(&self, outcomes: Vec<Outcome>) {
+    pub(super) async fn record(&self, outcomes: Vec<Outcome>) {
         for attempt in 0..5 {
             match self.ctx.store.record_outcomes(&outcomes).await {
                 Ok(()) => {
@@ -326,83 +329,5 @@ impl Deliverer {
             n = outcomes.len(),
             "giving up recording outcomes; recipients will be retried"
         );
-    }
-
-    /// Groups leased recipients by (destination domain, TLS settings), one
-    /// job per message within a group (one transaction for all its
-    /// recipients there).
-    async fn group(
-        &self,
-        leased: Vec<LeasedRecipient>,
-    ) -> Result<Vec<((String, TlsSettings), Vec<Job>)>, crate::store::StoreError> {
-        let mut ids: Vec<i64> = leased.iter().map(|r| r.message_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        // Each message (its sealed body too) is moved into one Arc shared by
-        // all its jobs, never copied.
-        type Parsed = (Arc<DeliveryMessage>, Arc<SendOptions>, Option<String>);
-        let parsed: HashMap<i64, Parsed> = self
-            .ctx
-            .store
-            .messages_for_delivery(&ids)
-            .await?
-            .into_iter()
-            .map(|(id, dm)| {
-                let (opts, held) =
-                    match SendOptions::from_stored(&dm.msg.options, &dm.msg.message_id) {
-                        Ok(o) => (o, None),
-                        Err(why) => {
-                            tracing::error!(message = %dm.msg.message_id, error = %why, "stored message held");
-                            (SendOptions::default(), Some(why))
-                        }
-                    };
-                (id, (Arc::new(dm), Arc::new(opts), held))
-            })
-            .collect();
-        let mut groups: HashMap<(String, TlsSettings), HashMap<i64, Job>> = HashMap::new();
-        let mut orphans = Vec::new();
-        for r in leased {
-            let Some((msg, opts, held)) = parsed.get(&r.message_id) else {
-                orphans.push(r);
-                continue;
-            };
-            let (msg, opts) = (msg.clone(), opts.clone());
-            let settings = TlsSettings {
-                require_tls: msg.domain.require_tls,
-                skip_verification: msg.domain.skip_verification,
-            }
-            .with_overrides(opts.require_tls, opts.skip_verification);
-            groups
-                .entry((r.domain.clone(), settings))
-                .or_default()
-                .entry(r.message_id)
-                .or_insert_with(|| Job {
-                    message: msg.clone(),
-                    opts: opts.clone(),
-                    held: held.clone(),
-                    recipients: Vec::new(),
-                })
-                .recipients
-                .push(r);
-        }
-        if !orphans.is_empty() {
-            // Their message is gone (domain deleted): close them out.
-            let outcomes: Vec<Outcome> = orphans
-                .iter()
-                .map(|r| Outcome {
-                    recipient_id: r.id,
-                    domain_id: 0,
-                    update: RecipientUpdate::Failed,
-                    attempted: false,
-                    event: None,
-                    suppress: None,
-                })
-                .collect();
-            self.record(outcomes).await;
-        }
-        Ok(groups
-            .into_iter()
-            .map(|(k, jobs)| (k, jobs.into_values().collect()))
-            .collect())
     }
 }
