@@ -8,6 +8,8 @@ use base64::Engine;
 
 use crate::config::Config;
 use crate::crypto::MasterKey;
+use crate::store::suppressions::NewSuppression;
+use crate::store::{now_micros, Store, StoreError};
 
 const PURPOSE: &str = "unsubscribe v1";
 /// Bytes of MAC kept in a token: 128 bits.
@@ -69,6 +71,61 @@ impl Token {
             _ => Err(BadToken),
         }
     }
+}
+
+/// What an unsubscribe changed.
+#[derive(Debug)]
+pub struct Unsubscribed {
+    pub domain_id: i64,
+    /// Lower case; empty when the message (and so its recipients at a
+    /// destination) is gone.
+    pub addresses: Vec<String>,
+}
+
+/// Adds whom `token` names to its domain's unsubscribes (all tags) and
+/// records their `unsubscribed` events; the one-click POST and the mailto
+/// both come here. `None` when the domain was deleted since.
+pub async fn apply(store: &Store, token: &Token) -> Result<Option<Unsubscribed>, StoreError> {
+    let Some(d) = store.domain(&token.domain.to_ascii_lowercase()).await? else {
+        return Ok(None);
+    };
+    let now = now_micros();
+    let message = store
+        .message_by_storage_key(d.id, &token.storage_key)
+        .await?;
+    let addresses: Vec<String> = match &token.recipients {
+        Recipients::One(a) => vec![a.clone()],
+        Recipients::AllAt(dest) => match &message {
+            None => Vec::new(),
+            Some(m) => store
+                .recipients_of(m.id)
+                .await?
+                .into_iter()
+                .map(|r| r.address.to_ascii_lowercase())
+                .filter(|a| a.rsplit_once('@').is_some_and(|(_, d)| d == dest))
+                .collect(),
+        },
+    };
+    let message_id = message.as_ref().map(|m| m.message_id.as_str());
+    let entries: Vec<_> = addresses
+        .iter()
+        .map(|a| {
+            let entry = NewSuppression {
+                address: a.clone(),
+                code: String::new(),
+                error: String::new(),
+                tags: vec!["*".into()],
+                created_at: now,
+            };
+            let event = crate::events::unsubscribed(a, message_id, &token.storage_key, now);
+            (entry, event)
+        })
+        .collect();
+    store.unsubscribe(d.id, &entries).await?;
+    Ok(Some(Unsubscribed {
+        domain_id: d.id,
+        addresses,
+    }))
 }
 
 /// The https (or, without `[http].public_url`, local http) one-click link.

@@ -197,3 +197,84 @@ fn one_copy_for_several_recipients_at_a_domain_unsubscribes_them_together() {
     assert_eq!(list, ["alice@dest.test", "bob@dest.test"]);
     assert_eq!(w.e.events(DOMAIN, "event=unsubscribed").len(), 2);
 }
+
+/// A world whose inbound listener takes mail for the bounce domain.
+fn world_with_listener() -> (Delivering, u16) {
+    let w = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            inbound: Some("bounce_domain = \"bounces.envoi.test\"".into()),
+            ..Options::default()
+        },
+    );
+    w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
+    let port = w.e.inbound_port.unwrap();
+    (w, port)
+}
+
+/// The mailto of a List-Unsubscribe value: its address and Subject.
+fn mailto(r: &Received) -> (String, String) {
+    let value = r.header("List-Unsubscribe");
+    let link = value
+        .split(['<', '>'])
+        .find(|p| p.starts_with("mailto:"))
+        .expect("a mailto in List-Unsubscribe");
+    let (to, query) = link["mailto:".len()..].split_once('?').unwrap();
+    let subject = query.strip_prefix("subject=").unwrap().replace("%20", " ");
+    (to.to_string(), subject)
+}
+
+/// A mail to `to` with `subject`, as a mail client sends the mailto; the
+/// reply to its end.
+fn mail(port: u16, to: &str, subject: &str) -> String {
+    let (mut c, _) = envoi_tests::smtp_client::RawSmtp::connect(port);
+    assert!(c.cmd("EHLO client.dest.test").starts_with("250"));
+    let message = format!(
+        "From: Alice <alice@dest.test>\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nThis message will unsubscribe you.\r\n"
+    );
+    c.submit("alice@dest.test", to, message.as_bytes())
+}
+
+#[test]
+fn a_mail_to_the_mailto_unsubscribes_as_the_one_click_post_does() {
+    let (w, port) = world_with_listener();
+    w.e.send(DOMAIN, "alice@dest.test", &[]);
+    let got = w.sink.wait_for(1, WAIT);
+    let (to, subject) = mailto(&got[0]);
+    assert_eq!(to, "unsubscribe@bounces.envoi.test");
+    let reply = mail(port, &to, &subject);
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert!(reply.contains("alice@dest.test"), "{reply}");
+    let list = unsubscribes(&w.e);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["address"], "alice@dest.test");
+    assert_eq!(list[0]["tags"], serde_json::json!(["*"]));
+    let ev = w.e.wait_event(DOMAIN, "event=unsubscribed", WAIT);
+    assert_eq!(ev["recipient"], "alice@dest.test");
+
+    w.e.send(DOMAIN, "alice@dest.test", &[]);
+    let failed = w.e.wait_event(DOMAIN, "event=failed", WAIT);
+    assert_eq!(failed["reason"], "suppress-unsubscribe");
+}
+
+#[test]
+fn a_mailto_with_a_forged_token_or_none_is_refused_and_changes_nothing() {
+    let (w, port) = world_with_listener();
+    w.e.send(DOMAIN, "alice@dest.test", &[]);
+    let got = w.sink.wait_for(1, WAIT);
+    let (to, subject) = mailto(&got[0]);
+    // Another address at the same domain, with the MAC left as it was.
+    let token = subject.strip_prefix("unsubscribe ").unwrap();
+    let (payload, tag) = token.split_once('.').unwrap();
+    let mut bytes = payload.as_bytes().to_vec();
+    bytes[2] = if bytes[2] == b'A' { b'B' } else { b'A' };
+    let forged = format!("unsubscribe {}.{tag}", String::from_utf8(bytes).unwrap());
+    let reply = mail(port, &to, &forged);
+    assert!(reply.starts_with("550 5.7.1"), "{reply}");
+    assert!(reply.contains("nothing was changed"), "{reply}");
+    let reply = mail(port, &to, "please stop");
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    assert!(reply.contains("unsubscribe {token}"), "{reply}");
+    assert!(unsubscribes(&w.e).is_empty());
+}

@@ -10,9 +10,7 @@ use axum::response::Html;
 
 use super::error::{ApiError, ApiResult};
 use crate::app::App;
-use crate::store::now_micros;
-use crate::store::suppressions::NewSuppression;
-use crate::unsubscribe::{Recipients, Token};
+use crate::unsubscribe::{self, Recipients, Token};
 
 fn open(app: &App, token: &str) -> ApiResult<Token> {
     Token::open(&app.master_key, token).map_err(|e| ApiError::BadRequest(e.to_string()))
@@ -47,50 +45,15 @@ pub async fn page(State(app): State<App>, Path(token): Path<String>) -> ApiResul
 pub async fn confirm(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
     let t = open(&app, &token)?;
     // The domain may have been deleted since the message went out.
-    let d = super::domains::find(&app, &t.domain).await?;
-    let now = now_micros();
-    let message = app
-        .store
-        .message_by_storage_key(d.id, &t.storage_key)
-        .await?;
-    let addresses: Vec<String> = match &t.recipients {
-        Recipients::One(a) => vec![a.clone()],
-        Recipients::AllAt(dest) => match &message {
-            None => Vec::new(),
-            Some(m) => app
-                .store
-                .recipients_of(m.id)
-                .await?
-                .into_iter()
-                .map(|r| r.address.to_ascii_lowercase())
-                .filter(|a| a.rsplit_once('@').is_some_and(|(_, d)| d == dest))
-                .collect(),
-        },
+    let Some(done) = unsubscribe::apply(&app.store, &t).await? else {
+        return Err(ApiError::domain_not_found(&t.domain));
     };
-    let message_id = message.as_ref().map(|m| m.message_id.as_str());
-    let entries: Vec<_> = addresses
-        .iter()
-        .map(|a| {
-            let entry = NewSuppression {
-                address: a.clone(),
-                code: String::new(),
-                error: String::new(),
-                tags: vec!["*".into()],
-                created_at: now,
-            };
-            (
-                entry,
-                crate::events::unsubscribed(a, message_id, &t.storage_key, now),
-            )
-        })
-        .collect();
-    app.store.unsubscribe(d.id, &entries).await?;
-    app.reputation.changed(d.id);
-    tracing::info!(domain = %d.name, addresses = ?addresses, "unsubscribed by one-click link");
+    app.reputation.changed(done.domain_id);
+    tracing::info!(domain = %t.domain, addresses = ?done.addresses, "unsubscribed by one-click link");
     Ok(Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body>\
          <p>{whom} will get no more emails from {domain}.</p></body></html>",
         domain = escape(&t.domain),
-        whom = escape(&addresses.join(", ")),
+        whom = escape(&done.addresses.join(", ")),
     )))
 }

@@ -2,7 +2,8 @@
 //! VERP recipient, then recorded. A bounce (DSN) becomes a `failed` event
 //! (permanent: a bounce suppression, unless the receiver blocked the sender,
 //! 5.7.x); a complaint (ARF) becomes a `complained` event and a complaint
-//! suppression. Anything else is refused, never relayed.
+//! suppression; a message to the List-Unsubscribe mailto goes to `mailto`.
+//! Anything else is refused, never relayed.
 
 use policy::delivery::PermanentReason;
 use policy::disposition::{self, Next};
@@ -31,6 +32,9 @@ pub struct Intake<'a> {
 }
 
 pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {
+    if env.rcpt_to.iter().any(|r| is_unsubscribe_address(r)) {
+        return super::mailto::unsubscribe(app, &env.data).await;
+    }
     let message_id = env.rcpt_to.iter().find_map(|r| {
         let local = r.rsplit_once('@').map_or(r.as_str(), |(l, _)| l);
         verp::message_of(app.master_key, local)
@@ -93,6 +97,13 @@ pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {
     app.reputation.changed(target.message.domain_id);
     tracing::info!(domain = %target.domain_name, message = %target.message.message_id, n = outcomes.len(), "inbound report recorded");
     Reply::new(250, EnhancedCode(2, 0, 0), "report recorded")
+}
+
+/// `unsubscribe@{bounce domain}`, the mailto of List-Unsubscribe (the
+/// listener takes mail for the bounce domain only).
+fn is_unsubscribe_address(rcpt: &str) -> bool {
+    rcpt.rsplit_once('@')
+        .is_some_and(|(local, _)| local.eq_ignore_ascii_case("unsubscribe"))
 }
 
 /// The message's recipients a report names; when it names none of them (a

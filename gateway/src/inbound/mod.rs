@@ -4,9 +4,12 @@
 //! - the return path that names a message is `net::verp`;
 //! - `report`: what a report says (pure parsing);
 //! - `intake`: matching it to the message and recording events and
-//!   suppressions.
+//!   suppressions;
+//! - `mailto`: a message to `unsubscribe@{bounce domain}`, the mailto of
+//!   List-Unsubscribe, unsubscribes as the one-click link does.
 
 pub mod intake;
+mod mailto;
 pub mod report;
 mod report_text;
 
