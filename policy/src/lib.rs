@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod disposition;
+pub mod dmarc;
 pub mod events;
 pub mod limits;
 pub mod relay;
