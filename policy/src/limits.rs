@@ -11,6 +11,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+/// Recipients of one message at most (to, cc and bcc together), as Mailgun.
+pub const MAX_RECIPIENTS: usize = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Per {
     Second,

@@ -2,6 +2,7 @@
 //! `"Last, First" <a@x.com>`, comma-separated or repeated.
 
 use super::ComposeError;
+pub use crate::net::mailbox::valid as valid_addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {
@@ -112,33 +113,6 @@ pub fn parse_list<'a>(
         }
     }
     Ok(out)
-}
-
-/// A pragmatic RFC 5321 mailbox check: dot-atom local part (UTF-8 allowed,
-/// RFC 6531), a host name of at least two labels.
-pub fn valid_addr(addr: &str) -> bool {
-    let Some((local, domain)) = addr.rsplit_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        });
-    local_ok && domain_ok
 }
 
 #[cfg(test)]

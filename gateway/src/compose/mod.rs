@@ -12,7 +12,7 @@ use serde_json::Value;
 pub use address::Mailbox;
 pub use options::SendOptions;
 
-pub const MAX_RECIPIENTS: usize = 1000;
+pub use policy::limits::MAX_RECIPIENTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {

@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod dns;
+pub mod mailbox;
 pub mod reply;
 pub mod smtp;
 pub mod smtp_server;

@@ -467,7 +467,7 @@ impl Machine {
             Some(bounce_domain) => Ok(bounce_domain.clone()),
             // A submitted sender is a real mailbox: no control characters,
             // no null sender.
-            None if !crate::compose::address::valid_addr(address) => {
+            None if !crate::net::mailbox::valid(address) => {
                 return self.refuse(Reply::bad_sender(format!(
                     "{address:?} is not a valid sender address: use MAIL FROM:<name@your-domain>"
                 )))
@@ -492,7 +492,7 @@ impl Machine {
         if self.mail_from.is_none() {
             return self.refuse(Reply::bad_sequence("send MAIL FROM first"));
         }
-        if !crate::compose::address::valid_addr(address) {
+        if !crate::net::mailbox::valid(address) {
             return self.refuse(Reply::bad_recipient(format!(
                 "{address:?} is not a valid address: use RCPT TO:<name@example.com>"
             )));

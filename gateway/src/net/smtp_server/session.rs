@@ -25,7 +25,7 @@ pub async fn run(
     let settings = Settings {
         host: shared.host.clone(),
         max_message_size: shared.max_message_size,
-        max_recipients: crate::compose::MAX_RECIPIENTS,
+        max_recipients: policy::limits::MAX_RECIPIENTS,
         tls_available: shared.tls.is_some(),
         auth_without_tls: shared.auth_without_tls,
         inbound: shared.inbound.clone(),
