@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod dkim;
+pub mod dmarc;
 pub mod dns_check;
 pub mod dns_records;
 pub mod events;
