@@ -5,6 +5,7 @@ pub mod auth;
 mod credentials;
 pub(crate) mod dkim_keys;
 mod dkim_rotation;
+mod dmarc;
 mod domains;
 pub mod error;
 mod events;
@@ -124,6 +125,7 @@ pub fn router(app: App) -> Router {
         .route("/v3/{domain}/events/{token}", get(events::page))
         .route("/v3/{domain}/stats/total", get(stats::total))
         .route("/v3/{domain}/reputation", get(reputation::get))
+        .route("/v3/{domain}/dmarc/reports", get(dmarc::reports))
         .route(
             "/v3/{domain}/reputation/reinstate",
             post(reputation::reinstate),

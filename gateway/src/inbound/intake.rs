@@ -2,7 +2,8 @@
 //! VERP recipient, then recorded. A bounce (DSN) becomes a `failed` event
 //! (permanent: a bounce suppression, unless the receiver blocked the sender,
 //! 5.7.x); a complaint (ARF) becomes a `complained` event and a complaint
-//! suppression; a message to the List-Unsubscribe mailto goes to `mailto`.
+//! suppression; a message to the List-Unsubscribe mailto goes to `mailto`,
+//! a DMARC or TLS report to the `rua` addresses to `rua`.
 //! Anything else is refused, never relayed.
 
 use policy::delivery::PermanentReason;
@@ -32,8 +33,19 @@ pub struct Intake<'a> {
 }
 
 pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {
-    if env.rcpt_to.iter().any(|r| is_unsubscribe_address(r)) {
+    if env
+        .rcpt_to
+        .iter()
+        .any(|r| local_part_is(r, &["unsubscribe"]))
+    {
         return super::mailto::unsubscribe(app, &env.data).await;
+    }
+    if env
+        .rcpt_to
+        .iter()
+        .any(|r| local_part_is(r, &super::rua::LOCAL_PARTS))
+    {
+        return super::rua::receive(app, &env.data).await;
     }
     let message_id = env.rcpt_to.iter().find_map(|r| {
         let local = r.rsplit_once('@').map_or(r.as_str(), |(l, _)| l);
@@ -99,11 +111,12 @@ pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {
     Reply::new(250, EnhancedCode(2, 0, 0), "report recorded")
 }
 
-/// `unsubscribe@{bounce domain}`, the mailto of List-Unsubscribe (the
-/// listener takes mail for the bounce domain only).
-fn is_unsubscribe_address(rcpt: &str) -> bool {
+/// Whether `rcpt` is one of `locals` at the bounce domain (the listener
+/// takes mail for that domain only): `unsubscribe@`, the mailto of
+/// List-Unsubscribe; `dmarc@` and `tls-reports@`, the report addresses.
+fn local_part_is(rcpt: &str, locals: &[&str]) -> bool {
     rcpt.rsplit_once('@')
-        .is_some_and(|(local, _)| local.eq_ignore_ascii_case("unsubscribe"))
+        .is_some_and(|(local, _)| locals.iter().any(|l| local.eq_ignore_ascii_case(l)))
 }
 
 /// The message's recipients a report names; when it names none of them (a

@@ -6,12 +6,15 @@
 //! - `intake`: matching it to the message and recording events and
 //!   suppressions;
 //! - `mailto`: a message to `unsubscribe@{bounce domain}`, the mailto of
-//!   List-Unsubscribe, unsubscribes as the one-click link does.
+//!   List-Unsubscribe, unsubscribes as the one-click link does;
+//! - `rua`: DMARC aggregate and SMTP TLS reports to `dmarc@` and
+//!   `tls-reports@` the bounce domain, stored once each.
 
 pub mod intake;
 mod mailto;
 pub mod report;
 mod report_text;
+mod rua;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cache;
 pub mod credentials;
 pub mod dkim_keys;
+pub mod dmarc;
 pub mod domain_settings;
 pub mod domains;
 pub mod events;

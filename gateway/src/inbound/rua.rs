@@ -1,0 +1,73 @@
+//! Reports sent to envoi's `rua` addresses (`dmarc@` and `tls-reports@` the
+//! bounce domain): DMARC aggregate reports, stored for the domain they are
+//! about, and SMTP TLS reports; each stored once however often it is sent.
+//! A report that cannot be read whole is refused with the reason, and
+//! nothing of it is stored.
+
+use super::intake::Intake;
+use crate::dmarc::Report;
+use crate::net::smtp_server::reply::{EnhancedCode, Reply};
+use crate::store::dmarc::Stored;
+
+/// Local parts of the report addresses.
+pub const LOCAL_PARTS: [&str; 2] = ["dmarc", "tls-reports"];
+
+pub async fn receive(app: &Intake<'_>, message: &[u8]) -> Reply {
+    let report = match crate::dmarc::read(message) {
+        Ok(r) => r,
+        Err(e) => {
+            return Reply::new(
+                550,
+                EnhancedCode(5, 6, 0),
+                format!("{e}; nothing was stored"),
+            )
+        }
+    };
+    let stored = match &report {
+        Report::Aggregate(a) => {
+            let domain = match app.store.registered_owner(&a.domain).await {
+                Ok(Some(name)) => app.store.domain(&name).await,
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match domain {
+                Ok(Some(d)) => app.store.store_aggregate(d.id, a).await,
+                Ok(None) => {
+                    return Reply::new(
+                        550,
+                        EnhancedCode(5, 1, 1),
+                        format!(
+                            "the report is about {}, which sends no mail through this server; nothing was stored",
+                            a.domain
+                        ),
+                    )
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Report::Tls(t) => app.store.store_tls_report(t).await,
+    };
+    let (kind, org, id) = match &report {
+        Report::Aggregate(a) => ("DMARC aggregate report", &a.org, &a.report_id),
+        Report::Tls(t) => ("SMTP TLS report", &t.org, &t.report_id),
+    };
+    match stored {
+        Ok(Stored::New) => {
+            tracing::info!(org = %org, report_id = %id, "{kind} stored");
+            Reply::new(
+                250,
+                EnhancedCode(2, 0, 0),
+                format!("{kind} {id} from {org} stored"),
+            )
+        }
+        Ok(Stored::Duplicate) => Reply::new(
+            250,
+            EnhancedCode(2, 0, 0),
+            format!("{kind} {id} from {org} was already stored"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "{kind}: store unavailable");
+            Reply::store_failed()
+        }
+    }
+}

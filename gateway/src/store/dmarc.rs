@@ -1,0 +1,134 @@
+//! DMARC aggregate and SMTP TLS reports, as received: each stored once
+//! (reporters resend), a report and its rows in one transaction.
+
+use policy::dmarc::Policy;
+use sqlx::Row;
+
+use super::{now_micros, Result, Store, StoreError};
+use crate::dmarc::{Aggregate, TlsReport};
+
+/// A stored aggregate report, as the list shows it.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub org: String,
+    pub report_id: String,
+    pub begin: i64,
+    pub end: i64,
+    pub policy: Policy,
+    pub pct: i64,
+    pub messages: i64,
+    pub dmarc_pass: i64,
+}
+
+/// Whether a report was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    Duplicate,
+}
+
+impl Store {
+    /// Stores `a` for `domain_id` with its rows, unless the same reporter's
+    /// report of that id is already there.
+    pub async fn store_aggregate(&self, domain_id: i64, a: &Aggregate) -> Result<Stored> {
+        let mut tx = self.writer().begin().await?;
+        let id: Option<i64> = sqlx::query(
+            "INSERT INTO dmarc_reports (domain_id, org, report_id, begin_at, end_at, policy, pct, \
+             messages, dmarc_pass, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (domain_id, org, report_id) DO NOTHING RETURNING id",
+        )
+        .bind(domain_id)
+        .bind(&a.org)
+        .bind(&a.report_id)
+        .bind(a.begin)
+        .bind(a.end)
+        .bind(a.p.as_str())
+        .bind(a.pct as i64)
+        .bind(a.messages() as i64)
+        .bind(a.passing(|r| r.dmarc_pass()) as i64)
+        .bind(now_micros())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.get(0));
+        let Some(id) = id else {
+            return Ok(Stored::Duplicate);
+        };
+        for r in &a.rows {
+            sqlx::query(
+                "INSERT INTO dmarc_rows (report, source_ip, count, header_from, disposition, \
+                 dkim_aligned, spf_aligned) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(r.source_ip.to_string())
+            .bind(r.count as i64)
+            .bind(&r.header_from)
+            .bind(r.disposition.as_str())
+            .bind(r.dkim_aligned as i64)
+            .bind(r.spf_aligned as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Stored::New)
+    }
+
+    /// Stores each policy of a TLS report once.
+    pub async fn store_tls_report(&self, t: &TlsReport) -> Result<Stored> {
+        let mut tx = self.writer().begin().await?;
+        let mut stored = Stored::Duplicate;
+        for p in &t.policies {
+            let done = sqlx::query(
+                "INSERT INTO tls_reports (org, report_id, policy_domain, policy_type, successful, \
+                 failed, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (org, report_id, policy_domain, policy_type) DO NOTHING",
+            )
+            .bind(&t.org)
+            .bind(&t.report_id)
+            .bind(&p.domain)
+            .bind(&p.kind)
+            .bind(p.successful as i64)
+            .bind(p.failed as i64)
+            .bind(now_micros())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                stored = Stored::New;
+            }
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// A domain's reports, newest period first.
+    pub async fn aggregate_reports(&self, domain_id: i64, limit: i64) -> Result<Vec<StoredReport>> {
+        let rows = sqlx::query(
+            "SELECT org, report_id, begin_at, end_at, policy, pct, messages, dmarc_pass \
+             FROM dmarc_reports WHERE domain_id = $1 ORDER BY end_at DESC, id DESC LIMIT $2",
+        )
+        .bind(domain_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let org: String = r.get(0);
+                let report_id: String = r.get(1);
+                let policy: String = r.get(4);
+                Ok(StoredReport {
+                    policy: policy.parse().map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "dmarc_reports row {org}/{report_id}, field policy: {e}"
+                        ))
+                    })?,
+                    org,
+                    report_id,
+                    begin: r.get(2),
+                    end: r.get(3),
+                    pct: r.get(5),
+                    messages: r.get(6),
+                    dmarc_pass: r.get(7),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,133 @@
+//! DMARC aggregate and SMTP TLS reports sent to envoi's rua addresses on
+//! `[inbound].listen` (`dmarc@` and `tls-reports@` the bounce domain): a
+//! report is stored once for the domain it is about, however often it is
+//! sent; a damaged one is refused with the reason and nothing is stored;
+//! `GET /v3/{domain}/dmarc/reports` lists them.
+
+use envoi_tests::smtp_client::RawSmtp;
+use envoi_tests::*;
+
+const BOUNCES: &str = "bounces.envoi.test";
+
+fn start() -> (Envoi, u16) {
+    let e = Envoi::start_with(Options {
+        inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
+        ..Options::default()
+    });
+    e.create_domain("shop.test");
+    let port = e.inbound_port.unwrap();
+    (e, port)
+}
+
+fn aggregate(report_id: &str, passing: u32, failing: u32) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email>
+    <report_id>{report_id}</report_id><date_range><begin>1764979200</begin><end>1765065599</end></date_range></report_metadata>
+  <policy_published><domain>shop.test</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><pct>25</pct></policy_published>
+  <record><row><source_ip>192.0.2.10</source_ip><count>{passing}</count>
+    <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+    <identifiers><header_from>shop.test</header_from></identifiers></record>
+  <record><row><source_ip>198.51.100.7</source_ip><count>{failing}</count>
+    <policy_evaluated><disposition>quarantine</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><header_from>shop.test</header_from></identifiers></record>
+</feedback>
+"#
+    )
+}
+
+/// A report mail as Google sends it: the XML gzip'd, attached.
+fn report_mail(xml: &str) -> Vec<u8> {
+    use base64::Engine;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, xml.as_bytes()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    format!(
+        "From: noreply-dmarc-support@google.com\r\nTo: dmarc@{BOUNCES}\r\nSubject: Report domain: shop.test Submitter: google.com\r\nMIME-Version: 1.0\r\nContent-Type: application/gzip; name=\"google.com!shop.test!1764979200!1765065599.xml.gz\"\r\nContent-Disposition: attachment; filename=\"google.com!shop.test!1764979200!1765065599.xml.gz\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Sends `message` (any line endings) to `to`; the reply to its end.
+fn send(port: u16, to: &str, message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+    let mut crlf = text.replace('\n', "\r\n");
+    if !crlf.ends_with("\r\n") {
+        crlf.push_str("\r\n");
+    }
+    let (mut c, _) = RawSmtp::connect(port);
+    assert!(c.cmd("EHLO mx.google.test").starts_with("250"));
+    c.submit("", to, crlf.as_bytes())
+}
+
+fn reports(e: &Envoi) -> Vec<serde_json::Value> {
+    expect_json(
+        e.get("/v3/shop.test/dmarc/reports", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    )["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn an_aggregate_report_is_stored_once_and_listed() {
+    let (e, port) = start();
+    let mail = report_mail(&aggregate("r-1", 990, 10));
+    let reply = send(port, &format!("dmarc@{BOUNCES}"), &mail);
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert!(reply.contains("stored"), "{reply}");
+    let again = send(port, &format!("dmarc@{BOUNCES}"), &mail);
+    assert!(again.contains("already stored"), "{again}");
+    let list = reports(&e);
+    assert_eq!(list.len(), 1, "{list:?}");
+    let r = &list[0];
+    assert_eq!(r["organization"], "google.com");
+    assert_eq!(r["report_id"], "r-1");
+    assert_eq!(r["policy"], "quarantine; pct=25");
+    assert_eq!(r["messages"], 1000);
+    assert_eq!(r["dmarc_pass"], 990);
+    assert_eq!(r["pass_rate"], 0.99);
+}
+
+#[test]
+fn a_damaged_report_is_refused_with_the_reason_and_nothing_is_stored() {
+    let (e, port) = start();
+    let xml = aggregate("r-2", 5, 0);
+    let cut = &xml[..xml.len() - 60];
+    let reply = send(port, &format!("dmarc@{BOUNCES}"), &report_mail(cut));
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    assert!(reply.contains("XML"), "{reply}");
+    assert!(reply.contains("nothing was stored"), "{reply}");
+    let reply = send(
+        port,
+        &format!("dmarc@{BOUNCES}"),
+        b"From: a@b.test\r\nSubject: hello\r\n\r\nno report here\r\n",
+    );
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    assert!(reports(&e).is_empty());
+}
+
+#[test]
+fn a_report_about_a_domain_not_sent_from_here_is_refused() {
+    let (_e, port) = start();
+    let xml =
+        aggregate("r-3", 5, 0).replace("<domain>shop.test</domain>", "<domain>other.test</domain>");
+    let reply = send(port, &format!("dmarc@{BOUNCES}"), xml.as_bytes());
+    assert!(reply.starts_with("550 5.1.1"), "{reply}");
+    assert!(reply.contains("other.test"), "{reply}");
+}
+
+#[test]
+fn an_smtp_tls_report_is_taken_at_its_own_address() {
+    let (_e, port) = start();
+    let json = r#"{"organization-name":"Company-X","date-range":{"start-datetime":"2026-12-05T00:00:00Z","end-datetime":"2026-12-05T23:59:59Z"},"contact-info":"sts@company-x.test","report-id":"t-1","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"bounces.envoi.test"},"summary":{"total-successful-session-count":40,"total-failure-session-count":2}}]}"#;
+    let reply = send(port, &format!("tls-reports@{BOUNCES}"), json.as_bytes());
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert!(reply.contains("SMTP TLS report t-1"), "{reply}");
+    let again = send(port, &format!("tls-reports@{BOUNCES}"), json.as_bytes());
+    assert!(again.contains("already stored"), "{again}");
+}
