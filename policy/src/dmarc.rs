@@ -259,6 +259,43 @@ pub struct StepHistory {
     pub failing_sources: Vec<String>,
 }
 
+/// One aggregate report's period, as the history of a step needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// The step the reporter saw published.
+    pub step: Step,
+    /// Seconds since the epoch.
+    pub begin: i64,
+    pub end: i64,
+    pub messages: u64,
+    pub passed: u64,
+}
+
+/// What the reports say of `current`: the newest reports that saw it
+/// published, back to the first of that run (`newest_first`). Returns the
+/// history (without sources) and when the step was first seen; a step the
+/// reports have not seen yet has an empty history.
+pub fn step_history(
+    current: Step,
+    newest_first: &[Period],
+    now: i64,
+) -> (StepHistory, Option<i64>) {
+    let run: Vec<&Period> = newest_first
+        .iter()
+        .take_while(|p| p.step == current)
+        .collect();
+    let Some(since) = run.iter().map(|p| p.begin).min() else {
+        return (StepHistory::default(), None);
+    };
+    let history = StepHistory {
+        days_at_step: (now - since).max(0) / 86_400,
+        messages: run.iter().map(|p| p.messages).sum(),
+        passed: run.iter().map(|p| p.passed).sum(),
+        failing_sources: Vec::new(),
+    };
+    (history, Some(since))
+}
+
 /// The next step of the ramp, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Advice {

@@ -207,3 +207,29 @@ fn at_reject_one_hundred_percent_the_ramp_is_complete() {
     assert_eq!(a.next, None);
     assert!(a.because.contains("complete"), "{}", a.because);
 }
+
+#[test]
+fn a_step_s_history_is_the_newest_run_of_reports_that_saw_it() {
+    let day = 86_400;
+    let now = 100 * day;
+    let q25 = Step::new(Policy::Quarantine, 25);
+    let q5 = Step::new(Policy::Quarantine, 5);
+    let period = |step, from: i64, n, ok| Period {
+        step,
+        begin: now - from * day,
+        end: now - (from - 1) * day,
+        messages: n,
+        passed: ok,
+    };
+    let reports = [
+        period(q25, 1, 100, 100),
+        period(q25, 15, 900, 896),
+        period(q5, 16, 5_000, 10), // before the step: not counted
+        period(q25, 30, 7, 7),     // an older run at the same step: not counted
+    ];
+    let (h, since) = step_history(q25, &reports, now);
+    assert_eq!(since, Some(now - 15 * day));
+    assert_eq!((h.days_at_step, h.messages, h.passed), (15, 1_000, 996));
+    let (h, since) = step_history(RAMP[3], &reports, now);
+    assert_eq!((h.messages, since), (0, None));
+}

@@ -5,6 +5,7 @@
 //! `GET /v3/{domain}/dmarc/reports` lists them.
 
 use envoi_tests::smtp_client::RawSmtp;
+use envoi_tests::world;
 use envoi_tests::*;
 
 const BOUNCES: &str = "bounces.envoi.test";
@@ -20,12 +21,33 @@ fn start() -> (Envoi, u16) {
 }
 
 fn aggregate(report_id: &str, passing: u32, failing: u32) -> String {
+    dated(
+        report_id,
+        "quarantine",
+        25,
+        1764979200,
+        1765065599,
+        passing,
+        failing,
+    )
+}
+
+/// A report at policy `p`/`pct` for the period `begin`..`end` (seconds).
+fn dated(
+    report_id: &str,
+    p: &str,
+    pct: u8,
+    begin: i64,
+    end: i64,
+    passing: u32,
+    failing: u32,
+) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <feedback>
   <report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email>
-    <report_id>{report_id}</report_id><date_range><begin>1764979200</begin><end>1765065599</end></date_range></report_metadata>
-  <policy_published><domain>shop.test</domain><adkim>r</adkim><aspf>r</aspf><p>quarantine</p><pct>25</pct></policy_published>
+    <report_id>{report_id}</report_id><date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>
+  <policy_published><domain>shop.test</domain><adkim>r</adkim><aspf>r</aspf><p>{p}</p><pct>{pct}</pct></policy_published>
   <record><row><source_ip>192.0.2.10</source_ip><count>{passing}</count>
     <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
     <identifiers><header_from>shop.test</header_from></identifiers></record>
@@ -130,4 +152,126 @@ fn an_smtp_tls_report_is_taken_at_its_own_address() {
     assert!(reply.contains("SMTP TLS report t-1"), "{reply}");
     let again = send(port, &format!("tls-reports@{BOUNCES}"), json.as_bytes());
     assert!(again.contains("already stored"), "{again}");
+}
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A world with DNS holding `_dmarc.shop.test` (when `record` is given),
+/// and the reports `(id, days ago it began, passing, failing)` at
+/// quarantine 25 % received.
+fn ramp_world(record: Option<&str>, reports: &[(&str, i64, u32, u32)]) -> world::Delivering {
+    let w = world::Delivering::start(
+        envoi_tests::sink::Script::default(),
+        "",
+        Options {
+            inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
+            ..Options::default()
+        },
+    );
+    w.e.create_domain("shop.test");
+    if let Some(r) = record {
+        w.dns.txt("_dmarc.shop.test", r);
+    }
+    let port = w.e.inbound_port.unwrap();
+    for (id, ago, pass, fail) in reports {
+        let begin = now() - ago * DAY;
+        let xml = dated(id, "quarantine", 25, begin, begin + DAY - 1, *pass, *fail);
+        let reply = send(port, &format!("dmarc@{BOUNCES}"), &report_mail(&xml));
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    w
+}
+
+fn ramp(e: &Envoi) -> serde_json::Value {
+    expect_json(e.get("/v3/shop.test/dmarc", ADMIN_KEY).send().unwrap(), 200)
+}
+
+const AT_Q25: &str = "v=DMARC1; p=quarantine; pct=25; rua=mailto:dmarc@bounces.envoi.test";
+
+#[test]
+fn after_two_clean_weeks_at_a_step_the_next_one_is_advised_with_its_reason() {
+    let w = ramp_world(Some(AT_Q25), &[("a", 15, 996, 4), ("b", 2, 1000, 0)]);
+    let r = ramp(&w.e);
+    assert_eq!(r["record"], AT_Q25);
+    assert_eq!(r["current"], "quarantine; pct=25");
+    assert_eq!(r["next"], "quarantine; pct=50");
+    assert_eq!(r["days_at_step"], 15);
+    assert_eq!(r["pass_rate"], 0.998);
+    let because = r["because"].as_str().unwrap();
+    assert!(
+        because.starts_with("99.8 % of 15 days of reported mail passed"),
+        "{because}"
+    );
+    assert!(
+        because.contains("1 source fails: 198.51.100.7 (4 of 4 failing)"),
+        "{because}"
+    );
+    assert!(r["after"].is_string());
+    assert_eq!(r["failing_sources"][0]["source_ip"], "198.51.100.7");
+}
+
+#[test]
+fn at_ninety_seven_percent_the_ramp_stays_and_says_what_to_fix() {
+    let w = ramp_world(Some(AT_Q25), &[("a", 15, 970, 30)]);
+    let r = ramp(&w.e);
+    assert_eq!(r["current"], "quarantine; pct=25");
+    assert_eq!(r["next"], "quarantine; pct=25", "no tightening");
+    assert!(r["after"].is_null());
+    let because = r["because"].as_str().unwrap();
+    assert!(
+        because.contains("97.0 %") && because.contains("98 %"),
+        "{because}"
+    );
+    assert!(because.contains("198.51.100.7"), "{because}");
+}
+
+#[test]
+fn without_a_dmarc_record_the_first_step_is_to_publish_one() {
+    let w = ramp_world(None, &[]);
+    let r = ramp(&w.e);
+    assert!(r["record"].is_null());
+    assert_eq!(r["current"], "none");
+    let because = r["because"].as_str().unwrap();
+    assert!(
+        because.contains("v=DMARC1; p=none; rua=mailto:dmarc@bounces.envoi.test"),
+        "{because}"
+    );
+}
+
+#[test]
+fn sources_sum_what_receivers_reported_per_address() {
+    let w = ramp_world(Some(AT_Q25), &[("a", 3, 90, 10), ("b", 2, 50, 5)]);
+    let r = expect_json(
+        w.e.get("/v3/shop.test/dmarc/sources?duration=7d", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let items = r["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0]["source_ip"], "192.0.2.10");
+    assert_eq!(items[0]["messages"], 140);
+    assert_eq!(items[0]["dmarc_pass"], 140);
+    assert_eq!(items[1]["source_ip"], "198.51.100.7");
+    assert_eq!(
+        (
+            items[1]["messages"].as_i64(),
+            items[1]["quarantined"].as_i64()
+        ),
+        (Some(15), Some(15))
+    );
+    expect_error(
+        w.e.get("/v3/shop.test/dmarc/sources?duration=soon", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        400,
+        &["duration", "14d"],
+    );
 }

@@ -1,16 +1,27 @@
-//! `GET /v3/{domain}/dmarc/reports` (envoi's own, account key): the DMARC
-//! aggregate reports received for the domain, newest period first, with
-//! how much of the reported mail passed.
+//! envoi's own DMARC endpoints (account key), from the aggregate reports
+//! received for the domain: `GET /v3/{domain}/dmarc/reports` (each report),
+//! `GET /v3/{domain}/dmarc/sources?duration=14d` (per sending address), and
+//! `GET /v3/{domain}/dmarc` (the published policy, and the next step of the
+//! ramp with its reason, `policy::dmarc::advise`).
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::ApiResult;
+use policy::dmarc::{advise, step_history, Period, Record, Step};
+
+use super::error::{ApiError, ApiResult};
 use super::extract::AdminDomain;
 use super::form::Form;
 use crate::app::App;
+use crate::store::dmarc::Source;
+use crate::store::now_micros;
 use crate::time::rfc2822;
+
+/// How far back the ramp looks for the current step's reports.
+const HISTORY_DAYS: i64 = 180;
+/// Failing sources named in the advice, at most.
+const NAMED_SOURCES: usize = 5;
 
 pub async fn reports(
     State(app): State<App>,
@@ -19,7 +30,7 @@ pub async fn reports(
 ) -> ApiResult<Json<Value>> {
     let form = Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)?.max(1);
-    let reports = app.store.aggregate_reports(d.id, limit).await?;
+    let reports = app.store.aggregate_reports(d.id, i64::MIN, limit).await?;
     let items: Vec<Value> = reports
         .iter()
         .map(|r| {
@@ -46,4 +57,125 @@ fn policy_text(p: policy::dmarc::Policy, pct: i64) -> String {
         100 => p.as_str().to_string(),
         n => format!("{p}; pct={n}"),
     }
+}
+
+fn source_json(s: &Source) -> Value {
+    json!({
+        "source_ip": s.ip,
+        "messages": s.messages,
+        "dkim_aligned_pass": s.dkim_aligned,
+        "spf_aligned_pass": s.spf_aligned,
+        "dmarc_pass": s.dmarc_pass,
+        "quarantined": s.quarantined,
+        "rejected": s.rejected,
+    })
+}
+
+/// `GET /v3/{domain}/dmarc/sources?duration=14d`: per sending address,
+/// what receivers reported over the last `duration` (default 14 days).
+pub async fn sources(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let form = Form::from_query(q.as_deref())?;
+    let duration = match form.get("duration") {
+        None => std::time::Duration::from_secs(14 * 86_400),
+        Some(text) => crate::config::parse_duration(text)
+            .map_err(|e| ApiError::BadRequest(format!("duration {text:?}: {e} (e.g. \"14d\")")))?,
+    };
+    let since = now_micros() / 1_000_000 - duration.as_secs() as i64;
+    let sources = app.store.dmarc_sources(d.id, since).await?;
+    let items: Vec<Value> = sources.iter().map(source_json).collect();
+    Ok(Json(json!({
+        "domain": d.name,
+        "duration": humantime::format_duration(duration).to_string(),
+        "items": items,
+    })))
+}
+
+/// The domain's `_dmarc` record as DNS has it now, read.
+async fn published(app: &App, domain: &str) -> Result<Option<(String, Record)>, String> {
+    let found = crate::dns_check::txt(&app.config.delivery, &format!("_dmarc.{domain}")).await?;
+    Ok(found
+        .into_iter()
+        .find_map(|t| Record::parse(&t).ok().map(|r| (t, r))))
+}
+
+/// `GET /v3/{domain}/dmarc`: the published policy, how the mail reported
+/// during its step fared, and the next step of the ramp with its reason.
+pub async fn ramp(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+) -> ApiResult<Json<Value>> {
+    let record = published(&app, &d.name).await.map_err(|e| {
+        ApiError::Busy(format!(
+            "the _dmarc record of {} cannot be looked up now ({e}); try again shortly",
+            d.name
+        ))
+    })?;
+    let current = record
+        .as_ref()
+        .map_or(Step::new(policy::dmarc::Policy::None, 100), |(_, r)| {
+            r.step()
+        });
+    let now = now_micros() / 1_000_000;
+    let reports = app
+        .store
+        .aggregate_reports(d.id, now - HISTORY_DAYS * 86_400, i64::MAX)
+        .await?;
+    let periods: Vec<Period> = reports
+        .iter()
+        .map(|r| Period {
+            step: Step::at_or_below(r.policy, r.pct.clamp(0, 100) as u8),
+            begin: r.begin,
+            end: r.end,
+            messages: r.messages.max(0) as u64,
+            passed: r.dmarc_pass.max(0) as u64,
+        })
+        .collect();
+    let (mut history, since) = step_history(current, &periods, now);
+    let failing: Vec<Source> = match since {
+        Some(since) => app
+            .store
+            .dmarc_sources(d.id, since)
+            .await?
+            .into_iter()
+            .filter(|s| s.dmarc_pass < s.messages)
+            .collect(),
+        None => Vec::new(),
+    };
+    history.failing_sources = failing
+        .iter()
+        .take(NAMED_SOURCES)
+        .map(|s| {
+            format!(
+                "{} ({} of {} failing)",
+                s.ip,
+                s.messages - s.dmarc_pass,
+                s.messages
+            )
+        })
+        .collect();
+    let advice = advise(current, &history);
+    let after = (advice.next.is_some() && advice.next != Some(current)).then(|| {
+        crate::time::from_micros((now + advice.in_days * 86_400) * 1_000_000)
+            .format("%Y-%m-%d")
+            .to_string()
+    });
+    Ok(Json(json!({
+        "domain": d.name,
+        "record": record.as_ref().map(|(t, _)| t.clone()),
+        "current": advice.current.to_string(),
+        "next": advice.next.map(|s| s.to_string()),
+        "after": after,
+        "because": if record.is_none() {
+            format!("no DMARC record is published at _dmarc.{}: publish \"v=DMARC1; p=none; rua=mailto:dmarc@{}\" to start", d.name, app.config.inbound.bounce_domain.as_deref().unwrap_or("your-report-address"))
+        } else {
+            advice.because
+        },
+        "pass_rate": (history.messages > 0).then(|| history.passed as f64 / history.messages as f64),
+        "days_at_step": history.days_at_step,
+        "failing_sources": failing.iter().map(source_json).collect::<Vec<_>>(),
+    })))
 }

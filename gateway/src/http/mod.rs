@@ -125,7 +125,9 @@ pub fn router(app: App) -> Router {
         .route("/v3/{domain}/events/{token}", get(events::page))
         .route("/v3/{domain}/stats/total", get(stats::total))
         .route("/v3/{domain}/reputation", get(reputation::get))
+        .route("/v3/{domain}/dmarc", get(dmarc::ramp))
         .route("/v3/{domain}/dmarc/reports", get(dmarc::reports))
+        .route("/v3/{domain}/dmarc/sources", get(dmarc::sources))
         .route(
             "/v3/{domain}/reputation/reinstate",
             post(reputation::reinstate),

@@ -20,6 +20,18 @@ pub struct StoredReport {
     pub dmarc_pass: i64,
 }
 
+/// What the reports say of one source (sending IP address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub ip: String,
+    pub messages: i64,
+    pub dkim_aligned: i64,
+    pub spf_aligned: i64,
+    pub dmarc_pass: i64,
+    pub quarantined: i64,
+    pub rejected: i64,
+}
+
 /// Whether a report was new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -99,13 +111,21 @@ impl Store {
         Ok(stored)
     }
 
-    /// A domain's reports, newest period first.
-    pub async fn aggregate_reports(&self, domain_id: i64, limit: i64) -> Result<Vec<StoredReport>> {
+    /// A domain's reports whose period ended at `since` (seconds) or later,
+    /// newest period first, `limit` at most.
+    pub async fn aggregate_reports(
+        &self,
+        domain_id: i64,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredReport>> {
         let rows = sqlx::query(
             "SELECT org, report_id, begin_at, end_at, policy, pct, messages, dmarc_pass \
-             FROM dmarc_reports WHERE domain_id = $1 ORDER BY end_at DESC, id DESC LIMIT $2",
+             FROM dmarc_reports WHERE domain_id = $1 AND end_at >= $2 \
+             ORDER BY end_at DESC, id DESC LIMIT $3",
         )
         .bind(domain_id)
+        .bind(since)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
@@ -130,5 +150,40 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Per source, what the reports ending at `since` or later say, the
+    /// sources sending most first.
+    pub async fn dmarc_sources(&self, domain_id: i64, since: i64) -> Result<Vec<Source>> {
+        let sum =
+            |cond: &str| format!("CAST(SUM(CASE WHEN {cond} THEN r.count ELSE 0 END) AS BIGINT)");
+        let sql = format!(
+            "SELECT r.source_ip, CAST(SUM(r.count) AS BIGINT), {}, {}, {}, {}, {} \
+             FROM dmarc_rows r JOIN dmarc_reports p ON p.id = r.report \
+             WHERE p.domain_id = $1 AND p.end_at >= $2 \
+             GROUP BY r.source_ip ORDER BY 2 DESC, r.source_ip",
+            sum("r.dkim_aligned = 1"),
+            sum("r.spf_aligned = 1"),
+            sum("(r.dkim_aligned = 1 OR r.spf_aligned = 1)"),
+            sum("r.disposition = 'quarantine'"),
+            sum("r.disposition = 'reject'"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(domain_id)
+            .bind(since)
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Source {
+                ip: r.get(0),
+                messages: r.get(1),
+                dkim_aligned: r.get(2),
+                spf_aligned: r.get(3),
+                dmarc_pass: r.get(4),
+                quarantined: r.get(5),
+                rejected: r.get(6),
+            })
+            .collect())
     }
 }
