@@ -1,7 +1,60 @@
-//! `envoi dns-records DOMAIN`: the records to publish, in zone-file form.
+//! The records a sending domain publishes, made in one place for the API
+//! (`sending_dns_records`, verify) and `envoi dns-records DOMAIN`:
+//!
+//! - SPF authorising envoi's own sending host (`[delivery].helo_name`), so
+//!   the return path in the sending domain passes SPF aligned;
+//! - each active DKIM key;
+//! - DMARC at `p=none` to start the ramp, with `rua` at envoi's report
+//!   address (`dmarc@{[inbound].bounce_domain}`) when envoi takes reports.
 
 use crate::config::Config;
+use crate::store::domains::DkimKeyRow;
 use crate::store::Store;
+
+/// What a record is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Spf,
+    Dkim,
+    Dmarc,
+}
+
+/// One TXT record to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    pub role: Role,
+    pub name: String,
+    pub value: String,
+}
+
+/// Where DMARC aggregate reports go: envoi's report address when its
+/// inbound listener takes them, else the domain's postmaster.
+pub fn rua(config: &Config, domain: &str) -> String {
+    match (&config.inbound.listen, &config.inbound.bounce_domain) {
+        (Some(_), Some(b)) => format!("mailto:dmarc@{b}"),
+        _ => format!("mailto:postmaster@{domain}"),
+    }
+}
+
+/// The records `domain` publishes, SPF, DKIM (active keys) and DMARC.
+pub fn sending(config: &Config, domain: &str, keys: &[DkimKeyRow]) -> Vec<DnsRecord> {
+    let mut out = vec![DnsRecord {
+        role: Role::Spf,
+        name: domain.to_string(),
+        value: format!("v=spf1 a:{} ~all", config.delivery.helo()),
+    }];
+    out.extend(keys.iter().filter(|k| k.active).map(|k| DnsRecord {
+        role: Role::Dkim,
+        name: signer::dns::dkim_record_name(&k.selector, domain),
+        value: k.dns_value.clone(),
+    }));
+    out.push(DnsRecord {
+        role: Role::Dmarc,
+        name: format!("_dmarc.{domain}"),
+        value: format!("v=DMARC1; p=none; rua={}", rua(config, domain)),
+    });
+    out
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsRecordsError {
@@ -19,23 +72,10 @@ pub async fn print(config: Config, domain: &str) -> Result<(), DnsRecordsError> 
         .await?
         .ok_or_else(|| DnsRecordsError::Unknown(domain.into()))?;
     let keys = store.dkim_keys(d.id).await?;
-    let spf = match &config.delivery.helo_name {
-        Some(h) => format!("v=spf1 a:{h} ~all"),
-        None => "v=spf1 a mx ~all".into(),
-    };
     println!("; DNS records for {} (publish in its zone)", d.name);
-    println!("{}.\tTXT\t\"{spf}\"", d.name);
-    for k in keys.iter().filter(|k| k.active) {
-        println!(
-            "{}.\tTXT\t{}",
-            signer::dns::dkim_record_name(&k.selector, &d.name),
-            signer::dns::zone_file_txt(&k.dns_value)
-        );
+    for r in sending(&config, &d.name, &keys) {
+        println!("{}.\tTXT\t{}", r.name, signer::dns::zone_file_txt(&r.value));
     }
-    println!(
-        "_dmarc.{}.\tTXT\t\"v=DMARC1; p=none; rua=mailto:postmaster@{}\"",
-        d.name, d.name
-    );
     store.close().await;
     Ok(())
 }

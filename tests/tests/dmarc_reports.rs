@@ -275,3 +275,51 @@ fn sources_sum_what_receivers_reported_per_address() {
         &["duration", "14d"],
     );
 }
+
+#[test]
+fn verify_reads_dmarc_says_whether_envoi_mail_passes_and_checks_bimi() {
+    let record = "v=DMARC1; p=quarantine; pct=50; adkim=s; rua=mailto:dmarc@bounces.envoi.test";
+    let w = ramp_world(Some(record), &[]);
+    w.dns.txt(
+        "default._bimi.shop.test",
+        "v=BIMI1; l=https://shop.test/logo.svg",
+    );
+    let v = expect_json(
+        w.e.put("/v4/domains/shop.test/verify", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let wanted: Vec<&str> = v["sending_dns_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert!(wanted.contains(&"v=spf1 a:envoi.test ~all"), "{wanted:?}");
+    assert!(
+        wanted.contains(&"v=DMARC1; p=none; rua=mailto:dmarc@bounces.envoi.test"),
+        "the suggested rua is envoi's report address: {wanted:?}"
+    );
+    let dmarc = &v["dmarc"];
+    assert_eq!(dmarc["record"], record);
+    assert_eq!(
+        (dmarc["p"].as_str(), dmarc["pct"].as_u64()),
+        (Some("quarantine"), Some(50))
+    );
+    assert_eq!(
+        (dmarc["adkim"].as_str(), dmarc["aspf"].as_str()),
+        (Some("s"), Some("r"))
+    );
+    assert_eq!(dmarc["rua"][0], "mailto:dmarc@bounces.envoi.test");
+    assert_eq!(dmarc["ramp_step"], "quarantine; pct=50");
+    // DKIM d= is the From domain itself; the return path is at the global
+    // bounce domain, so only DKIM aligns: enough to pass.
+    assert_eq!(dmarc["envoi_mail"]["dkim_aligned"], true);
+    assert_eq!(dmarc["envoi_mail"]["spf_aligned"], false);
+    assert_eq!(dmarc["envoi_mail"]["passes"], true);
+    let bimi = &v["bimi"];
+    assert_eq!(bimi["record"], "v=BIMI1; l=https://shop.test/logo.svg");
+    assert_eq!(bimi["allowed"], false);
+    assert!(bimi["why"].as_str().unwrap().contains("pct=50"), "{bimi}");
+}

@@ -157,6 +157,20 @@ pub struct DeliveryConfig {
     pub idle_connection_time: Dur,
 }
 
+impl DeliveryConfig {
+    /// The name envoi says in EHLO and that SPF records authorise:
+    /// `helo_name`, else the host's `HOSTNAME` when it is a full name, else
+    /// `localhost` (fine for tests only).
+    pub fn helo(&self) -> String {
+        self.helo_name.clone().unwrap_or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| h.contains('.'))
+                .unwrap_or_else(|| "localhost".into())
+        })
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {

@@ -139,12 +139,7 @@ impl Deliverer {
             transfer: cfg.transfer_timeout.0,
             final_dot: cfg.final_dot_timeout.0,
         };
-        let helo = cfg.helo_name.clone().unwrap_or_else(|| {
-            std::env::var("HOSTNAME")
-                .ok()
-                .filter(|h| h.contains('.'))
-                .unwrap_or_else(|| "localhost".into())
-        });
+        let helo = cfg.helo();
         let retry_schedule = cfg.retry_schedule.iter().map(|d| d.0).collect();
         let idle = idle::IdleSessions::new(cfg.idle_connection_time.0);
         Arc::new(Deliverer {

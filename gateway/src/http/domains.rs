@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
+use policy::dmarc::Record;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
@@ -10,6 +11,7 @@ use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
+use crate::dns_records::{DnsRecord, Role};
 use crate::store::audit::Audit;
 use crate::store::domains::{DkimKeyRow, Domain, DomainState, DomainUpdate, NewDomain, SpamAction};
 use crate::time::rfc2822;
@@ -42,24 +44,10 @@ fn record(kind: &str, name: &str, value: &str) -> Value {
 }
 
 pub fn sending_records(app: &App, d: &Domain, keys: &[DkimKeyRow]) -> Vec<Value> {
-    let spf = match &app.config.delivery.helo_name {
-        Some(host) => format!("v=spf1 a:{host} ~all"),
-        None => "v=spf1 a mx ~all".to_string(),
-    };
-    let mut out = vec![record("TXT", &d.name, &spf)];
-    for k in keys.iter().filter(|k| k.active) {
-        out.push(record(
-            "TXT",
-            &signer::dns::dkim_record_name(&k.selector, &d.name),
-            &k.dns_value,
-        ));
-    }
-    out.push(record(
-        "TXT",
-        &format!("_dmarc.{}", d.name),
-        &format!("v=DMARC1; p=none; rua=mailto:postmaster@{}", d.name),
-    ));
-    out
+    crate::dns_records::sending(&app.config, &d.name, keys)
+        .iter()
+        .map(|r| record("TXT", &r.name, &r.value))
+        .collect()
 }
 
 async fn full(app: &App, d: &Domain, message: Option<&str>) -> ApiResult<Json<Value>> {
@@ -296,51 +284,108 @@ pub async fn put_connection(
     })))
 }
 
-/// What a published TXT must look like for each kind of sending record.
-fn record_holds(name: &str, domain: &str, expected: &str, found: &[String]) -> bool {
-    if name == domain {
-        found.iter().any(|v| v.trim_start().starts_with("v=spf1"))
-    } else if name.starts_with("_dmarc.") {
-        found.iter().any(|v| v.trim_start().starts_with("v=DMARC1"))
-    } else {
-        found
+/// Whether what DNS holds does the record's job: an SPF record (whatever
+/// it authorises: a domain may list more senders than envoi), a DMARC
+/// record receivers can read, a DKIM key exactly as envoi signs with it.
+fn record_holds(r: &DnsRecord, found: &[String]) -> bool {
+    match r.role {
+        Role::Spf => found.iter().any(|v| v.trim_start().starts_with("v=spf1")),
+        Role::Dmarc => found.iter().any(|v| Record::parse(v).is_ok()),
+        Role::Dkim => found
             .iter()
-            .any(|v| crate::dns_check::same_txt(v, expected))
+            .any(|v| crate::dns_check::same_txt(v, &r.value)),
     }
+}
+
+/// The domain's DMARC record read: its tags, and whether envoi's mail
+/// (DKIM `d=` the domain, return path `return_path_domain`) passes under it.
+fn dmarc_json(found: &[String], domain: &str, return_path_domain: &str) -> Value {
+    let Some(text) = found
+        .iter()
+        .find(|v| v.trim_start().starts_with("v=DMARC1"))
+    else {
+        return json!({
+            "record": null,
+            "error": format!("no DMARC record at _dmarc.{domain}: publish the one in sending_dns_records to start (p=none)"),
+        });
+    };
+    match Record::parse(text) {
+        Err(e) => json!({ "record": text, "error": e.to_string() }),
+        Ok(r) => {
+            let a = policy::dmarc::envoi_alignment(&r, domain, domain, return_path_domain);
+            json!({
+                "record": text,
+                "p": r.p.as_str(),
+                "sp": r.sp.map(|p| p.as_str()),
+                "pct": r.pct,
+                "adkim": r.adkim.as_str(),
+                "aspf": r.aspf.as_str(),
+                "rua": r.rua,
+                "ruf": r.ruf,
+                "ramp_step": r.step().to_string(),
+                "envoi_mail": {
+                    "dkim_aligned": a.dkim,
+                    "spf_aligned": a.spf,
+                    "passes": a.pass(),
+                },
+            })
+        }
+    }
+}
+
+/// BIMI at `default._bimi`: published, and allowed by the DMARC policy.
+async fn bimi_json(app: &App, domain: &str, dmarc: Option<&Record>) -> Value {
+    let name = format!("default._bimi.{domain}");
+    let found = crate::dns_check::txt(&app.config.delivery, &name)
+        .await
+        .unwrap_or_default();
+    let record = found.iter().find(|v| v.trim_start().starts_with("v=BIMI1"));
+    let allowed = match dmarc {
+        Some(r) => policy::dmarc::bimi_allowed(r),
+        None => Err("BIMI needs a DMARC record at quarantine or reject".into()),
+    };
+    json!({
+        "name": name,
+        "record": record,
+        "allowed": allowed.is_ok(),
+        "why": allowed.err(),
+    })
 }
 
 /// `PUT /v4/domains/{name}/verify`: looks up SPF, DKIM and DMARC, marks each
 /// record `valid`/`invalid` with what DNS holds (`cached`), and makes the
 /// domain `active` when SPF and DKIM hold (DMARC is advised, not required).
+/// DMARC is read (`dmarc`: its tags, and whether envoi's mail passes under
+/// it), and BIMI checked (`bimi`).
 pub async fn verify(
     State(app): State<App>,
-    _admin: Admin,
-    Path(name): Path<String>,
+    AdminDomain { domain: d, .. }: AdminDomain,
 ) -> ApiResult<Json<Value>> {
-    let d = find(&app, &name).await?;
     let keys = app.store.dkim_keys(d.id).await?;
-    let mut records = sending_records(&app, &d, &keys);
+    let wanted = crate::dns_records::sending(&app.config, &d.name, &keys);
     let (mut spf_ok, mut dkim_ok) = (false, true);
-    for rec in records.iter_mut() {
-        let rname = rec["name"].as_str().unwrap_or_default().to_string();
-        let expected = rec["value"].as_str().unwrap_or_default().to_string();
-        let (found, ok) = match crate::dns_check::txt(&app.config.delivery, &rname).await {
+    let mut records = Vec::new();
+    let mut dmarc_found = Vec::new();
+    for r in &wanted {
+        let (found, ok) = match crate::dns_check::txt(&app.config.delivery, &r.name).await {
             Ok(found) => {
-                let ok = record_holds(&rname, &d.name, &expected, &found);
+                let ok = record_holds(r, &found);
                 (found, ok)
             }
             Err(e) => {
-                tracing::warn!(record = %rname, error = %e, "DNS lookup failed during verification");
+                tracing::warn!(record = %r.name, error = %e, "DNS lookup failed during verification");
                 (Vec::new(), false)
             }
         };
-        if rname == d.name {
-            spf_ok = ok;
-        } else if rname.contains("._domainkey.") {
-            dkim_ok &= ok;
+        match r.role {
+            Role::Spf => spf_ok = ok,
+            Role::Dkim => dkim_ok &= ok,
+            Role::Dmarc => dmarc_found = found.clone(),
         }
+        let mut rec = record("TXT", &r.name, &r.value);
         rec["valid"] = json!(if ok { "valid" } else { "invalid" });
         rec["cached"] = json!(found);
+        records.push(rec);
     }
     let state = if spf_ok && dkim_ok {
         "active"
@@ -349,11 +394,23 @@ pub async fn verify(
     };
     app.store.set_domain_state(d.id, state).await?;
     tracing::info!(domain = %d.name, spf = spf_ok, dkim = dkim_ok, state, "domain DNS verified");
-    let d = find(&app, &name).await?;
+    // The return path envoi uses for this domain's mail (`prepare`).
+    let return_path_domain = app
+        .config
+        .inbound
+        .bounce_domain
+        .clone()
+        .unwrap_or_else(|| d.name.clone());
+    let dmarc = dmarc_json(&dmarc_found, &d.name, &return_path_domain);
+    let parsed = dmarc["record"].as_str().and_then(|t| Record::parse(t).ok());
+    let bimi = bimi_json(&app, &d.name, parsed.as_ref()).await;
+    let d = find(&app, &d.name).await?;
     Ok(Json(json!({
         "message": "Domain DNS records have been updated",
         "domain": domain_json(&d),
         "sending_dns_records": records,
         "receiving_dns_records": [],
+        "dmarc": dmarc,
+        "bimi": bimi,
     })))
 }
