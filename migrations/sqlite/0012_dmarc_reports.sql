@@ -1,6 +1,7 @@
 -- DMARC aggregate reports received at envoi's rua address: one row per
 -- report (a reporter's report id is stored once per domain), with the rows
--- it gives per source; and SMTP TLS reports (RFC 8460), one row per policy.
+-- it gives per source; SMTP TLS reports (RFC 8460), one row per policy; and
+-- the spoofing warnings given.
 CREATE TABLE dmarc_reports (
     id          INTEGER PRIMARY KEY,
     domain_id   INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
@@ -35,4 +36,11 @@ CREATE TABLE tls_reports (
     failed        INTEGER NOT NULL,
     received_at   INTEGER NOT NULL,
     PRIMARY KEY (org, report_id, policy_domain, policy_type)
+);
+-- Spoofing warnings already given: one per domain, source and day.
+CREATE TABLE dmarc_alarms (
+    domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+    source_ip TEXT NOT NULL,
+    day       INTEGER NOT NULL,   -- days since the epoch (UTC)
+    PRIMARY KEY (domain_id, source_ip, day)
 );

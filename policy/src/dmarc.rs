@@ -259,6 +259,32 @@ pub struct StepHistory {
     pub failing_sources: Vec<String>,
 }
 
+/// Messages failing DMARC from one source in one report above which the
+/// domain is warned: mail sent as it by someone else, or a source of its
+/// own that was never aligned.
+pub const SPOOFING_MIN_MESSAGES: u64 = 10;
+
+/// Sources of a report whose failing mail calls for a warning, with how
+/// many of their messages failed, most first: every source but envoi's
+/// own (`is_envoi`) failing at least `SPOOFING_MIN_MESSAGES`.
+pub fn spoofing_sources<Ip: Clone + Ord>(
+    rows: impl IntoIterator<Item = (Ip, u64, bool)>,
+    is_envoi: impl Fn(&Ip) -> bool,
+) -> Vec<(Ip, u64)> {
+    let mut failing: std::collections::BTreeMap<Ip, u64> = Default::default();
+    for (ip, count, pass) in rows {
+        if !pass && !is_envoi(&ip) {
+            *failing.entry(ip).or_default() += count;
+        }
+    }
+    let mut out: Vec<(Ip, u64)> = failing
+        .into_iter()
+        .filter(|(_, n)| *n >= SPOOFING_MIN_MESSAGES)
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out
+}
+
 /// One aggregate report's period, as the history of a step needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {

@@ -233,3 +233,16 @@ fn a_step_s_history_is_the_newest_run_of_reports_that_saw_it() {
     let (h, since) = step_history(RAMP[3], &reports, now);
     assert_eq!((h.messages, since), (0, None));
 }
+
+#[test]
+fn failing_mail_from_others_over_the_threshold_is_spoofing_and_envoi_s_own_is_not() {
+    let rows = [
+        ("198.51.100.7", 8, false),
+        ("198.51.100.7", 4, false), // 12 in all: over
+        ("203.0.113.9", 9, false),  // under
+        ("192.0.2.10", 500, false), // envoi itself
+        ("192.0.2.99", 800, true),  // passes
+    ];
+    let got = spoofing_sources(rows, |ip| *ip == "192.0.2.10");
+    assert_eq!(got, [("198.51.100.7", 12)]);
+}

@@ -323,3 +323,70 @@ fn verify_reads_dmarc_says_whether_envoi_mail_passes_and_checks_bimi() {
     assert_eq!(bimi["allowed"], false);
     assert!(bimi["why"].as_str().unwrap().contains("pct=50"), "{bimi}");
 }
+
+/// A report of `rows` (source, messages, passing DMARC) for a day.
+fn report_of(report_id: &str, begin: i64, rows: &[(&str, u32, bool)]) -> String {
+    let records: String = rows
+        .iter()
+        .map(|(ip, n, pass)| {
+            let r = if *pass { "pass" } else { "fail" };
+            format!(
+                "<record><row><source_ip>{ip}</source_ip><count>{n}</count><policy_evaluated><disposition>none</disposition><dkim>{r}</dkim><spf>{r}</spf></policy_evaluated></row><identifiers><header_from>shop.test</header_from></identifiers></record>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>outlook.com</org_name><email>dmarcreport@microsoft.com</email><report_id>{report_id}</report_id><date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata><policy_published><domain>shop.test</domain><p>none</p></policy_published>{records}</feedback>\n",
+        begin + DAY - 1
+    )
+}
+
+#[test]
+fn mail_failing_from_a_source_that_is_not_envoi_warns_once_per_source_and_day() {
+    let w = ramp_world(Some(AT_Q25), &[]);
+    // envoi's HELO name resolves to its sending address.
+    w.dns
+        .a("envoi.test", std::net::Ipv4Addr::new(192, 0, 2, 10));
+    let hooks = envoi_tests::webhook_receiver::WebhookReceiver::start();
+    let url = hooks.url("warning");
+    expect_json(
+        w.e.post("/v3/domains/shop.test/webhooks", ADMIN_KEY)
+            .form(&[("id", "warning"), ("url", url.as_str())])
+            .send()
+            .unwrap(),
+        200,
+    );
+    let port = w.e.inbound_port.unwrap();
+    let day = (now() / DAY - 1) * DAY;
+    let first = report_of(
+        "o-1",
+        day,
+        &[
+            ("192.0.2.10", 500, false),
+            ("198.51.100.7", 50, false),
+            ("203.0.113.5", 3, false),
+        ],
+    );
+    let reply = send(port, &format!("dmarc@{BOUNCES}"), first.as_bytes());
+    assert!(reply.starts_with("250"), "{reply}");
+    let ev = w.e.wait_event(
+        "shop.test",
+        "event=warning",
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(ev["state"], "spoofing");
+    assert_eq!(ev["reason"]["kind"], "dmarc");
+    assert_eq!(ev["reason"]["source_ip"], "198.51.100.7");
+    assert_eq!(ev["reason"]["failing"], 50);
+    // The domain's warning webhook is called with it.
+    let call = &hooks.wait_for("warning", 1, std::time::Duration::from_secs(30))[0];
+    assert_eq!(
+        call.body["event-data"]["reason"]["source_ip"],
+        "198.51.100.7"
+    );
+    // The same source again that day: no second warning.
+    let second = report_of("o-2", day, &[("198.51.100.7", 20, false)]);
+    assert!(send(port, &format!("dmarc@{BOUNCES}"), second.as_bytes()).starts_with("250"));
+    let warnings = w.e.events("shop.test", "event=warning");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}

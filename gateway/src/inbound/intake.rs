@@ -30,6 +30,9 @@ pub struct Intake<'a> {
     pub master_key: &'a MasterKey,
     /// Told of new outcomes, to assess the domain again.
     pub reputation: &'a Reputation,
+    /// `[delivery]`: nameservers, and the HELO name whose addresses are
+    /// envoi's own (DMARC reports).
+    pub dns: &'a crate::config::DeliveryConfig,
 }
 
 pub async fn receive(app: &Intake<'_>, env: Envelope) -> Reply {

@@ -53,6 +53,7 @@ impl Handler for Reports {
                 store: &self.app.store,
                 master_key: &self.app.master_key,
                 reputation: &self.app.reputation,
+                dns: &self.app.config.delivery,
             };
             intake::receive(&intake, envelope).await
         })

@@ -4,10 +4,16 @@
 //! A report that cannot be read whole is refused with the reason, and
 //! nothing of it is stored.
 
+use std::net::IpAddr;
+
+use serde_json::json;
+
 use super::intake::Intake;
-use crate::dmarc::Report;
+use crate::config::DeliveryConfig;
+use crate::dmarc::{Aggregate, Report};
 use crate::net::smtp_server::reply::{EnhancedCode, Reply};
 use crate::store::dmarc::Stored;
+use crate::store::now_micros;
 
 /// Local parts of the report addresses.
 pub const LOCAL_PARTS: [&str; 2] = ["dmarc", "tls-reports"];
@@ -31,7 +37,13 @@ pub async fn receive(app: &Intake<'_>, message: &[u8]) -> Reply {
                 Err(e) => Err(e),
             };
             match domain {
-                Ok(Some(d)) => app.store.store_aggregate(d.id, a).await,
+                Ok(Some(d)) => {
+                    let stored = app.store.store_aggregate(d.id, a).await;
+                    if matches!(stored, Ok(Stored::New)) {
+                        alarm(app, d.id, &d.name, a).await;
+                    }
+                    stored
+                }
                 Ok(None) => {
                     return Reply::new(
                         550,
@@ -68,6 +80,60 @@ pub async fn receive(app: &Intake<'_>, message: &[u8]) -> Reply {
         Err(e) => {
             tracing::error!(error = %e, "{kind}: store unavailable");
             Reply::store_failed()
+        }
+    }
+}
+
+/// envoi's own sending addresses: those of its HELO name, which the SPF
+/// records it suggests authorise. None when the name does not resolve.
+async fn envoi_addresses(dns: &DeliveryConfig) -> Vec<IpAddr> {
+    let helo = dns.helo();
+    let Ok(resolver) = crate::net::dns::resolver(dns) else {
+        return Vec::new();
+    };
+    match resolver.lookup_ip(format!("{helo}.").as_str()).await {
+        Ok(found) => found.iter().collect(),
+        Err(e) => {
+            tracing::warn!(helo = %helo, error = %e, "envoi's own addresses unknown: every failing source counts as another sender");
+            Vec::new()
+        }
+    }
+}
+
+/// A `warning` event (and its webhook) for each source other than envoi
+/// whose mail in `a` failed DMARC (`policy::dmarc::spoofing_sources`), once
+/// per source and day.
+async fn alarm(app: &Intake<'_>, domain_id: i64, domain: &str, a: &Aggregate) {
+    let envoi = envoi_addresses(app.dns).await;
+    let rows = a
+        .rows
+        .iter()
+        .map(|r| (r.source_ip, r.count, r.dmarc_pass()));
+    let day = a.begin.div_euclid(86_400);
+    for (ip, failing) in policy::dmarc::spoofing_sources(rows, |ip| envoi.contains(ip)) {
+        let text = format!(
+            "{failing} messages from {ip} failed DMARC as {domain} (reported by {}): someone else sends as the domain, or a source of yours is not aligned",
+            a.org
+        );
+        let reason = json!({
+            "kind": "dmarc",
+            "source_ip": ip.to_string(),
+            "failing": failing,
+            "reporter": a.org,
+            "report_id": a.report_id,
+            "text": text,
+        });
+        let event = crate::events::warning(domain, "spoofing", reason, now_micros());
+        match app
+            .store
+            .dmarc_alarm(domain_id, &ip.to_string(), day, &event)
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(domain, source = %ip, failing, "DMARC: mail failing from a source that is not envoi")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "DMARC spoofing warning not recorded"),
         }
     }
 }

@@ -186,4 +186,33 @@ impl Store {
             })
             .collect())
     }
+
+    /// Records the spoofing warning `event` for `source_ip` on `day`,
+    /// unless one was given already for that source and day; whether it
+    /// was new. The warning and its mark commit together.
+    pub async fn dmarc_alarm(
+        &self,
+        domain_id: i64,
+        source_ip: &str,
+        day: i64,
+        event: &super::events::NewEvent,
+    ) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let marked = sqlx::query(
+            "INSERT INTO dmarc_alarms (domain_id, source_ip, day) VALUES ($1, $2, $3) \
+             ON CONFLICT (domain_id, source_ip, day) DO NOTHING",
+        )
+        .bind(domain_id)
+        .bind(source_ip)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if marked {
+            super::events::insert_event(&mut tx, domain_id, event).await?;
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
 }
