@@ -281,7 +281,7 @@ pub fn spoofing_sources<Ip: Clone + Ord>(
         .into_iter()
         .filter(|(_, n)| *n >= SPOOFING_MIN_MESSAGES)
         .collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|s| std::cmp::Reverse(s.1));
     out
 }
 
