@@ -28,6 +28,30 @@ pub async fn txt(dns: &DeliveryConfig, name: &str) -> Result<Vec<String>, String
     }
 }
 
+/// The MX hosts at `name` (lower case, without the final dot), or an error
+/// text; through `[delivery]`'s nameservers.
+pub async fn mx(dns: &DeliveryConfig, name: &str) -> Result<Vec<String>, String> {
+    let resolver = crate::net::dns::resolver(dns)?;
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    match resolver.mx_lookup(fqdn.as_str()).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_resolver::proto::rr::RData::MX(mx) => Some(
+                    mx.exchange
+                        .to_utf8()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+        Err(e) => Err(format!("DNS lookup failed: {e}")),
+    }
+}
+
 /// TXT values compare without the spaces DNS tools add or drop.
 pub fn same_txt(published: &str, ours: &str) -> bool {
     let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();

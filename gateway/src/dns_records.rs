@@ -5,7 +5,10 @@
 //!   the return path in the sending domain passes SPF aligned;
 //! - each active DKIM key;
 //! - DMARC at `p=none` to start the ramp, with `rua` at envoi's report
-//!   address (`dmarc@{[inbound].bounce_domain}`) when envoi takes reports.
+//!   address (`dmarc@{[inbound].bounce_domain}`) when envoi takes reports;
+//! - when envoi takes reports, the domain's own return-path host
+//!   (`bounce.{domain}`): its SPF, and its MX at envoi (a receiving
+//!   record), so the return path moves into the domain and SPF aligns.
 
 use crate::config::Config;
 use crate::store::domains::DkimKeyRow;
@@ -17,14 +20,33 @@ pub enum Role {
     Spf,
     Dkim,
     Dmarc,
+    /// SPF of the return-path host.
+    ReturnPathSpf,
+    /// MX of the return-path host (the value is the host, priority 10).
+    ReturnPathMx,
 }
 
-/// One TXT record to publish.
+/// One record to publish: TXT, but MX for `ReturnPathMx`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRecord {
     pub role: Role,
     pub name: String,
     pub value: String,
+}
+
+impl DnsRecord {
+    pub fn kind(&self) -> &'static str {
+        match self.role {
+            Role::ReturnPathMx => "MX",
+            _ => "TXT",
+        }
+    }
+}
+
+/// Whether envoi takes mail back (bounces, complaints, reports): its
+/// inbound listener and bounce domain are set.
+fn takes_mail_back(config: &Config) -> bool {
+    config.inbound.listen.is_some() && config.inbound.bounce_domain.is_some()
 }
 
 /// Where DMARC aggregate reports go: envoi's report address when its
@@ -53,7 +75,26 @@ pub fn sending(config: &Config, domain: &str, keys: &[DkimKeyRow]) -> Vec<DnsRec
         name: format!("_dmarc.{domain}"),
         value: format!("v=DMARC1; p=none; rua={}", rua(config, domain)),
     });
+    if takes_mail_back(config) {
+        out.push(DnsRecord {
+            role: Role::ReturnPathSpf,
+            name: crate::net::verp::host_of(domain),
+            value: format!("v=spf1 a:{} ~all", config.delivery.helo()),
+        });
+    }
     out
+}
+
+/// The records that bring mail back to envoi: the return-path host's MX.
+pub fn receiving(config: &Config, domain: &str) -> Vec<DnsRecord> {
+    if !takes_mail_back(config) {
+        return Vec::new();
+    }
+    vec![DnsRecord {
+        role: Role::ReturnPathMx,
+        name: crate::net::verp::host_of(domain),
+        value: config.delivery.helo(),
+    }]
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 
+use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
 };
-use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator};
 
 pub struct Verifier {
     auth: MessageAuthenticator,
@@ -65,6 +67,53 @@ impl Verifier {
             String::from_utf8_lossy(&message[..message.len().min(3000)])
         );
         v
+    }
+}
+
+/// What a receiver's DMARC check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dmarc {
+    /// The SPF result for the MAIL FROM identity.
+    pub spf: String,
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    pub pass: bool,
+}
+
+impl Verifier {
+    /// SPF (for `mail_from`, sent from `ip` after EHLO `helo`), DKIM and
+    /// DMARC of `message`, as a receiver evaluates them.
+    pub fn dmarc(
+        &self,
+        message: &[u8],
+        ip: std::net::IpAddr,
+        helo: &str,
+        mail_from: &str,
+    ) -> Dmarc {
+        let msg = AuthenticatedMessage::parse(message).expect("message parses");
+        self.rt.block_on(async {
+            let dkim = self.auth.verify_dkim(&msg).await;
+            let spf = self
+                .auth
+                .verify_spf(SpfParameters::verify_mail_from(
+                    ip,
+                    helo,
+                    "receiver.test",
+                    mail_from,
+                ))
+                .await;
+            let from_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
+            let dmarc = self
+                .auth
+                .verify_dmarc(DmarcParameters::new(&msg, &dkim, from_domain, &spf))
+                .await;
+            Dmarc {
+                spf: format!("{:?}", spf.result()),
+                dkim_aligned: matches!(dmarc.dkim_result(), DmarcResult::Pass),
+                spf_aligned: matches!(dmarc.spf_result(), DmarcResult::Pass),
+                pass: matches!(dmarc.result(), DmarcResult::Pass),
+            }
+        })
     }
 }
 

@@ -7,8 +7,9 @@ use crate::unsubscribe;
 
 /// What a message looks like on the wire, prepared once per attempt.
 pub(super) struct Prepared {
-    /// MAIL FROM: a VERP address at `[inbound].bounce_domain` when one is
-    /// set (reports come back to envoi), else at the sending domain.
+    /// MAIL FROM: a VERP address (`net::verp`) at the domain's own
+    /// return-path host once its MX is at envoi, else at
+    /// `[inbound].bounce_domain`, else at the sending domain.
     pub(super) return_path: String,
     pub(super) signature: Vec<u8>,
     /// The message as sent after the signature: this recipient's
@@ -83,12 +84,13 @@ pub(super) async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String
     };
     // Never the From address: SPF is evaluated for the tenant's own domain
     // (or envoi's bounce domain), so nobody's SPF vouches for another's mail.
-    let bounces = config.inbound.bounce_domain.as_deref();
-    let return_path = crate::net::verp::address(
-        &d.ctx.master_key,
-        m.msg.id,
-        bounces.unwrap_or(&m.domain.name),
-    );
+    let host = if m.domain.return_path_mx && config.inbound.listen.is_some() {
+        crate::net::verp::host_of(&m.domain.name)
+    } else {
+        let bounces = config.inbound.bounce_domain.as_deref();
+        bounces.unwrap_or(&m.domain.name).to_string()
+    };
+    let return_path = crate::net::verp::address(&d.ctx.master_key, m.msg.id, &host);
     Ok(Prepared {
         return_path,
         signature,

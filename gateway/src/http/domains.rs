@@ -46,7 +46,19 @@ fn record(kind: &str, name: &str, value: &str) -> Value {
 pub fn sending_records(app: &App, d: &Domain, keys: &[DkimKeyRow]) -> Vec<Value> {
     crate::dns_records::sending(&app.config, &d.name, keys)
         .iter()
-        .map(|r| record("TXT", &r.name, &r.value))
+        .map(|r| record(r.kind(), &r.name, &r.value))
+        .collect()
+}
+
+/// Mailgun's receiving records: here the return-path host's MX at envoi.
+pub fn receiving_records(app: &App, d: &Domain) -> Vec<Value> {
+    crate::dns_records::receiving(&app.config, &d.name)
+        .iter()
+        .map(|r| {
+            let mut v = record(r.kind(), &r.name, &r.value);
+            v["priority"] = json!("10");
+            v
+        })
         .collect()
 }
 
@@ -55,7 +67,7 @@ async fn full(app: &App, d: &Domain, message: Option<&str>) -> ApiResult<Json<Va
     let mut body = json!({
         "domain": domain_json(d),
         "sending_dns_records": sending_records(app, d, &keys),
-        "receiving_dns_records": [],
+        "receiving_dns_records": receiving_records(app, d),
     });
     if let Some(m) = message {
         body["message"] = json!(m);
@@ -289,7 +301,11 @@ pub async fn put_connection(
 /// record receivers can read, a DKIM key exactly as envoi signs with it.
 fn record_holds(r: &DnsRecord, found: &[String]) -> bool {
     match r.role {
-        Role::Spf => found.iter().any(|v| v.trim_start().starts_with("v=spf1")),
+        Role::Spf | Role::ReturnPathSpf => {
+            found.iter().any(|v| v.trim_start().starts_with("v=spf1"))
+        }
+        // `found` holds the MX hosts: one of them must be envoi.
+        Role::ReturnPathMx => found.iter().any(|h| h.eq_ignore_ascii_case(&r.value)),
         Role::Dmarc => found.iter().any(|v| Record::parse(v).is_ok()),
         Role::Dkim => found
             .iter()
@@ -363,11 +379,17 @@ pub async fn verify(
 ) -> ApiResult<Json<Value>> {
     let keys = app.store.dkim_keys(d.id).await?;
     let wanted = crate::dns_records::sending(&app.config, &d.name, &keys);
-    let (mut spf_ok, mut dkim_ok) = (false, true);
-    let mut records = Vec::new();
+    let receiving = crate::dns_records::receiving(&app.config, &d.name);
+    let (mut spf_ok, mut dkim_ok, mut return_path_ok) = (false, true, false);
+    let (mut records, mut receiving_records) = (Vec::new(), Vec::new());
     let mut dmarc_found = Vec::new();
-    for r in &wanted {
-        let (found, ok) = match crate::dns_check::txt(&app.config.delivery, &r.name).await {
+    for r in wanted.iter().chain(&receiving) {
+        let dns = &app.config.delivery;
+        let looked_up = match r.role {
+            Role::ReturnPathMx => crate::dns_check::mx(dns, &r.name).await,
+            _ => crate::dns_check::txt(dns, &r.name).await,
+        };
+        let (found, ok) = match looked_up {
             Ok(found) => {
                 let ok = record_holds(r, &found);
                 (found, ok)
@@ -381,11 +403,21 @@ pub async fn verify(
             Role::Spf => spf_ok = ok,
             Role::Dkim => dkim_ok &= ok,
             Role::Dmarc => dmarc_found = found.clone(),
+            Role::ReturnPathSpf => {}
+            Role::ReturnPathMx => return_path_ok = ok,
         }
-        let mut rec = record("TXT", &r.name, &r.value);
+        let mut rec = record(r.kind(), &r.name, &r.value);
         rec["valid"] = json!(if ok { "valid" } else { "invalid" });
         rec["cached"] = json!(found);
-        records.push(rec);
+        if r.role == Role::ReturnPathMx {
+            rec["priority"] = json!("10");
+            receiving_records.push(rec);
+        } else {
+            records.push(rec);
+        }
+    }
+    if return_path_ok != d.return_path_mx {
+        app.store.set_return_path_mx(d.id, return_path_ok).await?;
     }
     let state = if spf_ok && dkim_ok {
         "active"
@@ -393,14 +425,17 @@ pub async fn verify(
         "unverified"
     };
     app.store.set_domain_state(d.id, state).await?;
-    tracing::info!(domain = %d.name, spf = spf_ok, dkim = dkim_ok, state, "domain DNS verified");
-    // The return path envoi uses for this domain's mail (`prepare`).
-    let return_path_domain = app
-        .config
-        .inbound
-        .bounce_domain
-        .clone()
-        .unwrap_or_else(|| d.name.clone());
+    tracing::info!(domain = %d.name, spf = spf_ok, dkim = dkim_ok, return_path = return_path_ok, state, "domain DNS verified");
+    // The return path envoi uses for this domain's mail from now (`prepare`).
+    let return_path_domain = if return_path_ok {
+        crate::net::verp::host_of(&d.name)
+    } else {
+        app.config
+            .inbound
+            .bounce_domain
+            .clone()
+            .unwrap_or_else(|| d.name.clone())
+    };
     let dmarc = dmarc_json(&dmarc_found, &d.name, &return_path_domain);
     let parsed = dmarc["record"].as_str().and_then(|t| Record::parse(t).ok());
     let bimi = bimi_json(&app, &d.name, parsed.as_ref()).await;
@@ -409,7 +444,8 @@ pub async fn verify(
         "message": "Domain DNS records have been updated",
         "domain": domain_json(&d),
         "sending_dns_records": records,
-        "receiving_dns_records": [],
+        "receiving_dns_records": receiving_records,
+        "return_path": format!("b-…@{return_path_domain}"),
         "dmarc": dmarc,
         "bimi": bimi,
     })))

@@ -1,7 +1,9 @@
-//! VERP return paths: every message goes out with `MAIL FROM` at
-//! `[inbound].bounce_domain`, whose local part names the message and carries
-//! a MAC, so a report that comes back is matched to its message, domain and
-//! recipients, and a forged one to nothing.
+//! VERP return paths: every message goes out with a `MAIL FROM` whose local
+//! part names the message and carries a MAC, so a report that comes back is
+//! matched to its message, domain and recipients, and a forged one to
+//! nothing. The host is the domain's own return-path host (`bounce.{domain}`,
+//! once its MX is at envoi: SPF then aligns), else `[inbound].bounce_domain`,
+//! else the sending domain.
 
 use crate::crypto::MasterKey;
 
@@ -18,6 +20,20 @@ pub fn local_part(key: &MasterKey, message_id: i64) -> String {
 
 pub fn address(key: &MasterKey, message_id: i64, bounce_domain: &str) -> String {
     format!("{}@{bounce_domain}", local_part(key, message_id))
+}
+
+/// A domain's own return-path host, whose MX the tenant points at envoi.
+pub fn host_of(domain: &str) -> String {
+    format!("bounce.{domain}")
+}
+
+/// Whether `local@domain` may be a return path at a domain's own
+/// return-path host (the MAC is checked when the report arrives).
+pub fn may_be_own_return_path(local: &str, domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    d.strip_prefix("bounce.")
+        .is_some_and(|rest| rest.contains('.'))
+        && local.to_ascii_lowercase().starts_with("b-")
 }
 
 /// The message a VERP local part names, if its MAC holds.
@@ -47,5 +63,14 @@ mod tests {
         assert_eq!(message_of(&key, &forged), None);
         assert_eq!(message_of(&MasterKey::from_bytes(&[4; 32]), &local), None);
         assert_eq!(message_of(&key, "postmaster"), None);
+    }
+
+    #[test]
+    fn own_return_path_hosts_are_bounce_dot_a_domain() {
+        assert_eq!(host_of("shop.test"), "bounce.shop.test");
+        assert!(may_be_own_return_path("b-1f-00", "Bounce.Shop.test"));
+        assert!(!may_be_own_return_path("postmaster", "bounce.shop.test"));
+        assert!(!may_be_own_return_path("b-1f-00", "bounce.test"));
+        assert!(!may_be_own_return_path("b-1f-00", "shop.test"));
     }
 }

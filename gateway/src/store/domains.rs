@@ -29,6 +29,9 @@ pub struct Domain {
     pub dkim_rotation_interval: i64,
     /// Who its mail may say it is from.
     pub from_policy: FromPolicy,
+    /// The MX of `bounce.{name}` is envoi (last verify): the return path
+    /// goes there, in the domain, so SPF aligns.
+    pub return_path_mx: bool,
 }
 
 /// What a new domain starts with.
@@ -57,7 +60,8 @@ pub struct DomainUpdate {
 pub(crate) const DOMAIN_COLS: &str =
     "id, name, state, require_tls, skip_verification, spam_action, wildcard, \
                            web_scheme, web_prefix, dkim_selector, created_at, \
-                           dkim_rotation_enabled, dkim_rotation_interval, from_policy";
+                           dkim_rotation_enabled, dkim_rotation_interval, from_policy, \
+                           return_path_mx";
 /// A domain row; a setting that does not parse is `Corrupt`, never a default.
 pub(crate) fn domain_from(row: &AnyRow) -> Result<Domain> {
     let name: String = row.get(1);
@@ -92,6 +96,7 @@ pub(crate) fn domain_from(row: &AnyRow) -> Result<Domain> {
         dkim_rotation_enabled: row.get::<i64, _>(11) != 0,
         dkim_rotation_interval: row.get(12),
         from_policy,
+        return_path_mx: row.get::<i64, _>(14) != 0,
     })
 }
 
@@ -298,6 +303,17 @@ impl Store {
         sqlx::query("UPDATE domains SET state = $2 WHERE id = $1")
             .bind(id)
             .bind(state)
+            .execute(self.writer())
+            .await?;
+        self.domain_cache.clear();
+        Ok(())
+    }
+
+    /// Records whether `bounce.{domain}` has its MX at envoi (verify).
+    pub async fn set_return_path_mx(&self, id: i64, at_envoi: bool) -> Result<()> {
+        sqlx::query("UPDATE domains SET return_path_mx = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at_envoi as i64)
             .execute(self.writer())
             .await?;
         self.domain_cache.clear();

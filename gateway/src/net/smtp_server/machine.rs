@@ -498,9 +498,10 @@ impl Machine {
             )));
         }
         if let Some(bounce_domain) = &self.settings.inbound {
-            let ours = address
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(bounce_domain));
+            let ours = address.rsplit_once('@').is_some_and(|(local, d)| {
+                d.eq_ignore_ascii_case(bounce_domain)
+                    || crate::net::verp::may_be_own_return_path(local, d)
+            });
             if !ours {
                 let r = Reply::relay_denied(bounce_domain);
                 return self.reply(r);
