@@ -52,6 +52,22 @@ pub async fn mx(dns: &DeliveryConfig, name: &str) -> Result<Vec<String>, String>
     }
 }
 
+/// envoi's own sending addresses: those of its HELO name, which the SPF
+/// records it suggests authorise. None when the name does not resolve.
+pub async fn envoi_addresses(dns: &DeliveryConfig) -> Vec<std::net::IpAddr> {
+    let helo = dns.helo();
+    let Ok(resolver) = crate::net::dns::resolver(dns) else {
+        return Vec::new();
+    };
+    match resolver.lookup_ip(format!("{helo}.").as_str()).await {
+        Ok(found) => found.iter().collect(),
+        Err(e) => {
+            tracing::warn!(helo = %helo, error = %e, "envoi's own addresses unknown: every source counts as another sender");
+            Vec::new()
+        }
+    }
+}
+
 /// TXT values compare without the spaces DNS tools add or drop.
 pub fn same_txt(published: &str, ours: &str) -> bool {
     let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();

@@ -198,7 +198,11 @@ const AT_Q25: &str = "v=DMARC1; p=quarantine; pct=25; rua=mailto:dmarc@bounces.e
 #[test]
 fn after_two_clean_weeks_at_a_step_the_next_one_is_advised_with_its_reason() {
     let w = ramp_world(Some(AT_Q25), &[("a", 15, 996, 4), ("b", 2, 1000, 0)]);
+    // envoi's HELO name resolves to the passing source: its own mail.
+    w.dns
+        .a("envoi.test", std::net::Ipv4Addr::new(192, 0, 2, 10));
     let r = ramp(&w.e);
+    assert_eq!(r["envoi_pass_rate"], 1.0);
     assert_eq!(r["record"], AT_Q25);
     assert_eq!(r["current"], "quarantine; pct=25");
     assert_eq!(r["next"], "quarantine; pct=50");
@@ -248,6 +252,8 @@ fn without_a_dmarc_record_the_first_step_is_to_publish_one() {
 #[test]
 fn sources_sum_what_receivers_reported_per_address() {
     let w = ramp_world(Some(AT_Q25), &[("a", 3, 90, 10), ("b", 2, 50, 5)]);
+    w.dns
+        .a("envoi.test", std::net::Ipv4Addr::new(192, 0, 2, 10));
     let r = expect_json(
         w.e.get("/v3/shop.test/dmarc/sources?duration=7d", ADMIN_KEY)
             .send()
@@ -259,6 +265,8 @@ fn sources_sum_what_receivers_reported_per_address() {
     assert_eq!(items[0]["source_ip"], "192.0.2.10");
     assert_eq!(items[0]["messages"], 140);
     assert_eq!(items[0]["dmarc_pass"], 140);
+    assert_eq!(items[0]["envoi"], true, "envoi's own address");
+    assert_eq!(items[1]["envoi"], false);
     assert_eq!(items[1]["source_ip"], "198.51.100.7");
     assert_eq!(
         (

@@ -59,9 +59,15 @@ fn policy_text(p: policy::dmarc::Policy, pct: i64) -> String {
     }
 }
 
-fn source_json(s: &Source) -> Value {
+/// A source as the reports saw it; `envoi`: it is one of envoi's own
+/// addresses (those of its HELO name).
+fn source_json(s: &Source, envoi: &[std::net::IpAddr]) -> Value {
+    let own =
+        s.ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| envoi.contains(&ip));
     json!({
         "source_ip": s.ip,
+        "envoi": own,
         "messages": s.messages,
         "dkim_aligned_pass": s.dkim_aligned,
         "spf_aligned_pass": s.spf_aligned,
@@ -86,7 +92,8 @@ pub async fn sources(
     };
     let since = now_micros() / 1_000_000 - duration.as_secs() as i64;
     let sources = app.store.dmarc_sources(d.id, since).await?;
-    let items: Vec<Value> = sources.iter().map(source_json).collect();
+    let envoi = crate::dns_check::envoi_addresses(&app.config.delivery).await;
+    let items: Vec<Value> = sources.iter().map(|s| source_json(s, &envoi)).collect();
     Ok(Json(json!({
         "domain": d.name,
         "duration": humantime::format_duration(duration).to_string(),
@@ -135,16 +142,21 @@ pub async fn ramp(
         })
         .collect();
     let (mut history, since) = step_history(current, &periods, now);
-    let failing: Vec<Source> = match since {
-        Some(since) => app
-            .store
-            .dmarc_sources(d.id, since)
-            .await?
-            .into_iter()
-            .filter(|s| s.dmarc_pass < s.messages)
-            .collect(),
+    let sources = match since {
+        Some(since) => app.store.dmarc_sources(d.id, since).await?,
         None => Vec::new(),
     };
+    let envoi = crate::dns_check::envoi_addresses(&app.config.delivery).await;
+    let is_envoi = |s: &Source| s.ip.parse().is_ok_and(|ip| envoi.contains(&ip));
+    // envoi's own mail among what was reported during the step.
+    let (own, own_pass) = sources
+        .iter()
+        .filter(|s| is_envoi(s))
+        .fold((0, 0), |(n, p), s| (n + s.messages, p + s.dmarc_pass));
+    let failing: Vec<&Source> = sources
+        .iter()
+        .filter(|s| s.dmarc_pass < s.messages)
+        .collect();
     history.failing_sources = failing
         .iter()
         .take(NAMED_SOURCES)
@@ -175,7 +187,8 @@ pub async fn ramp(
             advice.because
         },
         "pass_rate": (history.messages > 0).then(|| history.passed as f64 / history.messages as f64),
+        "envoi_pass_rate": (own > 0).then(|| own_pass as f64 / own as f64),
         "days_at_step": history.days_at_step,
-        "failing_sources": failing.iter().map(source_json).collect::<Vec<_>>(),
+        "failing_sources": failing.iter().map(|s| source_json(s, &envoi)).collect::<Vec<_>>(),
     })))
 }

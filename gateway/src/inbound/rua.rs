@@ -4,12 +4,9 @@
 //! A report that cannot be read whole is refused with the reason, and
 //! nothing of it is stored.
 
-use std::net::IpAddr;
-
 use serde_json::json;
 
 use super::intake::Intake;
-use crate::config::DeliveryConfig;
 use crate::dmarc::{Aggregate, Report};
 use crate::net::smtp_server::reply::{EnhancedCode, Reply};
 use crate::store::dmarc::Stored;
@@ -84,27 +81,11 @@ pub async fn receive(app: &Intake<'_>, message: &[u8]) -> Reply {
     }
 }
 
-/// envoi's own sending addresses: those of its HELO name, which the SPF
-/// records it suggests authorise. None when the name does not resolve.
-async fn envoi_addresses(dns: &DeliveryConfig) -> Vec<IpAddr> {
-    let helo = dns.helo();
-    let Ok(resolver) = crate::net::dns::resolver(dns) else {
-        return Vec::new();
-    };
-    match resolver.lookup_ip(format!("{helo}.").as_str()).await {
-        Ok(found) => found.iter().collect(),
-        Err(e) => {
-            tracing::warn!(helo = %helo, error = %e, "envoi's own addresses unknown: every failing source counts as another sender");
-            Vec::new()
-        }
-    }
-}
-
 /// A `warning` event (and its webhook) for each source other than envoi
 /// whose mail in `a` failed DMARC (`policy::dmarc::spoofing_sources`), once
 /// per source and day.
 async fn alarm(app: &Intake<'_>, domain_id: i64, domain: &str, a: &Aggregate) {
-    let envoi = envoi_addresses(app.dns).await;
+    let envoi = crate::dns_check::envoi_addresses(app.dns).await;
     let rows = a
         .rows
         .iter()
