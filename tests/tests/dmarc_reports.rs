@@ -398,3 +398,39 @@ fn mail_failing_from_a_source_that_is_not_envoi_warns_once_per_source_and_day() 
     let warnings = w.e.events("shop.test", "event=warning");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
+
+#[test]
+fn the_report_list_is_paged_newest_first() {
+    let (e, port) = start();
+    for (i, id) in ["p-1", "p-2", "p-3"].iter().enumerate() {
+        let begin = 1764979200 + i as i64 * DAY;
+        let xml = dated(id, "none", 100, begin, begin + DAY - 1, 10, 0);
+        assert!(send(port, &format!("dmarc@{BOUNCES}"), xml.as_bytes()).starts_with("250"));
+    }
+    let page = expect_json(
+        e.get("/v3/shop.test/dmarc/reports?limit=2", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["p-3", "p-2"]);
+    let next = page["paging"]["next"].as_str().unwrap();
+    let path = &next[next.find("/v3/").unwrap()..];
+    let page = expect_json(e.get(path, ADMIN_KEY).send().unwrap(), 200);
+    assert_eq!(page["items"][0]["report_id"], "p-1");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["paging"]["next"].is_null(), "the last page");
+    expect_error(
+        e.get("/v3/shop.test/dmarc/reports?before=yesterday", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        400,
+        &["before", "paging.next"],
+    );
+}

@@ -23,14 +23,31 @@ const HISTORY_DAYS: i64 = 180;
 /// Failing sources named in the advice, at most.
 const NAMED_SOURCES: usize = 5;
 
+/// Newest period first; `limit` (≤ 1000, default 100) a page, and
+/// `paging.next` while a page was full (its cursor: `before={end}.{id}`).
 pub async fn reports(
     State(app): State<App>,
+    headers: axum::http::HeaderMap,
     AdminDomain { domain: d, .. }: AdminDomain,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let form = Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, 1000)?.max(1);
-    let reports = app.store.aggregate_reports(d.id, i64::MIN, limit).await?;
+    let cursor = match form.get("before") {
+        None => (i64::MAX, i64::MAX),
+        Some(c) => c
+            .split_once('.')
+            .and_then(|(e, i)| Some((e.parse().ok()?, i.parse().ok()?)))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "before {c:?} is not a cursor: follow paging.next of a previous response"
+                ))
+            })?,
+    };
+    let reports = app
+        .store
+        .aggregate_reports_before(d.id, i64::MIN, cursor, limit)
+        .await?;
     let items: Vec<Value> = reports
         .iter()
         .map(|r| {
@@ -48,7 +65,19 @@ pub async fn reports(
             })
         })
         .collect();
-    Ok(Json(json!({ "domain": d.name, "items": items })))
+    let next = (reports.len() as i64 == limit).then(|| {
+        let last = reports.last().expect("a full page");
+        format!(
+            "{}/v3/{}/dmarc/reports?limit={limit}&before={}.{}",
+            super::base_url(&headers),
+            d.name,
+            last.end,
+            last.id
+        )
+    });
+    Ok(Json(
+        json!({ "domain": d.name, "items": items, "paging": { "next": next } }),
+    ))
 }
 
 /// The policy as the reporter saw it published: `quarantine; pct=10`.

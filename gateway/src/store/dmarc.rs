@@ -10,6 +10,8 @@ use crate::dmarc::{Aggregate, TlsReport};
 /// A stored aggregate report, as the list shows it.
 #[derive(Debug, Clone)]
 pub struct StoredReport {
+    /// Its row: with `end`, the cursor of the list.
+    pub id: i64,
     pub org: String,
     pub report_id: String,
     pub begin: i64,
@@ -119,13 +121,28 @@ impl Store {
         since: i64,
         limit: i64,
     ) -> Result<Vec<StoredReport>> {
+        self.aggregate_reports_before(domain_id, since, (i64::MAX, i64::MAX), limit)
+            .await
+    }
+
+    /// The same, after the report `(end, id)` of a previous page.
+    pub async fn aggregate_reports_before(
+        &self,
+        domain_id: i64,
+        since: i64,
+        (end, id): (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<StoredReport>> {
         let rows = sqlx::query(
-            "SELECT org, report_id, begin_at, end_at, policy, pct, messages, dmarc_pass \
+            "SELECT org, report_id, begin_at, end_at, policy, pct, messages, dmarc_pass, id \
              FROM dmarc_reports WHERE domain_id = $1 AND end_at >= $2 \
-             ORDER BY end_at DESC, id DESC LIMIT $3",
+             AND (end_at < $3 OR (end_at = $3 AND id < $4)) \
+             ORDER BY end_at DESC, id DESC LIMIT $5",
         )
         .bind(domain_id)
         .bind(since)
+        .bind(end)
+        .bind(id)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
@@ -140,6 +157,7 @@ impl Store {
                             "dmarc_reports row {org}/{report_id}, field policy: {e}"
                         ))
                     })?,
+                    id: r.get(8),
                     org,
                     report_id,
                     begin: r.get(2),
