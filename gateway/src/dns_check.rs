@@ -68,6 +68,33 @@ pub async fn envoi_addresses(dns: &DeliveryConfig) -> Vec<std::net::IpAddr> {
     }
 }
 
+/// The reverse names of `ips` (PTR, without the final dot), looked up
+/// together, each within 3 s; `None` where there is none (or no answer).
+pub async fn reverse_names(dns: &DeliveryConfig, ips: &[std::net::IpAddr]) -> Vec<Option<String>> {
+    let Ok(resolver) = crate::net::dns::resolver(dns) else {
+        return vec![None; ips.len()];
+    };
+    let lookups = ips.iter().map(|ip| {
+        let resolver = &resolver;
+        async move {
+            let found = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                resolver.reverse_lookup(*ip),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            found.answers().iter().find_map(|r| match &r.data {
+                hickory_resolver::proto::rr::RData::PTR(p) => {
+                    Some(p.0.to_utf8().trim_end_matches('.').to_string())
+                }
+                _ => None,
+            })
+        }
+    });
+    futures_util::future::join_all(lookups).await
+}
+
 /// TXT values compare without the spaces DNS tools add or drop.
 pub fn same_txt(published: &str, ours: &str) -> bool {
     let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_server::proto::rr::rdata::{A, MX, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, MX, PTR, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
@@ -94,6 +94,13 @@ impl TestDns {
 
     pub fn a(&self, host: &str, ip: Ipv4Addr) {
         self.add(host, RData::A(A(ip)));
+    }
+
+    /// The reverse name of `ip` (a PTR in in-addr.arpa).
+    pub fn ptr(&self, ip: Ipv4Addr, host: &str) {
+        let [a, b, c, d] = ip.octets();
+        let owner = format!("{d}.{c}.{b}.{a}.in-addr.arpa");
+        self.add(&owner, RData::PTR(PTR(name(host))));
     }
 
     /// A TXT record, split into 255-byte strings as DNS requires.

@@ -254,6 +254,8 @@ fn sources_sum_what_receivers_reported_per_address() {
     let w = ramp_world(Some(AT_Q25), &[("a", 3, 90, 10), ("b", 2, 50, 5)]);
     w.dns
         .a("envoi.test", std::net::Ipv4Addr::new(192, 0, 2, 10));
+    w.dns
+        .ptr(std::net::Ipv4Addr::new(198, 51, 100, 7), "crm.example.net");
     let r = expect_json(
         w.e.get("/v3/shop.test/dmarc/sources?duration=7d", ADMIN_KEY)
             .send()
@@ -267,6 +269,8 @@ fn sources_sum_what_receivers_reported_per_address() {
     assert_eq!(items[0]["dmarc_pass"], 140);
     assert_eq!(items[0]["envoi"], true, "envoi's own address");
     assert_eq!(items[1]["envoi"], false);
+    assert_eq!(items[1]["name"], "crm.example.net", "its reverse name");
+    assert!(items[0]["name"].is_null(), "none published");
     assert_eq!(items[1]["source_ip"], "198.51.100.7");
     assert_eq!(
         (

@@ -1,6 +1,7 @@
 //! envoi's own DMARC endpoints (account key), from the aggregate reports
 //! received for the domain: `GET /v3/{domain}/dmarc/reports` (each report),
-//! `GET /v3/{domain}/dmarc/sources?duration=14d` (per sending address), and
+//! `GET /v3/{domain}/dmarc/sources?duration=14d` (per sending address, with
+//! its reverse name), and
 //! `GET /v3/{domain}/dmarc` (the published policy, and the next step of the
 //! ramp with its reason, `policy::dmarc::advise`).
 
@@ -121,8 +122,28 @@ pub async fn sources(
     };
     let since = now_micros() / 1_000_000 - duration.as_secs() as i64;
     let sources = app.store.dmarc_sources(d.id, since).await?;
-    let envoi = crate::dns_check::envoi_addresses(&app.config.delivery).await;
-    let items: Vec<Value> = sources.iter().map(|s| source_json(s, &envoi)).collect();
+    let dns = &app.config.delivery;
+    let envoi = crate::dns_check::envoi_addresses(dns).await;
+    // Reverse names for the sources sending most (each lookup is bounded).
+    const NAMED: usize = 50;
+    let ips: Vec<std::net::IpAddr> = sources
+        .iter()
+        .take(NAMED)
+        .filter_map(|s| s.ip.parse().ok())
+        .collect();
+    let names = crate::dns_check::reverse_names(dns, &ips).await;
+    let items: Vec<Value> = sources
+        .iter()
+        .map(|s| {
+            let mut v = source_json(s, &envoi);
+            let name = ips
+                .iter()
+                .position(|ip| s.ip.parse() == Ok(*ip))
+                .and_then(|i| names[i].clone());
+            v["name"] = json!(name);
+            v
+        })
+        .collect();
     Ok(Json(json!({
         "domain": d.name,
         "duration": humantime::format_duration(duration).to_string(),
