@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use policy::dmarc::Record;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
@@ -11,7 +10,6 @@ use super::extract::{AdminDomain, SmallForm};
 use crate::app::App;
 use crate::compose::address::valid_addr;
 use crate::dkim;
-use crate::dns_records::{DnsRecord, Role};
 use crate::store::audit::Audit;
 use crate::store::domains::{DkimKeyRow, Domain, DomainState, DomainUpdate, NewDomain, SpamAction};
 use crate::time::rfc2822;
@@ -39,7 +37,7 @@ pub fn domain_json(d: &Domain) -> Value {
     })
 }
 
-fn record(kind: &str, name: &str, value: &str) -> Value {
+pub(super) fn record(kind: &str, name: &str, value: &str) -> Value {
     json!({"record_type": kind, "name": name, "value": value, "valid": "unknown", "is_active": true, "cached": []})
 }
 
@@ -293,160 +291,5 @@ pub async fn put_connection(
         "message": "Domain connection settings have been updated, may take 10 minutes to fully propagate",
         "require-tls": d.require_tls,
         "skip-verification": d.skip_verification,
-    })))
-}
-
-/// Whether what DNS holds does the record's job: an SPF record (whatever
-/// it authorises: a domain may list more senders than envoi), a DMARC
-/// record receivers can read, a DKIM key exactly as envoi signs with it.
-fn record_holds(r: &DnsRecord, found: &[String]) -> bool {
-    match r.role {
-        Role::Spf | Role::ReturnPathSpf => {
-            found.iter().any(|v| v.trim_start().starts_with("v=spf1"))
-        }
-        // `found` holds the MX hosts: one of them must be envoi.
-        Role::ReturnPathMx => found.iter().any(|h| h.eq_ignore_ascii_case(&r.value)),
-        Role::Dmarc => found.iter().any(|v| Record::parse(v).is_ok()),
-        Role::Dkim => found
-            .iter()
-            .any(|v| crate::dns_check::same_txt(v, &r.value)),
-    }
-}
-
-/// The domain's DMARC record read: its tags, and whether envoi's mail
-/// (DKIM `d=` the domain, return path `return_path_domain`) passes under it.
-fn dmarc_json(found: &[String], domain: &str, return_path_domain: &str) -> Value {
-    let Some(text) = found
-        .iter()
-        .find(|v| v.trim_start().starts_with("v=DMARC1"))
-    else {
-        return json!({
-            "record": null,
-            "error": format!("no DMARC record at _dmarc.{domain}: publish the one in sending_dns_records to start (p=none)"),
-        });
-    };
-    match Record::parse(text) {
-        Err(e) => json!({ "record": text, "error": e.to_string() }),
-        Ok(r) => {
-            let a = policy::dmarc::envoi_alignment(&r, domain, domain, return_path_domain);
-            json!({
-                "record": text,
-                "p": r.p.as_str(),
-                "sp": r.sp.map(|p| p.as_str()),
-                "pct": r.pct,
-                "adkim": r.adkim.as_str(),
-                "aspf": r.aspf.as_str(),
-                "rua": r.rua,
-                "ruf": r.ruf,
-                "ramp_step": r.step().to_string(),
-                "envoi_mail": {
-                    "dkim_aligned": a.dkim,
-                    "spf_aligned": a.spf,
-                    "passes": a.pass(),
-                },
-            })
-        }
-    }
-}
-
-/// BIMI at `default._bimi`: published, and allowed by the DMARC policy.
-async fn bimi_json(app: &App, domain: &str, dmarc: Option<&Record>) -> Value {
-    let name = format!("default._bimi.{domain}");
-    let found = crate::dns_check::txt(&app.config.delivery, &name)
-        .await
-        .unwrap_or_default();
-    let record = found.iter().find(|v| v.trim_start().starts_with("v=BIMI1"));
-    let allowed = match dmarc {
-        Some(r) => policy::dmarc::bimi_allowed(r),
-        None => Err("BIMI needs a DMARC record at quarantine or reject".into()),
-    };
-    json!({
-        "name": name,
-        "record": record,
-        "allowed": allowed.is_ok(),
-        "why": allowed.err(),
-    })
-}
-
-/// `PUT /v4/domains/{name}/verify`: looks up SPF, DKIM and DMARC, marks each
-/// record `valid`/`invalid` with what DNS holds (`cached`), and makes the
-/// domain `active` when SPF and DKIM hold (DMARC is advised, not required).
-/// DMARC is read (`dmarc`: its tags, and whether envoi's mail passes under
-/// it), and BIMI checked (`bimi`).
-pub async fn verify(
-    State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-) -> ApiResult<Json<Value>> {
-    let keys = app.store.dkim_keys(d.id).await?;
-    let wanted = crate::dns_records::sending(&app.config, &d.name, &keys);
-    let receiving = crate::dns_records::receiving(&app.config, &d.name);
-    let (mut spf_ok, mut dkim_ok, mut return_path_ok) = (false, true, false);
-    let (mut records, mut receiving_records) = (Vec::new(), Vec::new());
-    let mut dmarc_found = Vec::new();
-    for r in wanted.iter().chain(&receiving) {
-        let dns = &app.config.delivery;
-        let looked_up = match r.role {
-            Role::ReturnPathMx => crate::dns_check::mx(dns, &r.name).await,
-            _ => crate::dns_check::txt(dns, &r.name).await,
-        };
-        let (found, ok) = match looked_up {
-            Ok(found) => {
-                let ok = record_holds(r, &found);
-                (found, ok)
-            }
-            Err(e) => {
-                tracing::warn!(record = %r.name, error = %e, "DNS lookup failed during verification");
-                (Vec::new(), false)
-            }
-        };
-        match r.role {
-            Role::Spf => spf_ok = ok,
-            Role::Dkim => dkim_ok &= ok,
-            Role::Dmarc => dmarc_found = found.clone(),
-            Role::ReturnPathSpf => {}
-            Role::ReturnPathMx => return_path_ok = ok,
-        }
-        let mut rec = record(r.kind(), &r.name, &r.value);
-        rec["valid"] = json!(if ok { "valid" } else { "invalid" });
-        rec["cached"] = json!(found);
-        if r.role == Role::ReturnPathMx {
-            rec["priority"] = json!("10");
-            receiving_records.push(rec);
-        } else {
-            records.push(rec);
-        }
-    }
-    if return_path_ok != d.return_path_mx {
-        app.store.set_return_path_mx(d.id, return_path_ok).await?;
-    }
-    let state = if spf_ok && dkim_ok {
-        "active"
-    } else {
-        "unverified"
-    };
-    app.store.set_domain_state(d.id, state).await?;
-    tracing::info!(domain = %d.name, spf = spf_ok, dkim = dkim_ok, return_path = return_path_ok, state, "domain DNS verified");
-    // The return path envoi uses for this domain's mail from now (`prepare`).
-    let return_path_domain = if return_path_ok {
-        crate::net::verp::host_of(&d.name)
-    } else {
-        app.config
-            .inbound
-            .bounce_domain
-            .clone()
-            .unwrap_or_else(|| d.name.clone())
-    };
-    let dmarc = dmarc_json(&dmarc_found, &d.name, &return_path_domain);
-    let parsed = dmarc["record"].as_str().and_then(|t| Record::parse(t).ok());
-    let bimi = bimi_json(&app, &d.name, parsed.as_ref()).await;
-    let d = find(&app, &d.name).await?;
-    Ok(Json(json!({
-        "message": "Domain DNS records have been updated",
-        "domain": domain_json(&d),
-        "sending_dns_records": records,
-        "receiving_dns_records": receiving_records,
-        "return_path": format!("b-…@{return_path_domain}"),
-        "dmarc": dmarc,
-        "bimi": bimi,
     })))
 }

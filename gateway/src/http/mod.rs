@@ -20,6 +20,7 @@ pub mod shield;
 mod stats;
 mod suppressions;
 mod unsubscribe;
+mod verify;
 mod webhooks;
 
 use axum::body::{Body, Bytes};
@@ -77,7 +78,7 @@ pub fn router(app: App) -> Router {
             "/v1/dkim_management/domains/{domain}/rotation",
             put(dkim_rotation::schedule),
         )
-        .route("/v4/domains/{domain}/verify", put(domains::verify))
+        .route("/v4/domains/{domain}/verify", put(verify::verify))
         .route(
             "/v4/domains/{domain}/keys/{selector}/activate",
             put(dkim_keys::activate),
