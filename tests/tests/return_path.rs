@@ -131,3 +131,62 @@ fn a_bounce_to_the_return_path_in_the_domain_is_recorded() {
     let r = c.cmd("RCPT TO:<postmaster@bounce.shop.test>");
     assert!(r.starts_with("550 5.7.1"), "{r}");
 }
+
+#[test]
+fn verify_says_what_to_change_in_each_record() {
+    let w = world();
+    let v = verify(&w);
+    let find = |v: &serde_json::Value, name: &str| -> serde_json::Value {
+        v["sending_dns_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v["receiving_dns_records"].as_array().unwrap())
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let spf = find(&v, DOMAIN);
+    assert_eq!(spf["valid"], "valid");
+    assert!(spf["fix"].is_null());
+    let mx = &v["receiving_dns_records"][0];
+    assert_eq!(mx["fix"], "publish MX 10 envoi.test at bounce.shop.test");
+    let rp_spf = v["sending_dns_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "bounce.shop.test")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rp_spf["fix"],
+        "publish TXT \"v=spf1 a:envoi.test ~all\" at bounce.shop.test"
+    );
+
+    // An SPF record that lists other senders only: what to add.
+    w.e.create_domain("other.test");
+    w.dns.txt("other.test", "v=spf1 ip4:203.0.113.0/24 -all");
+    let v = expect_json(
+        w.e.put("/v4/domains/other.test/verify", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    let spf = find(&v, "other.test");
+    assert_eq!(spf["valid"], "invalid");
+    let fix = spf["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("does not authorise envoi (envoi.test): add a:envoi.test"),
+        "{fix}"
+    );
+    // A network holding envoi's address does.
+    w.e.create_domain("third.test");
+    w.dns.txt("third.test", "v=spf1 ip4:127.0.0.0/8 -all");
+    let v = expect_json(
+        w.e.put("/v4/domains/third.test/verify", ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(find(&v, "third.test")["valid"], "valid");
+}

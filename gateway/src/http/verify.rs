@@ -2,6 +2,8 @@
 //! domain made active when SPF and DKIM hold, the return-path MX recorded,
 //! the DMARC record read and BIMI checked.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::Json;
 use policy::dmarc::Record;
@@ -13,21 +15,79 @@ use super::extract::AdminDomain;
 use crate::app::App;
 use crate::dns_records::{DnsRecord, Role};
 
-/// Whether what DNS holds does the record's job: an SPF record (whatever
-/// it authorises: a domain may list more senders than envoi), a DMARC
-/// record receivers can read, a DKIM key exactly as envoi signs with it.
-fn record_holds(r: &DnsRecord, found: &[String]) -> bool {
+/// Whether what DNS holds does the record's job, else what to change: an
+/// SPF record that authorises envoi's host (`a:{host}`, or an `ip4:`/`ip6:`
+/// holding one of its addresses; an `include:` is not followed here and is
+/// taken on trust), a DMARC record receivers can read, a DKIM key exactly as
+/// envoi signs with it, an MX at envoi's host.
+fn check(r: &DnsRecord, found: &[String], host: &str, envoi: &[IpAddr]) -> Result<(), String> {
+    let publish = || format!("publish {} \"{}\" at {}", r.kind(), r.value, r.name);
     match r.role {
         Role::Spf | Role::ReturnPathSpf => {
-            found.iter().any(|v| v.trim_start().starts_with("v=spf1"))
+            let spf: Vec<&String> = found
+                .iter()
+                .filter(|v| v.trim_start().starts_with("v=spf1"))
+                .collect();
+            match spf.as_slice() {
+                [] => Err(publish()),
+                [one] if spf_authorises(one, host, envoi) => Ok(()),
+                [_] => Err(format!(
+                    "the SPF record at {} does not authorise envoi ({host}): add a:{host} before its all mechanism",
+                    r.name
+                )),
+                _ => Err(format!(
+                    "{} SPF records at {}: receivers treat that as an error (permerror); merge them into one",
+                    spf.len(),
+                    r.name
+                )),
+            }
         }
-        // `found` holds the MX hosts: one of them must be envoi.
-        Role::ReturnPathMx => found.iter().any(|h| h.eq_ignore_ascii_case(&r.value)),
-        Role::Dmarc => found.iter().any(|v| Record::parse(v).is_ok()),
-        Role::Dkim => found
+        Role::ReturnPathMx => match found.iter().any(|h| h.eq_ignore_ascii_case(&r.value)) {
+            true => Ok(()),
+            false => Err(format!("publish MX 10 {} at {}", r.value, r.name)),
+        },
+        Role::Dmarc => match found
             .iter()
-            .any(|v| crate::dns_check::same_txt(v, &r.value)),
+            .find(|v| v.trim_start().starts_with("v=DMARC1"))
+        {
+            None => Err(publish()),
+            Some(v) => Record::parse(v)
+                .map(drop)
+                .map_err(|e| format!("{e}; {}", publish())),
+        },
+        Role::Dkim => match found
+            .iter()
+            .any(|v| crate::dns_check::same_txt(v, &r.value))
+        {
+            true => Ok(()),
+            false if found.is_empty() => Err(publish()),
+            false => Err(format!(
+                "the TXT at {} is not this key: replace it with \"{}\"",
+                r.name, r.value
+            )),
+        },
     }
+}
+
+/// Whether an SPF record lets envoi send: `a:{host}`, an address or network
+/// of envoi's, or an include (not followed).
+fn spf_authorises(spf: &str, host: &str, envoi: &[IpAddr]) -> bool {
+    spf.split_whitespace().any(|term| {
+        let term = term.trim_start_matches('+').to_ascii_lowercase();
+        if term.starts_with("include:") || term == format!("a:{host}") {
+            return true;
+        }
+        let Some(net) = term
+            .strip_prefix("ip4:")
+            .or_else(|| term.strip_prefix("ip6:"))
+        else {
+            return false;
+        };
+        match net.parse::<ipnet::IpNet>() {
+            Ok(n) => envoi.iter().any(|ip| n.contains(ip)),
+            Err(_) => net.parse::<IpAddr>().is_ok_and(|a| envoi.contains(&a)),
+        }
+    })
 }
 
 /// The domain's DMARC record read: its tags, and whether envoi's mail
@@ -86,7 +146,8 @@ async fn bimi_json(app: &App, domain: &str, dmarc: Option<&Record>) -> Value {
 }
 
 /// `PUT /v4/domains/{name}/verify`: looks up SPF, DKIM and DMARC, marks each
-/// record `valid`/`invalid` with what DNS holds (`cached`), and makes the
+/// record `valid`/`invalid` with what DNS holds (`cached`) and what to
+/// change (`fix`), and makes the
 /// domain `active` when SPF and DKIM hold (DMARC is advised, not required).
 /// DMARC is read (`dmarc`: its tags, and whether envoi's mail passes under
 /// it), and BIMI checked (`bimi`).
@@ -100,22 +161,25 @@ pub async fn verify(
     let (mut spf_ok, mut dkim_ok, mut return_path_ok) = (false, true, false);
     let (mut records, mut receiving_records) = (Vec::new(), Vec::new());
     let mut dmarc_found = Vec::new();
+    let host = app.config.delivery.helo();
+    let envoi = crate::dns_check::envoi_addresses(&app.config.delivery).await;
     for r in wanted.iter().chain(&receiving) {
         let dns = &app.config.delivery;
         let looked_up = match r.role {
             Role::ReturnPathMx => crate::dns_check::mx(dns, &r.name).await,
             _ => crate::dns_check::txt(dns, &r.name).await,
         };
-        let (found, ok) = match looked_up {
+        let (found, verdict) = match looked_up {
             Ok(found) => {
-                let ok = record_holds(r, &found);
-                (found, ok)
+                let verdict = check(r, &found, &host, &envoi);
+                (found, verdict)
             }
             Err(e) => {
                 tracing::warn!(record = %r.name, error = %e, "DNS lookup failed during verification");
-                (Vec::new(), false)
+                (Vec::new(), Err(format!("{e}: try again shortly")))
             }
         };
+        let ok = verdict.is_ok();
         match r.role {
             Role::Spf => spf_ok = ok,
             Role::Dkim => dkim_ok &= ok,
@@ -125,6 +189,8 @@ pub async fn verify(
         }
         let mut rec = record(r.kind(), &r.name, &r.value);
         rec["valid"] = json!(if ok { "valid" } else { "invalid" });
+        // What to change, when something is to be.
+        rec["fix"] = json!(verdict.err());
         rec["cached"] = json!(found);
         if r.role == Role::ReturnPathMx {
             rec["priority"] = json!("10");
