@@ -4,7 +4,10 @@
 use policy::dmarc::Policy;
 use sqlx::Row;
 
-use super::{now_micros, Result, Store, StoreError};
+use super::{now_micros, placeholders, Result, Store, StoreError};
+
+/// Rows of a report per INSERT.
+const ROWS_PER_INSERT: usize = 256;
 use crate::dmarc::{Aggregate, TlsReport};
 
 /// A stored aggregate report, as the list shows it.
@@ -67,20 +70,26 @@ impl Store {
         let Some(id) = id else {
             return Ok(Stored::Duplicate);
         };
-        for r in &a.rows {
-            sqlx::query(
+        // A big reporter's report has hundreds of rows: a few statements,
+        // not one per row (PostgreSQL takes at most 65535 parameters).
+        for chunk in a.rows.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO dmarc_rows (report, source_ip, count, header_from, disposition, \
-                 dkim_aligned, spf_aligned) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id)
-            .bind(r.source_ip.to_string())
-            .bind(r.count as i64)
-            .bind(&r.header_from)
-            .bind(r.disposition.as_str())
-            .bind(r.dkim_aligned as i64)
-            .bind(r.spf_aligned as i64)
-            .execute(&mut *tx)
-            .await?;
+                 dkim_aligned, spf_aligned) VALUES {}",
+                placeholders(chunk.len(), 7, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(id)
+                    .bind(r.source_ip.to_string())
+                    .bind(r.count as i64)
+                    .bind(&r.header_from)
+                    .bind(r.disposition.as_str())
+                    .bind(r.dkim_aligned as i64)
+                    .bind(r.spf_aligned as i64);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Stored::New)
