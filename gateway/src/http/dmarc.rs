@@ -58,7 +58,9 @@ pub async fn reports(
                 "report_id": r.report_id,
                 "begin": rfc2822(r.begin.saturating_mul(1_000_000)),
                 "end": rfc2822(r.end.saturating_mul(1_000_000)),
-                "policy": policy_text(r.policy, r.pct),
+                // As published (`quarantine; pct=10`), and where that
+                // stands on the ramp (`quarantine; pct=5`).
+                "policy": Step::new(r.policy, r.pct.clamp(0, 100) as u8).to_string(),
                 "ramp_step": step.to_string(),
                 "messages": r.messages,
                 "dmarc_pass": r.dmarc_pass,
@@ -79,14 +81,6 @@ pub async fn reports(
     Ok(Json(
         json!({ "domain": d.name, "items": items, "paging": { "next": next } }),
     ))
-}
-
-/// The policy as the reporter saw it published: `quarantine; pct=10`.
-fn policy_text(p: policy::dmarc::Policy, pct: i64) -> String {
-    match pct {
-        100 => p.as_str().to_string(),
-        n => format!("{p}; pct={n}"),
-    }
 }
 
 /// A source as the reports saw it; `envoi`: it is one of envoi's own

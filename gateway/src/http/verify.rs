@@ -91,22 +91,24 @@ fn spf_authorises(spf: &str, host: &str, envoi: &[IpAddr]) -> bool {
 }
 
 /// The domain's DMARC record read: its tags, and whether envoi's mail
-/// (DKIM `d=` the domain, return path `return_path_domain`) passes under it.
-fn dmarc_json(found: &[String], domain: &str, return_path_domain: &str) -> Value {
+/// (DKIM `d=` the domain, return path `return_path_domain`) passes under
+/// it; and the record itself when it reads (for BIMI).
+fn dmarc_json(found: &[String], domain: &str, return_path_domain: &str) -> (Value, Option<Record>) {
     let Some(text) = found
         .iter()
         .find(|v| v.trim_start().starts_with("v=DMARC1"))
     else {
-        return json!({
+        let missing = json!({
             "record": null,
             "error": format!("no DMARC record at _dmarc.{domain}: publish the one in sending_dns_records to start (p=none)"),
         });
+        return (missing, None);
     };
     match Record::parse(text) {
-        Err(e) => json!({ "record": text, "error": e.to_string() }),
+        Err(e) => (json!({ "record": text, "error": e.to_string() }), None),
         Ok(r) => {
             let a = policy::dmarc::envoi_alignment(&r, domain, domain, return_path_domain);
-            json!({
+            let read = json!({
                 "record": text,
                 "p": r.p.as_str(),
                 "sp": r.sp.map(|p| p.as_str()),
@@ -121,7 +123,8 @@ fn dmarc_json(found: &[String], domain: &str, return_path_domain: &str) -> Value
                     "spf_aligned": a.spf,
                     "passes": a.pass(),
                 },
-            })
+            });
+            (read, Some(r))
         }
     }
 }
@@ -219,8 +222,7 @@ pub async fn verify(
             .clone()
             .unwrap_or_else(|| d.name.clone())
     };
-    let dmarc = dmarc_json(&dmarc_found, &d.name, &return_path_domain);
-    let parsed = dmarc["record"].as_str().and_then(|t| Record::parse(t).ok());
+    let (dmarc, parsed) = dmarc_json(&dmarc_found, &d.name, &return_path_domain);
     let bimi = bimi_json(&app, &d.name, parsed.as_ref()).await;
     let d = find(&app, &d.name).await?;
     Ok(Json(json!({
