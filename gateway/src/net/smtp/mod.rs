@@ -177,15 +177,23 @@ impl Session {
                 Ok(r) if (200..600).contains(&r.code) => return Ok(r),
                 Ok(r) => {
                     return Err(SessionError::Protocol(format!(
-                        "reply code {} is not SMTP",
+                        "reply code {} is not SMTP ({what})",
                         r.code
                     )))
                 }
                 Err(smtp_proto::Error::NeedsMoreData { .. }) => continue,
                 Err(smtp_proto::Error::ResponseTooLong) => {
-                    return Err(SessionError::Protocol("reply too long".into()))
+                    return Err(SessionError::Protocol(format!(
+                        "the reply is over 4096 bytes ({what})"
+                    )))
                 }
-                Err(e) => return Err(SessionError::Protocol(format!("{e:?}"))),
+                Err(smtp_proto::Error::SyntaxError { syntax }) => {
+                    return Err(SessionError::Protocol(format!(
+                        "{} in the reply ({what})",
+                        syntax.to_ascii_lowercase()
+                    )))
+                }
+                Err(e) => return Err(SessionError::Protocol(format!("{e:?} ({what})"))),
             }
         }
     }

@@ -115,3 +115,19 @@ async fn a_server_that_stops_reading_the_message_is_cut_off() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_reply_that_is_not_smtp_is_named_in_words() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let e = Session::connect(addr, short()).await.err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "the server spoke something other than SMTP: invalid response code in the reply (the greeting)"
+    );
+}
