@@ -158,9 +158,12 @@ async fn deliver_group_into(
         for (job, p) in queue.by_ref() {
             d.pace(domain).await;
             match dispatcher.send(&letter(&job, &p)).await {
-                Sent::Done(fates, facts) => {
+                Sent::Done(fates) => {
+                    // `Done` always comes from the current session.
+                    let unknown = SessionFacts::default();
+                    let facts = dispatcher.facts().unwrap_or(&unknown);
                     for (r, fate) in job.recipients.iter().zip(fates) {
-                        out.push(finish(d, &job, Some(&p), r, fate, &facts));
+                        out.push(finish(d, &job, Some(&p), r, fate, facts));
                     }
                     flush(out, tx);
                 }

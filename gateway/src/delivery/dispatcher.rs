@@ -32,8 +32,9 @@ impl Letter<'_> {
 
 /// How one message went on the current MX.
 pub(super) enum Sent {
-    /// A fate per recipient, in order, and the session they came from.
-    Done(Vec<Fate>, SessionFacts),
+    /// A fate per recipient, in order (the session they came from is
+    /// `Dispatcher::facts`).
+    Done(Vec<Fate>),
     /// 4xx for every recipient while other MX hosts remain: the next may
     /// do better. The session stays usable for the other messages.
     TryNextMx,
@@ -167,7 +168,7 @@ impl<'a> Dispatcher<'a> {
                     // session is ready for the next message.
                     return Sent::TryNextMx;
                 }
-                Sent::Done(fates, facts.clone())
+                Sent::Done(fates)
             }
             Err(e) => {
                 tracing::warn!(mx = %cur.target.host, error = %e, "session broke; remaining messages go to the next MX");
@@ -180,6 +181,11 @@ impl<'a> Dispatcher<'a> {
                 Sent::Broken
             }
         }
+    }
+
+    /// What is known of the current session (after `send` said `Done`).
+    pub(super) fn facts(&self) -> Option<&SessionFacts> {
+        self.current.as_ref().map(|c| &c.conn.facts)
     }
 
     /// Parks the current session and says how the walk ended.
@@ -206,7 +212,7 @@ impl Failed {
     /// The fate of a recipient no MX took.
     pub(super) fn fate(&self) -> Fate {
         let r = &self.reply;
-        match classify(r.code, r.enhanced, &r.text()) {
+        match classify(r.code, r.enhanced, &r.message()) {
             Verdict::Permanent(reason) => Fate::Permanent(reason, r.clone()),
             _ => Fate::Temporary(r.clone()),
         }

@@ -54,7 +54,7 @@ fn letter<'a>(to: &[&'a str]) -> Letter<'a> {
 
 /// The reply codes of a message's fates, in recipient order.
 fn codes(sent: Sent) -> Vec<(char, u16)> {
-    let Sent::Done(fates, _) = sent else {
+    let Sent::Done(fates) = sent else {
         panic!("expected fates");
     };
     fates

@@ -33,7 +33,8 @@ impl Fate {
     }
 
     pub(super) fn from_reply(r: Reply) -> Fate {
-        match classify(r.code, r.enhanced, &r.text()) {
+        // The text matters only without an enhanced code: the message is it.
+        match classify(r.code, r.enhanced, &r.message()) {
             Verdict::Delivered => Fate::Delivered(r),
             Verdict::Temporary => Fate::Temporary(r),
             Verdict::Permanent(reason) => Fate::Permanent(reason, r),
@@ -110,8 +111,8 @@ pub(super) fn finish(
     let status = DeliveryStatus {
         code: reply.code,
         enhanced_code: reply.enhanced,
-        message: reply.message(),
-        description: reply.text().clone(),
+        message: reply.message().into_owned(),
+        description: reply.text(),
         mx_host: facts.mx_host.clone(),
         attempt_no,
         tls: facts.tls,
@@ -138,7 +139,7 @@ pub(super) fn finish(
             kind,
             address: r.address.clone(),
             code: reply.code.to_string(),
-            error: reply.text().clone(),
+            error: reply.text(),
         }),
     }
 }

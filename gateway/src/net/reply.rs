@@ -32,9 +32,13 @@ impl Reply {
         (200..400).contains(&self.code)
     }
 
-    /// The lines' text, joined by a space, without any code.
-    pub fn message(&self) -> String {
-        self.lines.join(" ")
+    /// The lines' text, joined by a space, without any code (borrowed for
+    /// the usual one-line reply: this runs for every recipient delivered).
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match self.lines.as_slice() {
+            [one] => std::borrow::Cow::Borrowed(one.as_str()),
+            lines => std::borrow::Cow::Owned(lines.join(" ")),
+        }
     }
 
     /// The text as the server wrote it after the code: the enhanced code,
@@ -42,7 +46,7 @@ impl Reply {
     pub fn text(&self) -> String {
         match self.enhanced {
             Some(e) => format!("{e} {}", self.message()),
-            None => self.message(),
+            None => self.message().into_owned(),
         }
     }
 
