@@ -28,12 +28,7 @@ pub async fn receive(app: &Intake<'_>, message: &[u8]) -> Reply {
     };
     let stored = match &report {
         Report::Aggregate(a) => {
-            let domain = match app.store.registered_owner(&a.domain).await {
-                Ok(Some(name)) => app.store.domain(&name).await,
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
-            };
-            match domain {
+            match app.store.registered_domain(&a.domain).await {
                 Ok(Some(d)) => {
                     let stored = app.store.store_aggregate(d.id, a).await;
                     if matches!(stored, Ok(Stored::New)) {

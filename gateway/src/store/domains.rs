@@ -200,9 +200,14 @@ impl Store {
     /// The most specific registered domain that `domain` is within (itself
     /// or a parent), through the domain cache: who owns a From address.
     pub async fn registered_owner(&self, domain: &str) -> Result<Option<String>> {
+        Ok(self.registered_domain(domain).await?.map(|d| d.name))
+    }
+
+    /// The registered domain `domain` is, or is under (the closest).
+    pub async fn registered_domain(&self, domain: &str) -> Result<Option<Domain>> {
         for candidate in policy::sender::owner_candidates(domain) {
             if let Some(d) = self.domain(&candidate).await? {
-                return Ok(Some(d.name));
+                return Ok(Some(d));
             }
         }
         Ok(None)
