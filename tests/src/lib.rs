@@ -151,6 +151,16 @@ pub struct Options {
     pub store_url: Option<String>,
 }
 
+impl Options {
+    /// An inbound listener (bounces, complaints, reports) for `bounce_domain`.
+    pub fn with_bounce_domain(bounce_domain: &str) -> Options {
+        Options {
+            inbound: Some(format!("bounce_domain = \"{bounce_domain}\"")),
+            ..Options::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -395,10 +405,12 @@ impl Envoi {
     }
 
     pub fn events(&self, domain: &str, query: &str) -> Vec<Value> {
-        let r = self
-            .get(&format!("/v3/{domain}/events?{query}"), ADMIN_KEY)
-            .send()
-            .unwrap();
+        self.items(&format!("/v3/{domain}/events?{query}"))
+    }
+
+    /// The `items` of a list endpoint, read with the account key (200).
+    pub fn items(&self, path: &str) -> Vec<Value> {
+        let r = self.get(path, ADMIN_KEY).send().unwrap();
         expect_json(r, 200)["items"].as_array().unwrap().clone()
     }
 

@@ -11,10 +11,7 @@ use envoi_tests::*;
 const BOUNCES: &str = "bounces.envoi.test";
 
 fn start() -> (Envoi, u16) {
-    let e = Envoi::start_with(Options {
-        inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
-        ..Options::default()
-    });
+    let e = Envoi::start_with(Options::with_bounce_domain(BOUNCES));
     e.create_domain("shop.test");
     let port = e.inbound_port.unwrap();
     (e, port)
@@ -84,15 +81,7 @@ fn send(port: u16, to: &str, message: &[u8]) -> String {
 }
 
 fn reports(e: &Envoi) -> Vec<serde_json::Value> {
-    expect_json(
-        e.get("/v3/shop.test/dmarc/reports", ADMIN_KEY)
-            .send()
-            .unwrap(),
-        200,
-    )["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    e.items("/v3/shop.test/dmarc/reports")
 }
 
 #[test]
@@ -170,10 +159,7 @@ fn ramp_world(record: Option<&str>, reports: &[(&str, i64, u32, u32)]) -> world:
     let w = world::Delivering::start(
         envoi_tests::sink::Script::default(),
         "",
-        Options {
-            inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
-            ..Options::default()
-        },
+        Options::with_bounce_domain(BOUNCES),
     );
     w.e.create_domain("shop.test");
     if let Some(r) = record {

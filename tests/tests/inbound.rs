@@ -20,14 +20,7 @@ struct World {
 }
 
 fn world() -> World {
-    let w = Delivering::start(
-        Script::default(),
-        "",
-        Options {
-            inbound: Some(format!("bounce_domain = \"{BOUNCES}\"")),
-            ..Options::default()
-        },
-    );
+    let w = Delivering::start(Script::default(), "", Options::with_bounce_domain(BOUNCES));
     w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
     let inbound = w.e.inbound_port.unwrap();
     World { w, inbound }

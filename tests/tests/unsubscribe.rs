@@ -33,15 +33,7 @@ fn link_path(r: &Received) -> String {
 }
 
 fn unsubscribes(e: &Envoi) -> Vec<serde_json::Value> {
-    expect_json(
-        e.get(&format!("/v3/{DOMAIN}/unsubscribes"), ADMIN_KEY)
-            .send()
-            .unwrap(),
-        200,
-    )["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    e.items(&format!("/v3/{DOMAIN}/unsubscribes"))
 }
 
 #[test]
@@ -203,10 +195,7 @@ fn world_with_listener() -> (Delivering, u16) {
     let w = Delivering::start(
         Script::default(),
         "",
-        Options {
-            inbound: Some("bounce_domain = \"bounces.envoi.test\"".into()),
-            ..Options::default()
-        },
+        Options::with_bounce_domain("bounces.envoi.test"),
     );
     w.dns.publish_dkim(&w.e.create_domain(DOMAIN));
     let port = w.e.inbound_port.unwrap();
