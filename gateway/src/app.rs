@@ -21,6 +21,8 @@ pub struct App(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Store,
+    /// This node among its peers on the store.
+    pub node: Arc<crate::cluster::Node>,
     pub master_key: MasterKey,
     /// `[limits]`, counting.
     pub limits: Arc<Limits>,
@@ -57,6 +59,14 @@ impl App {
             reputation: &self.reputation,
             queue_wake: &self.queue_wake,
         }
+    }
+
+    /// Whether this node runs `job` (asked at each of the job's ticks).
+    pub fn singleton(
+        &self,
+        job: crate::cluster::singleton::Job,
+    ) -> crate::cluster::singleton::Singleton {
+        crate::cluster::singleton::Singleton::new(job, self.store.clone(), self.node.clone())
     }
 
     pub fn bump_allowlist_generation(&self) {
@@ -172,10 +182,19 @@ impl App {
         let (master_key, created) = master_key_at_start(&store, &config).await?;
         notes.new_master_key_file = created;
 
+        let (node, released) = crate::cluster::Node::register(&store, &config).await?;
+        if released > 0 {
+            tracing::warn!(
+                recipients = released,
+                node = %node.name,
+                "picked up deliveries this node's previous run left in flight"
+            );
+        }
         let env_admin = std::env::var("ENVOI_ADMIN_KEY")
             .ok()
             .filter(|k| !k.is_empty());
-        notes.new_admin_key = admin_key_at_start(&store, env_admin.as_deref()).await?;
+        let peers = store.live_nodes(node.lease_timeout_micros()).await? - 1;
+        notes.new_admin_key = admin_key_at_start(&store, env_admin.as_deref(), peers).await?;
 
         let reputation = crate::reputation::Reputation::new(store.clone(), &config.policy);
         let app = App(Arc::new(Inner {
@@ -187,6 +206,7 @@ impl App {
             http_inflight: crate::net::budget::budget(config.http.max_inflight_bytes.0),
             smtp_inflight: crate::net::budget::budget(config.smtp.max_inflight_bytes.0),
             store,
+            node,
             master_key,
             limits: Arc::new(Limits::new(&config.limits)),
             config,
@@ -197,10 +217,12 @@ impl App {
 
 /// The admin key at start-up: `ENVOI_ADMIN_KEY` when set (unless it is the
 /// key rotated away last: a stale environment must not bring a leaked key
-/// back), else the stored one, else a new one, returned to be printed once.
+/// back, or other nodes are running: the key they run with wins), else the
+/// stored one, else a new one, returned to be printed once.
 async fn admin_key_at_start(
     store: &Store,
     env: Option<&str>,
+    live_peers: i64,
 ) -> Result<Option<String>, StartError> {
     let stored = store.api_key(ADMIN_KEY_ID).await?;
     let (secret, action, actor) = match (env, &stored) {
@@ -213,6 +235,15 @@ async fn admin_key_at_start(
                     "ENVOI_ADMIN_KEY is the account key that was rotated away at {}: it is not restored. \
                      Set ENVOI_ADMIN_KEY to the new key, or unset it.",
                     row.rotated_at.map(crate::time::rfc2822).unwrap_or_default()
+                );
+                return Ok(None);
+            }
+            Matched::Neither if live_peers > 0 => {
+                tracing::warn!(
+                    peers = live_peers,
+                    "ENVOI_ADMIN_KEY differs from the account key the running nodes use: it is not applied, \
+                     the stored key stays. Give every node the same ENVOI_ADMIN_KEY, or change the key \
+                     with POST /v1/keys/{ADMIN_KEY_ID}/rotate."
                 );
                 return Ok(None);
             }

@@ -4,6 +4,7 @@
 pub mod accept;
 pub mod api_keys;
 pub mod app;
+pub mod cluster;
 pub mod compose;
 pub mod config;
 pub mod crypto;

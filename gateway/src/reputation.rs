@@ -153,12 +153,44 @@ impl Reputation {
     /// `stop`. A domain whose count takes long (a large window) waits twenty
     /// times that before the next one, so counting stays a small share of the
     /// CPU however many events the window holds.
-    pub async fn run(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    ///
+    /// One node of a cluster assesses (`runner`): it looks at the domains
+    /// with new events, whichever node recorded them.
+    pub async fn run(
+        &self,
+        runner: crate::cluster::singleton::Singleton,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut not_before: HashMap<i64, Instant> = HashMap::new();
+        // The newest event row looked at; `None` until this node runs.
+        let mut seen: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(ASSESS_EVERY) => {}
+            }
+            if !runner.mine().await {
+                self.dirty.lock().unwrap().clear();
+                seen = None;
+                continue;
+            }
+            // Taking over: the domains of the last window's events.
+            let after = match seen {
+                Some(s) => s,
+                None => self
+                    .store
+                    .event_row_at(now_micros() - self.window.as_micros() as i64)
+                    .await
+                    .unwrap_or(0),
+            };
+            match self.store.domains_with_events_after(after).await {
+                Ok((domains, newest)) => {
+                    seen = Some(newest);
+                    domains.into_iter().for_each(|id| self.changed(id));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not list the domains with new outcomes")
+                }
             }
             let dirty: Vec<i64> = std::mem::take(&mut *self.dirty.lock().unwrap())
                 .into_iter()

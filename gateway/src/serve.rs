@@ -3,6 +3,7 @@
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::cluster::singleton::Job;
 use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         reputation: app.reputation.clone(),
         queue_wake: app.queue_wake.clone(),
         dkim_generation: app.dkim_generation.clone(),
+        node: app.node.clone(),
     };
     let deliverer = crate::delivery::Deliverer::new(context, transport);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -85,11 +87,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         dns: app.config.delivery.clone(),
         every: app.config.dkim.rotation_check.0,
         dkim_generation: app.dkim_generation.clone(),
+        runner: app.singleton(Job::DkimRotation),
     };
     let rotator = tokio::spawn(rotation.run(stop_rx.clone()));
     let assessor = {
         let (app, stop) = (app.clone(), stop_rx.clone());
-        tokio::spawn(async move { app.reputation.run(stop).await })
+        let runner = app.singleton(Job::Reputation);
+        tokio::spawn(async move { app.reputation.run(runner, stop).await })
     };
     let webhooks = crate::webhooks::Context {
         store: app.store.clone(),
@@ -97,7 +101,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         config: app.config.webhooks.clone(),
         extra_ca_file: app.config.delivery.extra_ca_file.clone(),
     };
-    let webhooks = tokio::spawn(crate::webhooks::run(webhooks, stop_rx));
+    let webhooks = tokio::spawn(crate::webhooks::run(
+        webhooks,
+        app.singleton(Job::Webhooks),
+        stop_rx.clone(),
+    ));
+    let heartbeat = tokio::spawn(app.node.clone().run(app.store.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
     let tidy = {
@@ -121,6 +130,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = rotator.await;
     let _ = assessor.await;
     let _ = webhooks.await;
+    let _ = heartbeat.await;
+    // Deliveries have stopped: what is still leased goes back now, so a
+    // rolling restart loses no time waiting for this node's leases.
+    app.node.leave(&app.store).await;
     tidy.abort();
     tracing::info!("closing the store");
     app.store.close().await;

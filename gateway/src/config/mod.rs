@@ -35,6 +35,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub dkim: DkimConfig,
     pub webhooks: WebhooksConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,7 +283,37 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// envoi's own: several nodes on one PostgreSQL store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's name, the same across its restarts (a restart hands
+    /// back what the name's earlier run held, at once). Default: the host
+    /// name and the HTTP port, `host:8080`.
+    pub node_name: Option<String>,
+    /// A node silent this long is taken for dead: any peer takes its
+    /// leases. Each node beats five times per `lease_timeout`.
+    pub lease_timeout: Dur,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_name: None,
+            lease_timeout: Dur(Duration::from_secs(30)),
+        }
+    }
+}
+
 impl Config {
+    /// `[cluster].node_name`, or the host name and the HTTP port.
+    pub fn node_name(&self) -> String {
+        self.cluster.node_name.clone().unwrap_or_else(|| {
+            let host = hostname();
+            format!("{host}:{}", self.http.listen.port())
+        })
+    }
+
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
             return Ok(Config::default());
@@ -309,6 +340,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.cluster.lease_timeout.0 < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "[cluster] lease_timeout must be at least 1s (nodes beat five times per lease_timeout)".into(),
+            ));
+        }
         if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "[smtp] tls_cert and tls_key must be set together".into(),
@@ -379,3 +415,13 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+/// This machine's name (`/etc/hostname`, `$HOSTNAME`), or "localhost".
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

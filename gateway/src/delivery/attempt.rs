@@ -37,6 +37,13 @@ fn flush(out: &mut Vec<Outcome>, tx: &OutcomeSink) {
     }
 }
 
+/// Every recipient of `jobs` back to the queue, untried.
+pub fn release_all(jobs: &[Job]) -> Vec<Outcome> {
+    jobs.iter()
+        .flat_map(|job| job.recipients.iter().map(move |r| release(job, r)))
+        .collect()
+}
+
 pub async fn deliver_group(
     d: &Deliverer,
     domain: &str,

@@ -75,6 +75,7 @@ impl Deliverer {
                 .map(|r| Outcome {
                     recipient_id: r.id,
                     domain_id: 0,
+                    lease: Some(r.lease),
                     update: RecipientUpdate::Failed,
                     attempted: false,
                     event: None,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Deliverer;
 
@@ -11,6 +11,9 @@ use super::Deliverer;
 struct Loaded {
     generation: u64,
     at: Instant,
+    /// The active rows the keys were parsed from (selector, sealed key): a
+    /// reload that finds the same rows keeps the parsed keys.
+    source: Vec<(String, Vec<u8>)>,
     keys: Arc<Vec<signer::DkimKey>>,
 }
 
@@ -30,7 +33,7 @@ impl Deliverer {
             .dkim_generation
             .load(std::sync::atomic::Ordering::SeqCst);
         if let Some(l) = self.keys.0.lock().unwrap().get(&domain.id) {
-            if l.generation == generation && l.at.elapsed() < Duration::from_secs(60) {
+            if l.generation == generation && l.at.elapsed() < crate::store::cache::TTL {
                 return Ok(l.keys.clone());
             }
         }
@@ -40,6 +43,20 @@ impl Deliverer {
             .dkim_keys(domain.id)
             .await
             .map_err(|e| e.to_string())?;
+        let source: Vec<(String, Vec<u8>)> = rows
+            .iter()
+            .filter(|r| r.active)
+            .map(|r| (r.selector.clone(), r.sealed_private_key.clone()))
+            .collect();
+        // Re-read every `TTL` so another node's rotation shows within 2 s;
+        // parsing an RSA key again only when it changed.
+        if let Some(l) = self.keys.0.lock().unwrap().get_mut(&domain.id) {
+            if l.source == source {
+                l.generation = generation;
+                l.at = Instant::now();
+                return Ok(l.keys.clone());
+            }
+        }
         let mut keys = Vec::new();
         for row in rows.iter().filter(|r| r.active) {
             let pk = crate::dkim::open_key(
@@ -62,6 +79,7 @@ impl Deliverer {
             Loaded {
                 generation,
                 at: Instant::now(),
+                source,
                 keys: keys.clone(),
             },
         );

@@ -27,13 +27,15 @@ mod outcome;
 mod prepare;
 #[cfg(test)]
 mod scripted_peer;
+pub mod share;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::AtomicU64;
 use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::cluster::Node;
 
 use crate::compose::SendOptions;
 use crate::config::Config;
@@ -43,14 +45,9 @@ use crate::net::smtp::Timeouts;
 use crate::net::tls;
 use crate::reputation::Reputation;
 use crate::store::now_micros;
-use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome};
+use crate::store::queue::{DeliveryMessage, LeaseRequest, LeasedRecipient, Outcome};
 use crate::store::Store;
 
-/// A lease outlives any one attempt (connect, TLS, DATA timeouts together);
-/// after a crash, leased recipients come back once it expires.
-/// On PostgreSQL (several nodes) that is how long a crashed node's work waits;
-/// on SQLite (one node) leases are handed back at startup.
-const LEASE: Duration = Duration::from_secs(5 * 60);
 const BATCH: i64 = 500;
 const JOBS_PER_CONNECTION: usize = 50;
 const MAX_GROUPS_IN_FLIGHT: usize = 64;
@@ -99,6 +96,8 @@ pub struct Context {
     pub queue_wake: Arc<Notify>,
     /// Bumped when a DKIM key changes.
     pub dkim_generation: Arc<AtomicU64>,
+    /// This node: whose leases these are, and how many peers share the work.
+    pub node: Arc<Node>,
 }
 
 pub struct Deliverer {
@@ -109,7 +108,8 @@ pub struct Deliverer {
     /// `[delivery].retry_schedule`, read once.
     pub retry_schedule: Vec<Duration>,
     keys: keys::KeyCache,
-    per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// What this node holds and has open per destination.
+    share: Arc<share::Share>,
     /// Destinations none of whose MX hosts took a connection lately.
     pub holds: hold::Holds,
 }
@@ -154,23 +154,24 @@ impl Deliverer {
             router,
             retry_schedule,
             keys: keys::KeyCache::default(),
-            per_destination: Mutex::new(HashMap::new()),
+            share: Arc::default(),
             holds: hold::Holds::default(),
         })
     }
 
-    /// `[limits].per_destination_connections` for one recipient domain;
-    /// `None` when unlimited (0).
-    fn destination_slots(&self, domain: &str) -> Option<Arc<Semaphore>> {
-        let n = self.ctx.config.limits.per_destination_connections as usize;
-        (n > 0).then(|| {
-            self.per_destination
-                .lock()
-                .unwrap()
-                .entry(domain.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(n)))
-                .clone()
-        })
+    /// Connections this node may open to one destination: its share of
+    /// `[limits].per_destination_connections`; `None` when unlimited.
+    fn connections_cap(&self) -> Option<usize> {
+        share::connections_per_node(
+            self.ctx.config.limits.per_destination_connections,
+            self.ctx.node.live(),
+        )
+    }
+
+    /// Recipients this node may hold for one destination: what its
+    /// connections to it can start soon.
+    fn held_cap(&self) -> usize {
+        self.connections_cap().unwrap_or(MAX_GROUPS_IN_FLIGHT) * JOBS_PER_CONNECTION
     }
 
     /// Waits until one more message may go to `domain`
@@ -228,15 +229,19 @@ impl Deliverer {
             let leased = if free == 0 || free_kib == 0 {
                 Vec::new()
             } else {
-                let now = now_micros();
-                // Each copy counts twice (see BYTES_IN_FLIGHT).
-                let max_bytes = free_kib as i64 * 1024 / 2;
-                match self
-                    .ctx
-                    .store
-                    .lease_due(now, now + LEASE.as_micros() as i64, BATCH, max_bytes)
-                    .await
-                {
+                let cap = self.held_cap();
+                let full = self.share.full(cap);
+                let request = LeaseRequest {
+                    lease: self.ctx.node.next_lease(),
+                    now: now_micros(),
+                    timeout_micros: self.ctx.node.lease_timeout_micros(),
+                    limit: BATCH,
+                    // Each copy counts twice (see BYTES_IN_FLIGHT).
+                    max_bytes: free_kib as i64 * 1024 / 2,
+                    per_domain: cap as i64,
+                    skip_domains: &full,
+                };
+                match self.ctx.store.lease_due(&request).await {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::error!(error = %e, "could not lease due recipients; retrying");
@@ -257,7 +262,7 @@ impl Deliverer {
             let groups = match self.group(leased).await {
                 Ok(g) => g,
                 Err(e) => {
-                    tracing::error!(error = %e, "could not load leased messages; they will be retried when the lease expires");
+                    tracing::error!(error = %e, "could not load leased messages; retrying");
                     tokio::time::sleep(IDLE_POLL).await;
                     continue;
                 }
@@ -276,14 +281,23 @@ impl Deliverer {
                     let me = self.clone();
                     let tx = outcomes_tx.clone();
                     let domain = domain.clone();
+                    let mut stopping = stop.clone();
+                    let recipients = chunk.iter().map(|j| j.recipients.len()).sum();
+                    self.share.hold(&domain, recipients);
                     tasks.spawn(async move {
-                        let _connection = match me.destination_slots(&domain) {
-                            Some(slots) => {
-                                Some(slots.acquire_owned().await.expect("semaphore open"))
+                        let share = me.share.clone();
+                        tokio::select! {
+                            connection = share.connect(&domain, || me.connections_cap()) => {
+                                attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
+                                drop(connection);
                             }
-                            None => None,
-                        };
-                        attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
+                            // Not started when the node stops: handed back
+                            // at once, for a peer (or the next run) to send.
+                            _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                                let _ = tx.send(attempt::release_all(&chunk));
+                            }
+                        }
+                        me.share.let_go(&domain, recipients);
                         drop((permit, held));
                     });
                 }
@@ -305,7 +319,13 @@ impl Deliverer {
     pub(super) async fn record(&self, outcomes: Vec<Outcome>) {
         for attempt in 0..5 {
             match self.ctx.store.record_outcomes(&outcomes).await {
-                Ok(()) => {
+                Ok(dropped) => {
+                    if dropped > 0 {
+                        tracing::warn!(
+                            recipients = dropped,
+                            "outcomes not recorded: this node lost their leases (it was silent longer than [cluster].lease_timeout) and another node took them over"
+                        );
+                    }
                     // The rates changed: the domains are assessed again soon.
                     for o in outcomes.iter().filter(|o| o.event.is_some()) {
                         self.ctx.reputation.changed(o.domain_id);
@@ -318,8 +338,8 @@ impl Deliverer {
                 }
             }
         }
-        // The leases expire and the recipients are tried again: a duplicate
-        // at worst, never a loss.
+        // The leases are handed back when this node stops or dies, and the
+        // recipients tried again: a duplicate at worst, never a loss.
         tracing::error!(
             n = outcomes.len(),
             "giving up recording outcomes; recipients will be retried"

@@ -126,6 +126,7 @@ pub(super) fn finish(
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
+        lease: Some(r.lease),
         update,
         attempted: true,
         event: Some(events::delivery(
@@ -167,6 +168,7 @@ pub(super) fn suppressed_outcome(
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
+        lease: Some(r.lease),
         update: RecipientUpdate::Failed,
         attempted: false,
         event: Some(events::delivery(
@@ -184,6 +186,7 @@ pub(super) fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Ou
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,
+        lease: Some(r.lease),
         update: RecipientUpdate::Release,
         attempted: false,
         event: None,

@@ -65,6 +65,8 @@ pub struct Rotation {
     pub every: Duration,
     /// Bumped when a key is activated, so signers reload their keys.
     pub dkim_generation: Arc<AtomicU64>,
+    /// One node of a cluster checks rotations.
+    pub runner: crate::cluster::singleton::Singleton,
 }
 
 /// Starts a rotation of `domain`: a new inactive key per active key.
@@ -226,12 +228,19 @@ impl Rotation {
 
     /// The background task, until `stop` turns true.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        // Whether this node runs the checks is asked more often than the
+        // checks are made, so a peer takes over within seconds.
+        let ask = self.every.min(std::time::Duration::from_secs(5));
+        let mut next = tokio::time::Instant::now();
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "DKIM rotation check failed; trying again later");
+            if tokio::time::Instant::now() >= next && self.runner.mine().await {
+                next = tokio::time::Instant::now() + self.every;
+                if let Err(e) = self.tick().await {
+                    tracing::warn!(error = %e, "DKIM rotation check failed; trying again later");
+                }
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.every) => {}
+                _ = tokio::time::sleep(ask) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -279,6 +288,7 @@ mod tests {
             dns: app.config.delivery.clone(),
             every: app.config.dkim.rotation_check.0,
             dkim_generation: app.dkim_generation.clone(),
+            runner: app.singleton(crate::cluster::singleton::Job::DkimRotation),
         };
         let key = PrivateKey::generate(KeySpec::Ed25519).unwrap();
         let sealed = super::super::SealedKey::new(&app.master_key, "due.test", "k1", &key);

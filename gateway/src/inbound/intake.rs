@@ -177,6 +177,7 @@ fn bounces(t: &ReportTarget, failures: &[Failure]) -> Result<Vec<Outcome>, Strin
             Outcome {
                 recipient_id: *id,
                 domain_id: t.message.domain_id,
+                lease: None,
                 update: match disp.next {
                     Next::Failed => RecipientUpdate::Failed,
                     _ => RecipientUpdate::Unchanged,
@@ -213,6 +214,7 @@ fn complaints(
         .map(|(id, address)| Outcome {
             recipient_id: *id,
             domain_id: t.message.domain_id,
+            lease: None,
             update: RecipientUpdate::Unchanged,
             attempted: false,
             event: Some(events::complained(

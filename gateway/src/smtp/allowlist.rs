@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipnet::IpNet;
 
@@ -21,8 +21,8 @@ pub fn parse_network(text: &str) -> Option<IpNet> {
 }
 
 /// The allowlists, parsed, kept between connections: reloaded when this node
-/// changes one, and at least every `TTL` (another node may have).
-/// The allowlists as last read, until one changes (`generation`) or `TTL`.
+/// changes one, and at least every `TTL` (another node may have: every node
+/// sees a change within the 2 s of the other caches).
 pub struct Cache {
     store: Store,
     /// Bumped whenever an allowlist changes.
@@ -33,7 +33,7 @@ pub struct Cache {
 /// Each allowed network with the domain that listed it.
 type Networks = Arc<Vec<(IpNet, String)>>;
 
-const TTL: Duration = Duration::from_secs(30);
+use crate::store::cache::TTL;
 
 impl Cache {
     pub fn new(store: Store, generation: Arc<AtomicU64>) -> Cache {

@@ -13,7 +13,10 @@ pub mod group_commit;
 pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
+pub mod nodes;
 pub mod queue;
+#[cfg(test)]
+mod queue_tests;
 pub mod relaxed;
 pub mod reputation;
 pub mod settings;

@@ -1,10 +1,13 @@
 //! The delivery queue: leasing due recipients and recording what happened.
 //!
-//! A lease is a time, not a lock: a worker that dies (kill -9) leaves leases
-//! that simply expire, and the recipients are picked up again. Leasing and
-//! recording are each one transaction for a whole batch.
+//! A lease names its holder, a node's run (`store::nodes`), and lasts as
+//! long as that node beats: a node killed (kill -9) or frozen leaves leases
+//! that any peer takes once its heartbeat is `[cluster].lease_timeout` old.
+//! Outcomes are fenced: one is recorded only while its lease is still held,
+//! so a node that lost its lease cannot overwrite what the peer recorded.
+//! Leasing and recording are each one transaction for a whole batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
@@ -14,6 +17,13 @@ use super::messages::{message_from, StoredMessage, MSG_COLS};
 use super::relaxed::RelaxedTx;
 use super::{placeholders, Backend, Result, Store};
 
+/// Who holds a recipient: a node's run and which of its leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub node: i64,
+    pub token: i64,
+}
+
 /// A recipient leased for one delivery attempt.
 #[derive(Debug, Clone)]
 pub struct LeasedRecipient {
@@ -22,6 +32,25 @@ pub struct LeasedRecipient {
     pub address: String,
     pub domain: String,
     pub attempts: i64,
+    pub lease: Lease,
+}
+
+/// What to lease.
+pub struct LeaseRequest<'a> {
+    pub lease: Lease,
+    pub now: i64,
+    /// A lease whose node has not beaten for this long is free to take.
+    pub timeout_micros: i64,
+    /// Recipients at most.
+    pub limit: i64,
+    /// Message bytes at most (counted once per recipient; the first is
+    /// always taken), so a queue of big messages is never loaded at once.
+    pub max_bytes: i64,
+    /// Recipients at most per destination domain: what this node's
+    /// connections to it can start soon; the rest stays for peers.
+    pub per_domain: i64,
+    /// Destination domains this node already holds enough of.
+    pub skip_domains: &'a [String],
 }
 
 /// A message to deliver, with its domain.
@@ -58,6 +87,9 @@ pub struct Suppression {
 pub struct Outcome {
     pub recipient_id: i64,
     pub domain_id: i64,
+    /// The lease the outcome was reached under: recorded only while it is
+    /// still held. `None` for reports (DSN, ARF), which hold no lease.
+    pub lease: Option<Lease>,
     pub update: RecipientUpdate,
     /// Whether this was an attempt (counts towards `attempts`).
     pub attempted: bool,
@@ -65,44 +97,63 @@ pub struct Outcome {
     pub suppress: Option<Suppression>,
 }
 
+/// `AND` the lease still held, for an outcome's UPDATE (placeholders `$a`, `$a+1`).
+fn fence(lease: Option<Lease>, a: usize) -> String {
+    match lease {
+        Some(_) => format!(" AND lease_node = ${a} AND lease_token = ${}", a + 1),
+        None => String::new(),
+    }
+}
+
 impl Store {
-    /// Leases up to `limit` due recipients until `lease_until` (microseconds),
-    /// oldest first, and stops once their messages add up to `max_bytes`
-    /// (counted once per recipient; the first is always taken), so that a
-    /// queue of big messages is never loaded into memory all at once.
-    pub async fn lease_due(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-        max_bytes: i64,
-    ) -> Result<Vec<LeasedRecipient>> {
+    /// Leases due recipients to `req.lease`, oldest first, within the
+    /// request's bounds (count, bytes, per destination).
+    pub async fn lease_due(&self, req: &LeaseRequest<'_>) -> Result<Vec<LeasedRecipient>> {
         // Several nodes on PostgreSQL: skip rows another node is leasing.
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let skip = if req.skip_domains.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND domain NOT IN ({})",
+                placeholders(req.skip_domains.len(), 1, 9)
+            )
+        };
+        // Candidates are scanned wider than the lease so that a backlog for
+        // one destination (capped per domain) does not hide the others.
         let sql = format!(
-            "UPDATE recipients SET lease_until = $1 WHERE id IN (\
+            "UPDATE recipients SET lease_node = $1, lease_token = $2 WHERE id IN (\
                SELECT id FROM (\
-                 SELECT c.id, SUM(m.size) OVER (ORDER BY c.next_attempt_at, c.id) - m.size AS bytes_ahead \
-                 FROM (SELECT id, message_id, next_attempt_at FROM recipients \
-                       WHERE status = 'queued' AND next_attempt_at <= $2 \
-                       AND (lease_until IS NULL OR lease_until < $2) \
-                       ORDER BY next_attempt_at LIMIT $3{lock}) c \
-                 JOIN messages m ON m.id = c.message_id) w \
-               WHERE bytes_ahead < $4) \
-             RETURNING id, message_id, address, domain, attempts"
+                 SELECT id, next_attempt_at, SUM(size) OVER (ORDER BY next_attempt_at, id) - size AS bytes_ahead FROM (\
+                   SELECT c.id, c.next_attempt_at, m.size, \
+                          ROW_NUMBER() OVER (PARTITION BY c.domain ORDER BY c.next_attempt_at, c.id) AS nth \
+                   FROM (SELECT id, message_id, domain, next_attempt_at FROM recipients \
+                         WHERE status = 'queued' AND next_attempt_at <= $3 AND {free}{skip} \
+                         ORDER BY next_attempt_at LIMIT $5{lock}) c \
+                   JOIN messages m ON m.id = c.message_id) d \
+                 WHERE nth <= $6) w \
+               WHERE bytes_ahead < $7 ORDER BY next_attempt_at, id LIMIT $8) \
+             RETURNING id, message_id, address, domain, attempts",
+            free = self.lease_is_free(4),
         );
         // A lease lost to a power cut is only a lease never taken.
         let mut tx = RelaxedTx::begin(self).await?;
-        let rows = sqlx::query(&sql)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .bind(max_bytes)
-            .fetch_all(tx.conn())
-            .await?;
+        let mut q = sqlx::query(&sql)
+            .bind(req.lease.node)
+            .bind(req.lease.token)
+            .bind(req.now)
+            .bind(req.timeout_micros)
+            .bind(req.limit * 4)
+            .bind(req.per_domain)
+            .bind(req.max_bytes)
+            .bind(req.limit);
+        for d in req.skip_domains {
+            q = q.bind(d.as_str());
+        }
+        let rows = q.fetch_all(tx.conn()).await?;
         tx.commit().await?;
         Ok(rows
             .iter()
@@ -112,6 +163,7 @@ impl Store {
                 address: r.get(2),
                 domain: r.get(3),
                 attempts: r.get(4),
+                lease: req.lease,
             })
             .collect())
     }
@@ -145,93 +197,121 @@ impl Store {
     }
 
     /// Records a batch of outcomes, their events and suppressions in one
-    /// transaction.
-    pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<()> {
+    /// transaction. An outcome whose lease another node took over is not
+    /// recorded (neither its event nor its suppression: the peer records
+    /// its own); how many were dropped so is returned.
+    pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<usize> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let now = super::now_micros();
         // Lost to a power cut, an outcome means a second delivery: no flush.
         let mut tx = RelaxedTx::begin(self).await?;
-        // Final outcomes (the usual case) are one UPDATE per status, not
-        // one per recipient.
-        let mut finals: HashMap<(&str, i64), Vec<i64>> = HashMap::new();
+        // Recipients whose outcome lost its lease.
+        let mut fenced: HashSet<i64> = HashSet::new();
+        // Final outcomes (the usual case) are one UPDATE per status and
+        // lease, not one per recipient.
+        type Finals<'a> = HashMap<(&'a str, i64, Option<Lease>), Vec<i64>>;
+        let mut finals: Finals = HashMap::new();
         for o in outcomes {
             let inc = o.attempted as i64;
-            let q = match &o.update {
-                RecipientUpdate::Unchanged => None,
-                RecipientUpdate::Delivered => {
-                    finals.entry(("delivered", inc)).or_default().push(o.recipient_id);
-                    None
+            let (sql, at) = match &o.update {
+                RecipientUpdate::Unchanged => continue,
+                RecipientUpdate::Delivered | RecipientUpdate::Failed => {
+                    let status = match o.update {
+                        RecipientUpdate::Delivered => "delivered",
+                        _ => "failed",
+                    };
+                    finals
+                        .entry((status, inc, o.lease))
+                        .or_default()
+                        .push(o.recipient_id);
+                    continue;
                 }
-                RecipientUpdate::Failed => {
-                    finals.entry(("failed", inc)).or_default().push(o.recipient_id);
-                    None
-                }
-                RecipientUpdate::Retry { at } => Some(
-                    sqlx::query(
-                        "UPDATE recipients SET next_attempt_at = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
-                    )
-                    .bind(*at)
-                    .bind(inc)
-                    .bind(now)
-                    .bind(o.recipient_id),
+                // The time is bound after the fence's two values, if any.
+                RecipientUpdate::Retry { at } => (
+                    format!(
+                        "UPDATE recipients SET attempts = attempts + $1, updated_at = $2, lease_node = NULL, lease_token = NULL, next_attempt_at = ${} WHERE id = $3{}",
+                        if o.lease.is_some() { 6 } else { 4 },
+                        fence(o.lease, 4)
+                    ),
+                    Some(*at),
                 ),
-                RecipientUpdate::Release => Some(
-                    sqlx::query(
-                        "UPDATE recipients SET lease_until = NULL, attempts = attempts + $1, updated_at = $2 WHERE id = $3",
-                    )
-                    .bind(inc)
-                    .bind(now)
-                    .bind(o.recipient_id),
+                RecipientUpdate::Release => (
+                    format!(
+                        "UPDATE recipients SET attempts = attempts + $1, updated_at = $2, lease_node = NULL, lease_token = NULL WHERE id = $3{}",
+                        fence(o.lease, 4)
+                    ),
+                    None,
                 ),
             };
-            if let Some(q) = q {
-                q.execute(tx.conn()).await?;
+            let mut q = sqlx::query(&sql).bind(inc).bind(now).bind(o.recipient_id);
+            if let Some(l) = o.lease {
+                q = q.bind(l.node).bind(l.token);
             }
-            if let Some(s) = &o.suppress {
-                sqlx::query(
-                    "INSERT INTO suppressions (domain_id, kind, address, code, error, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, created_at = $6",
-                )
-                .bind(o.domain_id)
-                .bind(s.kind.as_str())
-                .bind(s.address.to_ascii_lowercase())
-                .bind(&s.code)
-                .bind(&s.error)
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
+            if let Some(at) = at {
+                q = q.bind(at);
+            }
+            if q.execute(tx.conn()).await?.rows_affected() == 0 && o.lease.is_some() {
+                fenced.insert(o.recipient_id);
             }
         }
-        for ((status, inc), ids) in &finals {
+        for ((status, inc, lease), ids) in &finals {
             for chunk in ids.chunks(500) {
                 let sql = format!(
-                    "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_until = NULL, updated_at = $3 \
-                     WHERE id IN ({})",
-                    placeholders(chunk.len(), 1, 4)
+                    "UPDATE recipients SET status = $1, attempts = attempts + $2, lease_node = NULL, lease_token = NULL, updated_at = $3 \
+                     WHERE id IN ({}){} RETURNING id",
+                    placeholders(chunk.len(), 1, 4),
+                    fence(*lease, 4 + chunk.len()),
                 );
                 let mut q = sqlx::query(&sql).bind(*status).bind(*inc).bind(now);
                 for id in chunk {
                     q = q.bind(*id);
                 }
-                q.execute(tx.conn()).await?;
+                if let Some(l) = lease {
+                    q = q.bind(l.node).bind(l.token);
+                }
+                let done: HashSet<i64> = q
+                    .fetch_all(tx.conn())
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                fenced.extend(chunk.iter().filter(|id| !done.contains(id)));
             }
         }
-        let events: Vec<(i64, &NewEvent)> = outcomes
-            .iter()
+        let recorded = || {
+            outcomes
+                .iter()
+                .filter(|o| o.lease.is_none() || !fenced.contains(&o.recipient_id))
+        };
+        for (o, s) in recorded().filter_map(|o| o.suppress.as_ref().map(|s| (o, s))) {
+            sqlx::query(
+                "INSERT INTO suppressions (domain_id, kind, address, code, error, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (domain_id, kind, address) DO UPDATE SET code = $4, error = $5, created_at = $6",
+            )
+            .bind(o.domain_id)
+            .bind(s.kind.as_str())
+            .bind(s.address.to_ascii_lowercase())
+            .bind(&s.code)
+            .bind(&s.error)
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+        }
+        let events: Vec<(i64, &NewEvent)> = recorded()
             .filter_map(|o| o.event.as_ref().map(|e| (o.domain_id, e)))
             .collect();
         insert_events_of(tx.conn(), &events).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(fenced.len())
     }
 
     /// Hands back every lease: on a single node (SQLite) at startup, any
     /// lease is a leftover of a process that died mid-delivery.
     pub async fn release_all_leases(&self) -> Result<u64> {
-        let r = sqlx::query("UPDATE recipients SET lease_until = NULL WHERE status = 'queued' AND lease_until IS NOT NULL")
+        let r = sqlx::query("UPDATE recipients SET lease_node = NULL, lease_token = NULL WHERE status = 'queued' AND lease_node IS NOT NULL")
             .execute(self.writer())
             .await?;
         Ok(r.rows_affected())
@@ -243,71 +323,5 @@ impl Store {
             .fetch_one(self.reader())
             .await?;
         Ok(row.get(0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A migrated store with one domain and `sizes.len()` messages, one due
-    /// recipient each, oldest first.
-    async fn queue_of(sizes: &[i64]) -> (Store, std::path::PathBuf) {
-        let (store, dir) = crate::store::temp_sqlite("queue").await;
-        store.migrate().await.unwrap();
-        sqlx::query(
-            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'q.test', 's', 0)",
-        )
-        .execute(store.writer())
-        .await
-        .unwrap();
-        for (i, size) in sizes.iter().enumerate() {
-            let i = i as i64 + 1;
-            sqlx::query(
-                "INSERT INTO messages (id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
-                 VALUES ($1, 1, $2, $2, 'a@q.test', x'00', $3, '{}', 'http', 0)",
-            )
-            .bind(i)
-            .bind(format!("k{i}"))
-            .bind(*size)
-            .execute(store.writer())
-            .await
-            .unwrap();
-            sqlx::query(
-                "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, 'dest.test', 'queued', $1, 0)",
-            )
-            .bind(i)
-            .bind(format!("r{i}@dest.test"))
-            .execute(store.writer())
-            .await
-            .unwrap();
-        }
-        (store, dir)
-    }
-
-    fn ids(leased: &[LeasedRecipient]) -> Vec<i64> {
-        leased.iter().map(|r| r.message_id).collect()
-    }
-
-    #[tokio::test]
-    async fn a_lease_stops_at_its_byte_budget_oldest_first() {
-        let (store, dir) = queue_of(&[1000, 1000, 1000, 1000, 1000]).await;
-        // 0, 1000 and 2000 bytes are ahead of the first three: under 2500.
-        let first = store.lease_due(100, 1_000, 500, 2500).await.unwrap();
-        assert_eq!(ids(&first), [1, 2, 3]);
-        let rest = store.lease_due(100, 1_000, 500, 1 << 30).await.unwrap();
-        assert_eq!(ids(&rest), [4, 5], "the leased ones are not leased again");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_message_bigger_than_the_budget_is_still_leased_alone() {
-        let (store, dir) = queue_of(&[50_000_000, 10]).await;
-        let first = store.lease_due(100, 1_000, 500, 1024).await.unwrap();
-        assert_eq!(ids(&first), [1]);
-        let next = store.lease_due(100, 1_000, 500, 1024).await.unwrap();
-        assert_eq!(ids(&next), [2]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -39,11 +39,41 @@ pub enum CallResult {
 
 const CURSOR: &str = "webhook_cursor";
 
-/// On PostgreSQL, ids are taken before commit, so a later id can become
-/// visible before an earlier one: events are only turned into calls once
-/// they are this old, when every transaction that took an earlier id has
-/// long ended. SQLite has one writer: ids are in commit order.
-const POSTGRES_LAG_MICROS: i64 = 10_000_000;
+/// Where the scan is: past the event row `id` (SQLite: one writer, so ids
+/// are in commit order), or on PostgreSQL, where ids are taken before
+/// commit and a later id can be seen before an earlier one, past `(tx, id)`:
+/// events are read in the order of the transactions that wrote them, and
+/// only from transactions older than every one still running (the
+/// snapshot's xmin), so none can appear behind the cursor later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    tx: i64,
+    id: i64,
+}
+
+impl Cursor {
+    fn parse(text: &str) -> Result<Cursor> {
+        let bad =
+            || StoreError::Corrupt(format!("settings row {CURSOR}: {text:?} is not a cursor"));
+        match text.split_once(':') {
+            Some((tx, id)) => Ok(Cursor {
+                tx: tx.parse().map_err(|_| bad())?,
+                id: id.parse().map_err(|_| bad())?,
+            }),
+            None => Ok(Cursor {
+                tx: 0,
+                id: text.parse().map_err(|_| bad())?,
+            }),
+        }
+    }
+
+    fn to_text(self, backend: Backend) -> String {
+        match backend {
+            Backend::Sqlite => self.id.to_string(),
+            Backend::Postgres => format!("{}:{}", self.tx, self.id),
+        }
+    }
+}
 
 /// Events looked at per scan, at most.
 const SCAN_BATCH: i64 = 5_000;
@@ -139,10 +169,6 @@ impl Store {
         kind_of: impl Fn(EventKind, Option<Severity>) -> std::result::Result<&'static str, String>,
     ) -> Result<usize> {
         let now = now_micros();
-        let lag = match self.backend {
-            Backend::Sqlite => 0,
-            Backend::Postgres => POSTGRES_LAG_MICROS,
-        };
         let mut tx = self.writer().begin().await?;
         let cursor: String = match sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(CURSOR)
@@ -152,13 +178,32 @@ impl Store {
             Some(r) => r.get(0),
             None => return Ok(0), // the migration sets it
         };
-        let from: i64 = cursor.parse().unwrap_or(0);
+        let from = Cursor::parse(&cursor)?;
+        // Events are read up to what no running transaction can still add
+        // to: on PostgreSQL, transactions below the snapshot's xmin.
+        let (order, visible) = match self.backend {
+            Backend::Sqlite => ("id", String::new()),
+            Backend::Postgres => (
+                "tx, id",
+                " AND tx < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint".to_string(),
+            ),
+        };
+        let (cols, past) = match self.backend {
+            Backend::Sqlite => ("0, id", "id > $2".to_string()),
+            Backend::Postgres => ("tx, id", "(tx > $1 OR (tx = $1 AND id > $2))".to_string()),
+        };
         // Read before the webhooks: an event at or under it was created
         // before any webhook made after that read.
-        let newest: Option<i64> = sqlx::query("SELECT MAX(id) FROM events")
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+        let newest = sqlx::query(&format!(
+            "SELECT {cols} FROM events WHERE 1 = 1{visible} ORDER BY {} LIMIT 1",
+            order.replace(',', " DESC,") + " DESC"
+        ))
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| Cursor {
+            tx: r.get(0),
+            id: r.get(1),
+        });
         // domain → kind → URLs.
         let mut hooks: HashMap<i64, HashMap<String, Vec<String>>> = HashMap::new();
         for r in sqlx::query("SELECT domain_id, kind, urls FROM webhooks")
@@ -174,21 +219,21 @@ impl Store {
         if hooks.is_empty() {
             // Nobody to call: skip to the newest event without reading any
             // (a webhook applies to events after its creation).
-            upto = newest.unwrap_or(from).max(from);
+            if let Some(newest) = newest.filter(|n| (n.tx, n.id) > (from.tx, from.id)) {
+                upto = newest;
+            }
         } else {
-            let events = sqlx::query(
-                "SELECT id, ts, domain_id, event, severity FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(from)
+            let events = sqlx::query(&format!(
+                "SELECT {cols}, domain_id, event, severity FROM events WHERE {past}{visible} ORDER BY {order} LIMIT $3"
+            ))
+            .bind(from.tx)
+            .bind(from.id)
             .bind(SCAN_BATCH)
             .fetch_all(&mut *tx)
             .await?;
             for e in &events {
-                let (id, ts, domain_id): (i64, i64, i64) = (e.get(0), e.get(1), e.get(2));
-                if ts > now - lag {
-                    break; // too young: ids before it may still be committing
-                }
-                upto = id;
+                let (id, domain_id): (i64, i64) = (e.get(1), e.get(2));
+                upto = Cursor { tx: e.get(0), id };
                 let (event, severity): (&str, Option<&str>) = (e.get(3), e.get(4));
                 let typed = event
                     .parse::<EventKind>()
@@ -237,7 +282,7 @@ impl Store {
         // Another node may have scanned the same events: only one moves
         // the cursor, the other rolls back.
         let moved = sqlx::query("UPDATE settings SET value = $1 WHERE name = $2 AND value = $3")
-            .bind(upto.to_string())
+            .bind(upto.to_text(self.backend))
             .bind(CURSOR)
             .bind(&cursor)
             .execute(&mut *tx)

@@ -31,7 +31,13 @@ pub struct Context {
 
 /// Runs until `stop`. A batch in flight is finished first (each call is
 /// bounded by `[webhooks].timeout`).
-pub async fn run(app: Context, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// One node of a cluster makes the calls (`runner`), so each event is
+/// called out once, in order.
+pub async fn run(
+    app: Context,
+    runner: crate::cluster::singleton::Singleton,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let client = match client(&app) {
         Ok(c) => c,
         Err(e) => {
@@ -43,6 +49,9 @@ pub async fn run(app: Context, mut stop: tokio::sync::watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(POLL) => {}
+        }
+        if !runner.mine().await {
+            continue;
         }
         if let Err(e) = app
             .store
