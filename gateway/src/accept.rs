@@ -90,6 +90,7 @@ pub async fn accept(
     let emails: usize = messages.iter().map(|m| m.recipients.len()).sum();
     app.limits
         .messages(&domain.name, u32::try_from(emails).unwrap_or(u32::MAX))
+        .await
         .map_err(AcceptError::Limited)?;
     let now = now_micros();
     let options_json = serde_json::to_string(opts).expect("options serialise");

@@ -197,6 +197,7 @@ impl App {
         notes.new_admin_key = admin_key_at_start(&store, env_admin.as_deref(), peers).await?;
 
         let reputation = crate::reputation::Reputation::new(store.clone(), &config.policy);
+        let limits = Arc::new(Limits::new(&config.limits, &store));
         let app = App(Arc::new(Inner {
             reputation: Arc::new(reputation),
             queue_wake: Arc::default(),
@@ -208,7 +209,7 @@ impl App {
             store,
             node,
             master_key,
-            limits: Arc::new(Limits::new(&config.limits)),
+            limits,
             config,
         }));
         Ok((app, notes))

@@ -114,6 +114,21 @@ pub fn fresh_postgres() -> Option<String> {
     })
 }
 
+/// One value from PostgreSQL (`psql -At`), trimmed: for tests that look at a
+/// store several nodes share.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("run psql (install postgresql-client)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// True when PostgreSQL tests must run (CI), so a missing server is a failure.
 pub fn postgres_required() -> bool {
     std::env::var_os("CI").is_some()

@@ -94,6 +94,8 @@ struct Shared {
     tls: Option<tokio_rustls::TlsAcceptor>,
     received: Mutex<Vec<Received>>,
     connections: AtomicUsize,
+    /// Messages whose end of DATA arrived (before `data_delay` and the reply).
+    data_ended: AtomicUsize,
     /// Connections open now, and the most ever open at once.
     open: AtomicUsize,
     peak_open: AtomicUsize,
@@ -129,6 +131,7 @@ impl Sink {
             tls,
             received: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            data_ended: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             peak_open: AtomicUsize::new(0),
         });
@@ -170,6 +173,11 @@ impl Sink {
     /// How many messages arrived so far.
     pub fn count(&self) -> usize {
         self.shared.received.lock().unwrap().len()
+    }
+
+    /// Messages whose end of DATA arrived, answered or not yet.
+    pub fn data_ended(&self) -> usize {
+        self.shared.data_ended.load(Ordering::SeqCst)
     }
 
     pub fn connections(&self) -> usize {
@@ -293,6 +301,7 @@ async fn serve(s: Arc<Shared>, io: Box<dyn Io>) -> std::io::Result<()> {
                     };
                     data.extend_from_slice(content);
                 }
+                s.data_ended.fetch_add(1, Ordering::SeqCst);
                 if !s.script.data_delay.is_zero() {
                     tokio::time::sleep(s.script.data_delay).await;
                 }

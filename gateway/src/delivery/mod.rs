@@ -177,9 +177,7 @@ impl Deliverer {
     /// Waits until one more message may go to `domain`
     /// (`[limits].per_destination_messages_per_second`), and counts it.
     pub async fn pace(&self, domain: &str) {
-        while let Some(wait) = self.ctx.limits.destination_wait(domain) {
-            tokio::time::sleep(wait).await;
-        }
+        self.ctx.limits.pace(domain).await
     }
 
     /// The worker loop: until `stop` turns true, lease and deliver. On stop,

@@ -158,7 +158,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
             )))
         }
     }
-    app.limits.request(&key.id).map_err(|l| {
+    app.limits.request(&key.id).await.map_err(|l| {
         ApiError::RateLimited(
             l,
             "requests with this API key ([limits].requests_per_second_per_key)".into(),

@@ -58,7 +58,7 @@ impl FromRequestParts<App> for SenderDomain {
         super::principal(app, &parts.headers)
             .await?
             .require_sender_for(&name)?;
-        app.limits.domain_request(&name).map_err(|l| {
+        app.limits.domain_request(&name).await.map_err(|l| {
             ApiError::RateLimited(
                 l,
                 format!("sending for {name} ([limits].requests_per_second_per_domain)"),

@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod cluster;
 mod credentials;
 pub(crate) mod dkim_keys;
 mod dkim_rotation;
@@ -90,6 +91,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/keys/{id}", delete(keys::remove))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/cluster", get(cluster::get))
         .route(
             "/v3/domains/{domain}/credentials",
             post(credentials::create)

@@ -2,6 +2,7 @@
 //! same code runs on SQLite (the embedded default) and PostgreSQL (several nodes).
 
 pub mod audit;
+pub mod buckets;
 pub mod cache;
 pub mod credentials;
 pub mod dkim_keys;
