@@ -175,6 +175,12 @@ fn three_nodes_deliver_a_shared_backlog_and_a_killed_nodes_leases_are_taken_over
     let held_at_kill = c.count(&holding);
     let left_at_kill = c.count("SELECT COUNT(*) FROM recipients WHERE status = 'queued'");
     assert!(held_at_kill > 0);
+    // A node leases for a destination what its connections can start soon
+    // (its 3 of the 10 connections, 50 messages each), not the backlog.
+    assert!(
+        held_at_kill <= 2 * 3 * 50,
+        "node 0 held {held_at_kill} of a backlog of {left_at_kill}"
+    );
     // Its leases go to the others within lease_timeout + 10 s.
     loop {
         let view = c.view(1);
@@ -401,6 +407,30 @@ fn a_key_limit_holds_for_the_cluster_as_a_whole() {
     assert!(
         (8..=bound).contains(&ok),
         "{ok} of 40 requests in {elapsed:?} succeeded over two nodes; the key allows 10 per second"
+    );
+}
+
+#[test]
+fn a_destination_pace_holds_for_the_cluster_as_a_whole() {
+    // 10 messages a second to dest.test, whichever node sends them.
+    let paced =
+        "[limits]\nrequests_per_second_per_key = 0\nper_destination_messages_per_second = 10\n";
+    let Some(c) = Cluster::start(2, Script::default(), paced) else {
+        return;
+    };
+    c.nodes[0].create_domain(DOMAIN);
+    for i in 0..30 {
+        c.nodes[i % 2].send(DOMAIN, &format!("p{i}@dest.test"), &[]);
+    }
+    let received = c.sink.wait_for(30, Duration::from_secs(30));
+    let mut at: Vec<Instant> = received.iter().map(|r| r.at).collect();
+    at.sort();
+    let span = at[29] - at[0];
+    // 29 gaps of 100 ms for the cluster; two nodes pacing apart would take
+    // half of that.
+    assert!(
+        span >= Duration::from_millis(2500),
+        "30 messages arrived within {span:?}: faster than 10 per second"
     );
 }
 
