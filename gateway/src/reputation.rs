@@ -174,16 +174,9 @@ impl Reputation {
                 seen = None;
                 continue;
             }
-            // Taking over: the domains of the last window's events.
-            let after = match seen {
-                Some(s) => s,
-                None => self
-                    .store
-                    .event_row_at(now_micros() - self.window.as_micros() as i64)
-                    .await
-                    .unwrap_or(0),
-            };
-            match self.store.domains_with_events_after(after).await {
+            // Taking over: every domain once (what the last runner had
+            // still to do is not known), then those with new events.
+            match self.store.domains_with_events_after(seen).await {
                 Ok((domains, newest)) => {
                     seen = Some(newest);
                     domains.into_iter().for_each(|id| self.changed(id));

@@ -66,9 +66,11 @@ impl Node {
     }
 
     /// How often this node beats: five times per lease timeout, so a peer
-    /// takes a node for dead only after several beats were missed.
+    /// takes a node for dead only after several beats were missed, and at
+    /// least every 2 s, so a node joining is counted (for the shares of
+    /// connections and leases) within 2 s.
     pub fn beat_every(&self) -> Duration {
-        self.lease_timeout / 5
+        (self.lease_timeout / 5).min(Duration::from_secs(2))
     }
 
     /// Beats until `stop`, counting the live nodes as it goes; then marks

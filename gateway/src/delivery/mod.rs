@@ -227,7 +227,9 @@ impl Deliverer {
             let leased = if free == 0 || free_kib == 0 {
                 Vec::new()
             } else {
-                let cap = self.held_cap();
+                // In halves: a destination holding half its cap is skipped,
+                // and a lease adds at most half, so none goes over the cap.
+                let cap = self.held_cap().div_ceil(2);
                 let full = self.share.full(cap);
                 let request = LeaseRequest {
                     lease: self.ctx.node.next_lease(),

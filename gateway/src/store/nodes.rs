@@ -231,12 +231,14 @@ impl Store {
     /// own that holds it until dropped (or until the node dies and its
     /// connection with it). `None` when another session holds it.
     pub async fn try_advisory_lock(&self, key: i64) -> Result<Option<sqlx::AnyConnection>> {
-        let mut conn = self.writer().acquire().await?.detach();
+        let mut conn = self.writer().acquire().await?;
         let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await?
             .get(0);
-        Ok(got.then_some(conn))
+        // Taken: the connection leaves the pool with its lock. Not taken: it
+        // goes back, holding nothing.
+        Ok(got.then(|| conn.detach()))
     }
 }

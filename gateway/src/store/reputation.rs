@@ -48,34 +48,32 @@ impl Store {
         })
     }
 
-    /// The newest event row older than `ts` (0 when none).
-    pub async fn event_row_at(&self, ts: i64) -> Result<i64> {
-        let row: Option<i64> = sqlx::query("SELECT MAX(id) FROM events WHERE ts < $1")
-            .bind(ts)
-            .fetch_one(self.reader())
-            .await?
-            .get(0);
-        Ok(row.unwrap_or(0))
-    }
-
-    /// Domains with events past event row `after`, and the newest row
-    /// seen: what the one node assessing reputation looks at, whichever
-    /// node recorded the outcomes. (On PostgreSQL a row committed late
-    /// below the cursor is missed; its domain is seen at its next event.)
-    pub async fn domains_with_events_after(&self, after: i64) -> Result<(Vec<i64>, i64)> {
+    /// Domains with events past event row `after`, or every domain when
+    /// `after` is `None` (taking over); and the newest row seen: what the one
+    /// node assessing reputation looks at, whichever node recorded the
+    /// outcomes. (On PostgreSQL a row committed late below the cursor is
+    /// missed; its domain is seen at its next event.)
+    pub async fn domains_with_events_after(&self, after: Option<i64>) -> Result<(Vec<i64>, i64)> {
         let newest: Option<i64> = sqlx::query("SELECT MAX(id) FROM events")
             .fetch_one(self.reader())
             .await?
             .get(0);
-        let newest = newest.unwrap_or(after);
-        if newest <= after {
-            return Ok((Vec::new(), after));
-        }
-        let rows = sqlx::query("SELECT DISTINCT domain_id FROM events WHERE id > $1 AND id <= $2")
-            .bind(after)
-            .bind(newest)
-            .fetch_all(self.reader())
-            .await?;
+        let newest = newest.unwrap_or(0);
+        let rows = match after {
+            None => {
+                sqlx::query("SELECT id FROM domains")
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            Some(after) if newest <= after => return Ok((Vec::new(), after)),
+            Some(after) => {
+                sqlx::query("SELECT DISTINCT domain_id FROM events WHERE id > $1 AND id <= $2")
+                    .bind(after)
+                    .bind(newest)
+                    .fetch_all(self.reader())
+                    .await?
+            }
+        };
         Ok((rows.iter().map(|r| r.get(0)).collect(), newest))
     }
 
