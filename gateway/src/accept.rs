@@ -105,6 +105,21 @@ pub async fn accept(
     for m in messages {
         let storage_key = random_hex(16);
         let sealed = app.master_key.seal(&body_context(&storage_key), &m.mime);
+        // A batch copy with its own `v:` values keeps them for its events.
+        let own;
+        let (opts, options_json) = match &m.user_variables {
+            Some(vars) => {
+                own = SendOptions {
+                    user_variables: vars.clone(),
+                    ..opts.clone()
+                };
+                (
+                    &own,
+                    serde_json::to_string(&own).expect("options serialise"),
+                )
+            }
+            None => (opts, options_json.clone()),
+        };
         for r in &m.recipients {
             evs.push(events::accepted(
                 m,
@@ -121,7 +136,7 @@ pub async fn accept(
             message_id: m.message_id.clone(),
             sealed_body: sealed,
             size: m.mime.len() as i64,
-            options: options_json.clone(),
+            options: options_json,
             method: method.as_str(),
             summary: serde_json::to_string(&m.summary).expect("summary serialises"),
             recipients: m

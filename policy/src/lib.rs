@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod disposition;
 pub mod dmarc;
 pub mod events;
+pub mod filter;
 pub mod gcra;
 pub mod limits;
 pub mod relay;

@@ -202,7 +202,7 @@ fn testmode_is_recorded_and_never_queued_for_delivery() {
 }
 
 #[test]
-fn batch_with_recipient_variables_gives_each_recipient_its_own_copy() {
+fn batch_with_recipient_variables_gives_each_recipient_its_own_copy_under_the_one_id() {
     let e = Envoi::start();
     e.create_domain("batch.test");
     let vars = r#"{"ann@example.org": {"first": "Ann", "id": 1}, "ben@example.org": {"first": "Ben", "id": 2}, "cat@example.org": {"first": "Cat", "id": 3}}"#;
@@ -218,14 +218,22 @@ fn batch_with_recipient_variables_gives_each_recipient_its_own_copy() {
         ])
         .send()
         .unwrap();
-    expect_json(r, 200);
+    let sent = expect_json(r, 200)["id"].as_str().unwrap().to_string();
     let events = e.events("batch.test", "event=accepted");
     assert_eq!(events.len(), 3);
+    // As Mailgun: every copy carries the id the send returned (a client
+    // keeps that one id for every recipient), each copy stored apart.
     let ids: std::collections::HashSet<_> = events
         .iter()
         .map(|v| v["message"]["headers"]["message-id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 3, "one message per recipient");
+    assert_eq!(ids.len(), 1, "one id for the batch");
+    assert_eq!(format!("<{}>", ids.iter().next().unwrap()), sent);
+    let keys: std::collections::HashSet<_> = events
+        .iter()
+        .map(|v| v["storage"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 3, "one message per recipient");
     for ev in &events {
         let rcpt = ev["recipient"].as_str().unwrap();
         let stored = e.stored("batch.test", ev["storage"]["key"].as_str().unwrap());

@@ -10,7 +10,7 @@ use mail_builder::MessageBuilder;
 use serde_json::Value;
 
 use super::address::Mailbox;
-use super::options::substitute;
+use super::options::{fill_variables, substitute};
 use super::{ComposeError, File};
 
 pub struct Content<'a> {
@@ -22,7 +22,9 @@ pub struct Content<'a> {
     pub attachments: &'a [File],
     pub inlines: &'a [File],
     pub headers: &'a [(&'a str, &'a str)],
-    pub variables_header: Option<String>,
+    /// `v:` variables, sent as `X-Mailgun-Variables` (filled in per
+    /// recipient in batch mode).
+    pub user_variables: &'a serde_json::Map<String, Value>,
 }
 
 fn addr(m: &Mailbox) -> Address<'static> {
@@ -157,8 +159,13 @@ pub fn build(
         let value = header(&format!("h:{name}"), value)?;
         b = b.header(name.to_string(), header_value(value));
     }
-    if let Some(v) = &c.variables_header {
-        b = b.header("X-Mailgun-Variables", header_value(v.clone()));
+    if !c.user_variables.is_empty() {
+        let filled = match subst {
+            Some(_) => fill_variables(c.user_variables, vars),
+            None => c.user_variables.clone(),
+        };
+        let v = Value::Object(filled).to_string();
+        b = b.header("X-Mailgun-Variables", header_value(v));
     }
     b.body(body)
         .write_to_vec()

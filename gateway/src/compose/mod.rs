@@ -79,6 +79,9 @@ pub struct Outgoing {
     pub authors: Vec<Mailbox>,
     pub recipients: Vec<Mailbox>,
     pub summary: Summary,
+    /// This copy's `v:` variables when a batch send filled them in per
+    /// recipient; `None`: the send's own.
+    pub user_variables: Option<serde_json::Map<String, Value>>,
 }
 
 /// What events show of a message, stored with it at accept time.
@@ -226,7 +229,7 @@ pub fn compose(
         attachments: &req.attachments,
         inlines: &req.inlines,
         headers: &written,
-        variables_header: opts.variables_header(),
+        user_variables: &opts.user_variables,
     };
     let attachments: Vec<AttachmentInfo> = req
         .attachments
@@ -241,11 +244,14 @@ pub fn compose(
 
     let all = dedupe(to.iter().chain(&cc).chain(&bcc));
     let mut out = Vec::new();
+    // One id for the whole send, as Mailgun: every copy of a batch carries
+    // the id the sender was given, in its Message-Id and its events.
+    let message_id = new_message_id(domain);
     match rcpt_vars {
         Some(vars) => {
             for rcpt in all {
                 let v = vars.get(&rcpt.key());
-                let message_id = new_message_id(domain);
+                let message_id = message_id.clone();
                 let mime = mime::build(
                     &content,
                     std::slice::from_ref(&rcpt),
@@ -260,13 +266,12 @@ pub fn compose(
                     &authors,
                     &rcpt.to_string(),
                     &content,
-                    v,
+                    Some(v),
                     &attachments,
                 ));
             }
         }
         None => {
-            let message_id = new_message_id(domain);
             let mime = mime::build(&content, &to, &cc, &message_id, None)?;
             let to_header = to
                 .iter()
@@ -296,12 +301,15 @@ fn outgoing(
     authors: &[Mailbox],
     to: &str,
     content: &mime::Content<'_>,
-    vars: Option<&Value>,
+    subst: Option<Option<&Value>>,
     attachments: &[AttachmentInfo],
 ) -> Outgoing {
-    let vars = vars.and_then(Value::as_object);
+    let batch = subst.is_some();
+    let vars = subst.flatten().and_then(Value::as_object);
     let from = &authors[0];
     Outgoing {
+        user_variables: (batch && !content.user_variables.is_empty())
+            .then(|| options::fill_variables(content.user_variables, vars)),
         message_id,
         mime,
         sender: from.addr.clone(),

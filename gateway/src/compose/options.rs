@@ -164,9 +164,10 @@ impl SendOptions {
     }
 
     /// The `X-Mailgun-Variables` header value, when there are variables.
-    pub fn variables_header(&self) -> Option<String> {
-        (!self.user_variables.is_empty())
-            .then(|| Value::Object(self.user_variables.clone()).to_string())
+    /// The user variables with `%recipient.KEY%` filled in from one
+    /// recipient's variables (`fill_variables`).
+    pub fn user_variables_for(&self, vars: Option<&Map<String, Value>>) -> Map<String, Value> {
+        fill_variables(&self.user_variables, vars)
     }
 }
 
@@ -191,6 +192,24 @@ pub fn parse_recipient_variables(s: &str) -> Result<Map<String, Value>, ComposeE
         .collect())
 }
 
+/// `v:` variables with `%recipient.KEY%` filled in from one recipient's
+/// variables, as Mailgun does in batch sends: in the delivered
+/// `X-Mailgun-Variables` and in the events' `user-variables`.
+pub fn fill_variables(
+    user: &Map<String, Value>,
+    vars: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
+    user.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => Value::String(substitute(s, vars)),
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// Replace `%recipient.KEY%` with the recipient's values (missing keys become empty).
 pub fn substitute(text: &str, vars: Option<&Map<String, Value>>) -> String {
     const OPEN: &str = "%recipient.";
@@ -206,7 +225,9 @@ pub fn substitute(text: &str, vars: Option<&Map<String, Value>>) -> String {
             Some(end)
                 if after[..end]
                     .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') =>
+                    // `:` for django-anymail's `%recipient.v:cust%` and
+                    // `%recipient.h:X-Customer-Ref%`.
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')) =>
             {
                 let key = &after[..end];
                 if let Some(v) = vars.and_then(|m| m.get(key)) {

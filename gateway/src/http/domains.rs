@@ -1,4 +1,5 @@
-//! `/v4/domains` and the legacy `/v3/domains/{name}/connection`.
+//! `/v4/domains` and Mailgun's v3 family (`/v3/domains`, the same shapes),
+//! and the legacy `/v3/domains/{name}/connection`.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;

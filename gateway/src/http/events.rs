@@ -12,7 +12,7 @@ use super::extract::AdminDomain;
 use super::form::Form;
 use crate::app::App;
 use crate::store::domains::Domain;
-use crate::store::events::EventQuery;
+use crate::store::events::{EventQuery, FilterField};
 
 const MAX_LIMIT: i64 = 300;
 const DEFAULT_LIMIT: i64 = 100;
@@ -98,19 +98,44 @@ fn query_from(form: &Form) -> ApiResult<EventQuery> {
         limit,
         event: owned("event"),
         recipient: owned("recipient"),
-        message_id: owned("message-id")
-            .map(|m| m.trim_start_matches('<').trim_end_matches('>').to_string()),
+        message_id: owned("message-id"),
         tags: owned("tags"),
         severity: owned("severity"),
+        from: owned("from"),
         after: None,
     })
+    .and_then(checked)
+}
+
+/// Each filter parses as Mailgun's expression grammar, or a 400 names it.
+fn checked(q: EventQuery) -> ApiResult<EventQuery> {
+    for (field, text) in q.filters() {
+        if let Err(e) = policy::filter::parse(text) {
+            let name = match field {
+                FilterField::Event => "event",
+                FilterField::Recipient => "recipient",
+                FilterField::MessageId => "message-id",
+                FilterField::Tags => "tags",
+                FilterField::Severity => "severity",
+                FilterField::From => "from",
+            };
+            return Err(ApiError::BadRequest(format!(
+                "{name} filter {text:?} is not a valid filter expression: {e}. Use values joined by AND, OR, NOT and parentheses, e.g. event=rejected OR failed"
+            )));
+        }
+    }
+    Ok(q)
 }
 
 async fn run(app: &App, headers: &HeaderMap, d: &Domain, q: EventQuery) -> ApiResult<Json<Value>> {
     let rows = app.store.events(d.id, &q).await?;
     let base = base_url(headers);
-    let page_url =
-        |q: &EventQuery| format!("{base}/v3/{}/events/{}", d.name, encode(app, &d.name, q));
+    // The token in the path, as Mailgun's; and in the query string too,
+    // for clients that follow only that.
+    let page_url = |q: &EventQuery| {
+        let token = encode(app, &d.name, q);
+        format!("{base}/v3/{}/events/{token}?page={token}", d.name)
+    };
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -156,7 +181,13 @@ pub async fn list(
     AdminDomain { domain: d, .. }: AdminDomain,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let q = query_from(&Form::from_query(raw.as_deref())?)?;
+    let form = Form::from_query(raw.as_deref())?;
+    // A page token as a query parameter: clients that re-read only the
+    // query string of `paging.next` (the Python SDK's `events.stream()`).
+    let q = match form.get("page") {
+        Some(token) => decode(&app, &d.name, token)?,
+        None => query_from(&form)?,
+    };
     run(&app, &headers, &d, q).await
 }
 

@@ -148,6 +148,7 @@ pub async fn send_mime(
             attachments: Vec::new(),
         },
         mime: prepared.mime,
+        user_variables: None,
     };
     let messages = [msg];
     accept(&app.acceptor(), &d, &options, &messages, Method::Http).await?;

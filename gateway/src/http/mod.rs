@@ -20,6 +20,7 @@ pub mod server;
 pub mod shield;
 mod stats;
 mod suppressions;
+mod unserved;
 mod unsubscribe;
 mod verify;
 mod webhooks;
@@ -54,10 +55,15 @@ pub fn router(app: App) -> Router {
                 .put(domains::update)
                 .delete(domains::remove),
         )
+        // Mailgun's v3 family, the same shapes (the Python SDK calls these).
+        .route("/v3/domains", post(domains::create).get(domains::list))
         .route(
             "/v3/domains/{domain}",
-            put(domains::update).delete(domains::remove),
+            get(domains::get_one)
+                .put(domains::update)
+                .delete(domains::remove),
         )
+        .route("/v3/domains/{domain}/verify", put(verify::verify))
         .route(
             "/v3/domains/{domain}/connection",
             get(domains::get_connection).put(domains::put_connection),
@@ -160,11 +166,8 @@ async fn healthz(State(app): State<App>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(json!({"status": "ok"})))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound(
-        "no such endpoint: check the method and path (envoi serves Mailgun's /v1, /v3 and /v4 API)"
-            .into(),
-    )
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(unserved::message(uri.path()))
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -22,7 +22,7 @@ use crate::time::{parse_api_time, rfc2822};
 /// Mailgun's bulk add limit.
 const MAX_BATCH: usize = 1000;
 
-fn list_of(table: &str) -> ApiResult<List> {
+fn list_of(domain: &str, table: &str) -> ApiResult<List> {
     match table {
         "bounces" => Ok(List::Bounce),
         "unsubscribes" => Ok(List::Unsubscribe),
@@ -30,9 +30,10 @@ fn list_of(table: &str) -> ApiResult<List> {
         "whitelists" => Err(ApiError::BadRequest(
             "the whitelists (allowlist) table is not supported by envoi".into(),
         )),
-        _ => Err(ApiError::NotFound(
-            "no such endpoint: suppression tables are bounces, unsubscribes and complaints".into(),
-        )),
+        // Not a suppression table: a Mailgun endpoint envoi does not serve.
+        _ => Err(ApiError::NotFound(super::unserved::message(&format!(
+            "/v3/{domain}/{table}"
+        )))),
     }
 }
 
@@ -78,7 +79,7 @@ pub async fn list(
     Path((_, t)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let list = list_of(&t)?;
+    let list = list_of(&d.name, &t)?;
     let form = Form::from_query(q.as_deref())?;
     let limit = form.number("limit", 100, MAX_BATCH as i64)?.max(1);
     let cursor = form.get("address").unwrap_or("");
@@ -127,7 +128,7 @@ pub async fn get_one(
     AdminDomain { domain: d, .. }: AdminDomain,
     Path((_, t, address)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = list_of(&t)?;
+    let list = list_of(&d.name, &t)?;
     let s = app
         .store
         .suppression(d.id, list, &address)
@@ -207,8 +208,16 @@ fn text(v: Option<Value>) -> Option<String> {
     })
 }
 
-/// `POST /v3/{domain}/{table}`: one record as a form, or a JSON array of up
-/// to 1000.
+/// One JSON object, as the Python SDK's example posts, or an array of them.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum JsonItems {
+    Many(Vec<JsonItem>),
+    One(Box<JsonItem>),
+}
+
+/// `POST /v3/{domain}/{table}`: one record as a form, or as a JSON object,
+/// or a JSON array of up to 1000.
 pub async fn add(
     State(app): State<App>,
     headers: HeaderMap,
@@ -217,18 +226,28 @@ pub async fn add(
     RawQuery(q): RawQuery,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let list = list_of(&t)?;
+    let list = list_of(&d.name, &t)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let items: Vec<NewSuppression> = if is_json {
         let bytes = read_body(&headers, body, 16 << 20).await?;
-        let raw: Vec<JsonItem> = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the body must be a JSON array of objects with an address ({e})"
-            ))
-        })?;
+        let raw: Vec<JsonItem> = match serde_json::from_slice(&bytes) {
+            Ok(JsonItems::Many(items)) => items,
+            Ok(JsonItems::One(item)) => vec![*item],
+            Err(_) => {
+                // Parsed again as an array, for the error that names what
+                // is wrong in it.
+                let e = serde_json::from_slice::<Vec<JsonItem>>(&bytes)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                return Err(ApiError::BadRequest(format!(
+                    "the body must be a JSON object with an address, or an array of them ({e})"
+                )));
+            }
+        };
         if raw.len() > MAX_BATCH {
             return Err(ApiError::BadRequest(
                 "Batch size should be less than 1000".into(),
@@ -294,7 +313,7 @@ pub async fn remove(
     AdminDomain { domain: d, .. }: AdminDomain,
     Path((_, t, address)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = list_of(&t)?;
+    let list = list_of(&d.name, &t)?;
     if app
         .store
         .delete_suppressions(d.id, list, Some(&address))
@@ -314,7 +333,7 @@ pub async fn clear(
     AdminDomain { domain: d, .. }: AdminDomain,
     Path((_, t)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let list = list_of(&t)?;
+    let list = list_of(&d.name, &t)?;
     app.store.delete_suppressions(d.id, list, None).await?;
     Ok(Json(json!({ "message": removed_message(list) })))
 }

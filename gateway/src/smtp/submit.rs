@@ -55,9 +55,9 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
             &recipients,
             &vars,
             &prepared.message_id,
-            &domain.name,
             &prepared.authors,
             &summary,
+            &opts.user_variables,
         ),
         None => vec![Outgoing {
             message_id: prepared.message_id,
@@ -66,6 +66,7 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
             authors: prepared.authors,
             recipients,
             summary,
+            user_variables: None,
         }],
     };
     match accept(app, &domain, &opts, &messages, Method::Smtp).await {
@@ -93,37 +94,31 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
 }
 
 /// One copy per recipient, `%recipient.KEY%` filled in from its variables
-/// (in a UTF-8 message; other bytes are left as they are). The first copy
-/// keeps the message's Message-ID, the others get their own.
+/// (in a UTF-8 message; other bytes are left as they are). Every copy keeps
+/// the message's Message-ID, as Mailgun's batch sends do.
 fn per_recipient(
     body: &[u8],
     recipients: &[Mailbox],
     vars: &serde_json::Map<String, serde_json::Value>,
-    first_id: &str,
-    domain: &str,
+    message_id: &str,
     authors: &[Mailbox],
     summary: &Summary,
+    user_variables: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<Outgoing> {
     let text = std::str::from_utf8(body).ok();
     recipients
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|r| {
             let own = vars.get(&r.addr).and_then(|v| v.as_object());
             let mime = match text {
                 Some(t) => substitute(t, own).into_bytes(),
                 None => body.to_vec(),
             };
-            let (message_id, mime) = if i == 0 {
-                (first_id.to_string(), mime)
-            } else {
-                let id = crate::compose::new_message_id(domain);
-                let mime = with_message_id(mime, first_id, &id);
-                (id, mime)
-            };
             Outgoing {
-                message_id,
+                message_id: message_id.to_string(),
                 mime,
+                user_variables: (!user_variables.is_empty())
+                    .then(|| crate::compose::options::fill_variables(user_variables, own)),
                 sender: authors[0].addr.clone(),
                 authors: authors.to_vec(),
                 recipients: vec![r.clone()],
@@ -135,18 +130,4 @@ fn per_recipient(
             }
         })
         .collect()
-}
-
-/// The first `<old>` (the Message-ID header) becomes `<new>`.
-fn with_message_id(mime: Vec<u8>, old: &str, new: &str) -> Vec<u8> {
-    let old = format!("<{old}>");
-    match mime.windows(old.len()).position(|w| w == old.as_bytes()) {
-        Some(i) => [
-            &mime[..i],
-            format!("<{new}>").as_bytes(),
-            &mime[i + old.len()..],
-        ]
-        .concat(),
-        None => mime,
-    }
 }

@@ -3,7 +3,9 @@
 use policy::events::{EventKind, Reason, Severity};
 use sqlx::Row;
 
-use super::{placeholders, Result, Store};
+use policy::filter::Expr;
+
+use super::{placeholders, Backend, Result, Store, StoreError};
 
 pub struct NewEvent {
     pub event_id: String,
@@ -34,7 +36,105 @@ pub struct EventQuery {
     pub message_id: Option<String>,
     pub tags: Option<String>,
     pub severity: Option<String>,
+    /// Mailgun's `from`: the From header contains it (any case).
+    #[serde(default)]
+    pub from: Option<String>,
     pub after: Option<(i64, i64)>,
+}
+
+/// The fields an events query filters on, each with Mailgun's filter
+/// expression (`policy::filter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterField {
+    Event,
+    Recipient,
+    MessageId,
+    Tags,
+    Severity,
+    From,
+}
+
+impl FilterField {
+    /// SQL matching one value, bound at `$n`, and the value to bind.
+    fn matches(self, backend: Backend, n: usize, value: &str) -> (String, String) {
+        match self {
+            FilterField::Event => (format!("event = ${n}"), value.into()),
+            FilterField::Severity => (format!("COALESCE(severity, '') = ${n}"), value.into()),
+            FilterField::MessageId => (
+                format!("COALESCE(message_id, '') = ${n}"),
+                value.trim_start_matches('<').trim_end_matches('>').into(),
+            ),
+            FilterField::Recipient => (
+                format!("LOWER(COALESCE(recipient, '')) = LOWER(${n})"),
+                value.into(),
+            ),
+            // Tags are stored as a JSON array: a tag is its JSON string.
+            FilterField::Tags => (
+                format!("tags LIKE ${n} ESCAPE '\\'"),
+                format!(
+                    "%{}%",
+                    super::like_literal(&serde_json::Value::String(value.into()).to_string())
+                ),
+            ),
+            FilterField::From => {
+                let from = match backend {
+                    Backend::Postgres => "(data::json->'message'->'headers'->>'from')",
+                    Backend::Sqlite => "json_extract(data, '$.message.headers.from')",
+                };
+                (
+                    format!("LOWER(COALESCE({from}, '')) LIKE ${n} ESCAPE '\\'"),
+                    format!("%{}%", super::like_literal(&value.to_lowercase())),
+                )
+            }
+        }
+    }
+}
+
+/// `expr` over `field` as SQL, its values appended to `binds` (numbered
+/// from `first`).
+fn filter_sql(
+    backend: Backend,
+    field: FilterField,
+    expr: &Expr,
+    first: usize,
+    binds: &mut Vec<String>,
+) -> String {
+    match expr {
+        Expr::Value(v) => {
+            let (sql, bind) = field.matches(backend, first + binds.len(), v);
+            binds.push(bind);
+            sql
+        }
+        Expr::Not(e) => format!("NOT ({})", filter_sql(backend, field, e, first, binds)),
+        Expr::And(items) | Expr::Or(items) => {
+            let join = if matches!(expr, Expr::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = items
+                .iter()
+                .map(|e| filter_sql(backend, field, e, first, binds))
+                .collect();
+            format!("({})", parts.join(join))
+        }
+    }
+}
+
+impl EventQuery {
+    /// Each filter given, with its field.
+    pub fn filters(&self) -> impl Iterator<Item = (FilterField, &str)> {
+        [
+            (FilterField::Event, &self.event),
+            (FilterField::Recipient, &self.recipient),
+            (FilterField::MessageId, &self.message_id),
+            (FilterField::Tags, &self.tags),
+            (FilterField::Severity, &self.severity),
+            (FilterField::From, &self.from),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.as_deref().map(|v| (f, v)))
+    }
 }
 
 pub struct EventRow {
@@ -108,37 +208,33 @@ impl Store {
         } else {
             (i64::MAX, i64::MAX)
         });
-        let tag_like = q.tags.as_deref().map(|t| {
-            format!(
-                "%{}%",
-                super::like_literal(&serde_json::Value::String(t.to_string()).to_string())
-            )
-        });
+        // Fixed parameters are $1..$6; the filters' values follow.
+        let mut binds = Vec::new();
+        let mut filters = String::new();
+        for (field, text) in q.filters() {
+            let expr = policy::filter::parse(text).map_err(|e| {
+                StoreError::Corrupt(format!("events filter {field:?} {text:?}: {e}"))
+            })?;
+            filters.push_str(" AND ");
+            filters.push_str(&filter_sql(self.backend, field, &expr, 7, &mut binds));
+        }
         let sql = format!(
             "SELECT id, ts, data FROM events WHERE domain_id = $1 \
              AND ts >= $2 AND ts <= $3 \
-             AND (ts {cmp} $4 OR (ts = $4 AND id {cmp} $5)) \
-             AND ($6 = '' OR event = $6) \
-             AND ($7 = '' OR LOWER(recipient) = LOWER($7)) \
-             AND ($8 = '' OR message_id = $8) \
-             AND ($9 = '' OR severity = $9) \
-             AND ($10 = '' OR tags LIKE $10 ESCAPE '\\') \
-             ORDER BY ts {order}, id {order} LIMIT $11"
+             AND (ts {cmp} $4 OR (ts = $4 AND id {cmp} $5)){filters} \
+             ORDER BY ts {order}, id {order} LIMIT $6"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(domain_id)
             .bind(q.begin.unwrap_or(0))
             .bind(q.end.unwrap_or(i64::MAX))
             .bind(after_ts)
             .bind(after_id)
-            .bind(q.event.as_deref().unwrap_or(""))
-            .bind(q.recipient.as_deref().unwrap_or(""))
-            .bind(q.message_id.as_deref().unwrap_or(""))
-            .bind(q.severity.as_deref().unwrap_or(""))
-            .bind(tag_like.as_deref().unwrap_or(""))
-            .bind(q.limit)
-            .fetch_all(self.reader())
-            .await?;
+            .bind(q.limit);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
         Ok(rows
             .iter()
             .map(|r| EventRow {
