@@ -406,3 +406,66 @@ fn urlencode(s: &str) -> String {
         .replace('+', "%2B")
         .replace(':', "%3A")
 }
+
+#[test]
+fn events_take_mailgun_filter_expressions_and_refuse_malformed_ones() {
+    let e = Envoi::start();
+    e.create_domain("filter.test");
+    for (from, to, tag) in [
+        ("alice@filter.test", "a@example.org", "red"),
+        ("Bob <bob@filter.test>", "b@example.org", "blue"),
+        ("carol@filter.test", "c@example.org", "green"),
+    ] {
+        let r = e
+            .post("/v3/filter.test/messages", ADMIN_KEY)
+            .form(&[
+                ("from", from),
+                ("to", to),
+                ("subject", "s"),
+                ("text", "t"),
+                ("o:tag", tag),
+            ])
+            .send()
+            .unwrap();
+        expect_json(r, 200);
+    }
+    // Accepted events only (deliveries here fail and are retried).
+    let recipients = |query: &str| {
+        let query = if query.contains("event=") {
+            query.to_string()
+        } else {
+            format!("{query}&event=accepted")
+        };
+        let mut r: Vec<String> = e
+            .events("filter.test", &query)
+            .iter()
+            .map(|v| v["recipient"].as_str().unwrap().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(
+        recipients("recipient=a@example.org OR c@example.org"),
+        ["a@example.org", "c@example.org"]
+    );
+    assert_eq!(recipients("tags=NOT (red OR green)"), ["b@example.org"]);
+    assert_eq!(
+        recipients("from=bob"),
+        ["b@example.org"],
+        "From contains it"
+    );
+    assert_eq!(
+        recipients("event=accepted AND NOT failed&tags=red blue"),
+        Vec::<String>::new(),
+        "words side by side must all match"
+    );
+    assert_eq!(
+        recipients("event=%22accepted%22"),
+        ["a@example.org", "b@example.org", "c@example.org"]
+    );
+    let r = e
+        .get("/v3/filter.test/events?tags=(red", ADMIN_KEY)
+        .send()
+        .unwrap();
+    expect_error(r, 400, &["tags filter", "parenthesis"]);
+}

@@ -13,6 +13,7 @@ use super::address::Mailbox;
 use super::options::{fill_variables, substitute};
 use super::{ComposeError, File};
 
+#[derive(Clone, Copy)]
 pub struct Content<'a> {
     pub from: &'a Mailbox,
     pub subject: &'a str,

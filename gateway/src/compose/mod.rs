@@ -5,6 +5,7 @@ pub mod address;
 pub mod headers;
 pub mod mime;
 pub mod options;
+pub mod template;
 pub mod whole;
 
 use serde_json::Value;
@@ -56,6 +57,10 @@ pub enum ComposeError {
     TooLarge(usize, usize),
     #[error("the MIME message is malformed: {0}. Send a complete RFC 5322 message (headers, a blank line, the body) in the message part.")]
     BadMime(String),
+    #[error("Only one parameters 'html' or 'template' is allowed.")]
+    HtmlAndTemplate,
+    #[error(transparent)]
+    Template(#[from] template::RenderError),
 }
 
 fn control_name(code: u32) -> String {
@@ -130,6 +135,8 @@ pub struct SendRequest<'a> {
     pub variables: Vec<(&'a str, &'a str)>,
     pub options: Vec<(&'a str, &'a str)>,
     pub recipient_variables: Option<&'a str>,
+    /// A stored template to render as the HTML part (`template`).
+    pub template: Option<template::TemplateUse>,
 }
 
 /// A field that becomes a header: one line, no control characters.
@@ -176,9 +183,14 @@ pub fn compose(
     opts: &SendOptions,
 ) -> Result<Vec<Outgoing>, ComposeError> {
     let custom = headers::classify(&req.headers)?;
-    let (from_field, from_raw) = match custom.from {
-        Some(h) => ("h:From", h),
-        None => ("from", req.from.ok_or(ComposeError::Missing("from"))?),
+    let tpl = req.template.as_ref();
+    // A template's From, else Mailgun's default for a template send.
+    let postmaster = format!("postmaster@{domain}");
+    let (from_field, from_raw) = match (custom.from, req.from, tpl) {
+        (Some(h), _, _) => ("h:From", h),
+        (None, Some(f), _) => ("from", f),
+        (None, None, Some(t)) => ("template From", t.header("From").unwrap_or(&postmaster)),
+        (None, None, None) => return Err(ComposeError::Missing("from")),
     };
     check_single_line(from_field, from_raw)?;
     let from = address::parse_mailbox("from", from_raw)?;
@@ -204,10 +216,17 @@ pub fn compose(
     if count > MAX_RECIPIENTS {
         return Err(ComposeError::TooManyRecipients(count));
     }
-    if req.text.is_none() && req.html.is_none() && req.amp_html.is_none() {
+    if tpl.is_some() && req.html.is_some() {
+        return Err(ComposeError::HtmlAndTemplate);
+    }
+    if req.text.is_none() && req.html.is_none() && req.amp_html.is_none() && tpl.is_none() {
         return Err(ComposeError::NoBody);
     }
-    let subject = custom.subject.or(req.subject);
+    // An empty subject (Django sends one) leaves the template's in place.
+    let subject = custom
+        .subject
+        .or(req.subject.filter(|s| !s.is_empty() || tpl.is_none()))
+        .or_else(|| tpl.and_then(|t| t.header("Subject")));
     if let Some(s) = subject {
         check_single_line("subject", s)?;
     }
@@ -215,6 +234,17 @@ pub fn compose(
     if let Some(sender) = custom.sender {
         written.push(("Sender", sender));
     }
+    // The template's Reply-To, unless the message sets one.
+    if let Some(reply_to) = tpl.and_then(|t| t.header("Reply-To")) {
+        if !written
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Reply-To"))
+        {
+            check_single_line("template Reply-To", reply_to)?;
+            written.push(("Reply-To", reply_to));
+        }
+    }
+
     let rcpt_vars = req
         .recipient_variables
         .map(options::parse_recipient_variables)
@@ -252,6 +282,8 @@ pub fn compose(
             for rcpt in all {
                 let v = vars.get(&rcpt.key());
                 let message_id = message_id.clone();
+                let rendered = tpl.map(|t| t.render(v)).transpose()?;
+                let content = with_template(&content, tpl, rendered.as_deref());
                 let mime = mime::build(
                     &content,
                     std::slice::from_ref(&rcpt),
@@ -272,6 +304,8 @@ pub fn compose(
             }
         }
         None => {
+            let rendered = tpl.map(|t| t.render(None)).transpose()?;
+            let content = with_template(&content, tpl, rendered.as_deref());
             let mime = mime::build(&content, &to, &cc, &message_id, None)?;
             let to_header = to
                 .iter()
@@ -291,6 +325,23 @@ pub fn compose(
         }
     }
     Ok(out)
+}
+
+/// The content with a rendered template as its HTML part (and text part,
+/// with `t:text=yes`).
+fn with_template<'a>(
+    content: &mime::Content<'a>,
+    tpl: Option<&template::TemplateUse>,
+    rendered: Option<&'a str>,
+) -> mime::Content<'a> {
+    match (tpl, rendered) {
+        (Some(t), Some(html)) => mime::Content {
+            html: Some(html),
+            text: if t.text { Some(html) } else { content.text },
+            ..*content
+        },
+        _ => *content,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

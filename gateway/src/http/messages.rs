@@ -71,14 +71,12 @@ pub async fn send(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let form = message_form(&app, &headers, body, q.as_deref()).await?;
-    if form.get("template").is_some() && !form.has("text") && !form.has("html") {
-        return Err(ApiError::BadRequest(
-            "stored templates are not supported by envoi: send the content in text and/or html"
-                .into(),
-        ));
-    }
     let (opts, vars, hdrs) = split_options(&form);
     let options = compose::parse_options(&opts, &vars, &hdrs)?;
+    let template = match form.get("template") {
+        Some(name) => Some(super::templates::for_send(&app, &d, name, &form, &options).await?),
+        None => None,
+    };
     let req = SendRequest {
         from: form.get("from"),
         to: form.texts("to").collect(),
@@ -94,6 +92,7 @@ pub async fn send(
         variables: vars,
         options: opts,
         recipient_variables: form.get("recipient-variables"),
+        template,
     };
     let messages = compose::compose(&d.name, &req, &options)?;
     let total: usize = messages.iter().map(|m| m.mime.len()).max().unwrap_or(0);

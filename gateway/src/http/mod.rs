@@ -20,6 +20,7 @@ pub mod server;
 pub mod shield;
 mod stats;
 mod suppressions;
+mod templates;
 mod unserved;
 mod unsubscribe;
 mod verify;
@@ -140,6 +141,32 @@ pub fn router(app: App) -> Router {
         .route(
             "/v3/{domain}/reputation/reinstate",
             post(reputation::reinstate),
+        )
+        .route(
+            "/v3/{domain}/templates",
+            get(templates::list)
+                .post(templates::create)
+                .delete(templates::remove_all),
+        )
+        .route(
+            "/v3/{domain}/templates/{name}",
+            get(templates::get_one)
+                .put(templates::update)
+                .delete(templates::remove),
+        )
+        .route(
+            "/v3/{domain}/templates/{name}/versions",
+            get(templates::versions).post(templates::add_version),
+        )
+        .route(
+            "/v3/{domain}/templates/{name}/versions/{tag}",
+            get(templates::get_version)
+                .put(templates::update_version)
+                .delete(templates::remove_version),
+        )
+        .route(
+            "/v3/{domain}/templates/{name}/versions/{tag}/copy/{new_tag}",
+            put(templates::copy_version),
         )
         .route(
             "/v3/{domain}/{table}",

@@ -29,6 +29,7 @@ pub const SERVED: &[&str] = &[
     "/v3/{domain}/templates/{name}",
     "/v3/{domain}/templates/{name}/versions",
     "/v3/{domain}/templates/{name}/versions/{tag}",
+    "/v3/{domain}/templates/{name}/versions/{tag}/copy/{new_tag}",
     "/v3/{domain}/bounces",
     "/v3/{domain}/unsubscribes",
     "/v3/{domain}/complaints",
@@ -108,8 +109,8 @@ mod tests {
             "/v3/domains/{domain}/webhooks"
         );
         assert_eq!(
-            nearest("/v3/mg.example.com/templates/welcome/versions/v2/copy/v3"),
-            "/v3/{domain}/templates/{name}/versions/{tag}"
+            nearest("/v3/mg.example.com/templates/welcome/version"),
+            "/v3/{domain}/templates/{name}/versions"
         );
         assert_eq!(
             nearest("/v4/domains/mg.example.com/keyz"),

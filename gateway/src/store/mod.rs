@@ -22,6 +22,7 @@ pub mod relaxed;
 pub mod reputation;
 pub mod settings;
 pub mod suppressions;
+pub mod templates;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -1,0 +1,514 @@
+//! Mailgun's Templates API (`/v3/{domain}/templates`), with Mailgun's
+//! shapes, messages, paging and limits, and the template chosen for a send.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::base_url;
+use super::error::{ApiError, ApiResult};
+use super::extract::{AdminDomain, SmallForm};
+use super::form::Form;
+use crate::app::App;
+use crate::compose::template::{check, TemplateUse};
+use crate::compose::SendOptions;
+use crate::store::domains::Domain;
+use crate::store::templates::{
+    NewVersion, Refused, Template, Version, MAX_TEMPLATES, MAX_VERSIONS,
+};
+use crate::time::rfc2822;
+
+/// The only headers a template version may carry, as Mailgun.
+const TEMPLATE_HEADERS: [&str; 3] = ["From", "Subject", "Reply-To"];
+
+fn id(prefix: char, n: i64) -> String {
+    format!("{prefix}{n:031x}")
+}
+
+fn template_json(t: &Template) -> Value {
+    json!({
+        "name": t.name,
+        "description": t.description,
+        "createdAt": rfc2822(t.created_at),
+        "createdBy": t.created_by,
+        "id": id('t', t.id),
+    })
+}
+
+fn version_json(v: &Version) -> Value {
+    json!({
+        "tag": v.tag,
+        "template": v.body,
+        "engine": "handlebars",
+        "mjml": "",
+        "createdAt": rfc2822(v.created_at),
+        "comment": v.comment,
+        "active": v.active,
+        "id": id('v', v.id),
+        "headers": v.headers,
+    })
+}
+
+fn refused(r: Refused, name: &str, tag: &str) -> ApiError {
+    match r {
+        Refused::TemplateExists => ApiError::Conflict(format!(
+            "template {name:?} already exists: add a version with POST /v3/{{domain}}/templates/{name}/versions"
+        )),
+        Refused::TooManyTemplates => ApiError::BadRequest(format!(
+            "a domain can store up to {MAX_TEMPLATES} templates: delete one first"
+        )),
+        Refused::VersionExists => ApiError::Conflict(format!(
+            "template {name:?} already has a version tagged {tag:?}: choose another tag"
+        )),
+        Refused::TooManyVersions => ApiError::BadRequest(format!(
+            "a template can store up to {MAX_VERSIONS} versions: delete one of {name:?} first"
+        )),
+        Refused::NoSuchTemplate => template_not_found(name),
+        Refused::NoSuchVersion => ApiError::NotFound(format!(
+            "template {name:?} has no version tagged {tag:?}: list them with GET /v3/{{domain}}/templates/{name}/versions"
+        )),
+        Refused::ActiveVersion => ApiError::BadRequest(format!(
+            "version {tag:?} is the active version of {name:?}: make another version active first (PUT .../versions/{{tag}} with active=yes)"
+        )),
+    }
+}
+
+fn template_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "template {name:?} not found: create it with POST /v3/{{domain}}/templates, or list them with GET /v3/{{domain}}/templates"
+    ))
+}
+
+async fn find(app: &App, d: &Domain, name: &str) -> ApiResult<Template> {
+    app.store
+        .template(d.id, &name.to_lowercase())
+        .await?
+        .ok_or_else(|| template_not_found(name))
+}
+
+/// `headers`: a JSON object of From, Subject and Reply-To only.
+fn headers_from(form: &Form) -> ApiResult<Option<Map<String, Value>>> {
+    let Some(text) = form.get("headers") else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        ApiError::BadRequest(format!(
+            "headers {why}: send a JSON object with From, Subject and/or Reply-To, e.g. {{\"Subject\": \"Welcome\"}}"
+        ))
+    };
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+        return Err(bad("is not a JSON object".into()));
+    };
+    for (k, v) in &map {
+        if !TEMPLATE_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(k)) {
+            return Err(bad(format!("has {k:?}, which a template cannot set")));
+        }
+        if !v.is_string() {
+            return Err(bad(format!("{k} is not a string")));
+        }
+    }
+    Ok(Some(map))
+}
+
+fn checked_source(source: &str) -> ApiResult<()> {
+    check(source).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "template is not valid Handlebars: {e}. Fix the template and send it again"
+        ))
+    })
+}
+
+fn tag_of(form: &Form) -> ApiResult<Option<String>> {
+    match form.get("tag") {
+        None => Ok(None),
+        Some(t) if t.is_empty() || t.len() > 100 || t.contains('/') => Err(ApiError::BadRequest(
+            format!("tag {t:?} is not valid: 1 to 100 characters, no slash"),
+        )),
+        Some(t) => Ok(Some(t.to_lowercase())),
+    }
+}
+
+/// `GET /v3/{d}/templates`: `limit` (≤ 100, default 10), `page`
+/// (`first`, `last`, `next`, `previous`) with `p`, the pivot name.
+pub async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let form = Form::from_query(q.as_deref())?;
+    let limit = form.number("limit", 10, 100)?;
+    let pivot = form.get("p").filter(|p| !p.is_empty());
+    let page = form.get("page").unwrap_or("first");
+    let items = match page {
+        "first" => app.store.templates(d.id, None, false, limit).await?,
+        "last" => app.store.templates(d.id, None, true, limit).await?,
+        "next" => app.store.templates(d.id, pivot, false, limit).await?,
+        "previous" => app.store.templates(d.id, pivot, true, limit).await?,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "page {other:?} is not valid: use first, last, next or previous"
+            )))
+        }
+    };
+    let base = format!("{}/v3/{}/templates", base_url(&headers), d.name);
+    let url = |page: &str, p: Option<&str>| match p {
+        Some(p) => format!("{base}?page={page}&p={}&limit={limit}", urlencode(p)),
+        None => format!("{base}?page={page}&limit={limit}"),
+    };
+    let (first_name, last_name) = (
+        items.first().map(|t| t.name.as_str()),
+        items.last().map(|t| t.name.as_str()),
+    );
+    Ok(Json(json!({
+        "items": items.iter().map(template_json).collect::<Vec<_>>(),
+        "paging": {
+            "first": url("first", None),
+            "last": url("last", None),
+            "next": url("next", last_name.or(pivot)),
+            "previous": url("previous", first_name.or(pivot)),
+        }
+    })))
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `POST /v3/{d}/templates`.
+pub async fn create(
+    State(app): State<App>,
+    AdminDomain { domain: d, who }: AdminDomain,
+    SmallForm(form): SmallForm,
+) -> ApiResult<Json<Value>> {
+    let name = form
+        .get("name")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "name parameter is missing: name the template, e.g. name=welcome".into(),
+            )
+        })?
+        .trim()
+        .to_lowercase();
+    if name.len() > 255 || name.contains('/') {
+        return Err(ApiError::BadRequest(format!(
+            "name {name:?} is not valid: at most 255 characters, no slash"
+        )));
+    }
+    let headers = headers_from(&form)?.unwrap_or_default();
+    let tag = tag_of(&form)?.unwrap_or_else(|| "initial".into());
+    let source = form.text("template");
+    if let Some(s) = source {
+        checked_source(s)?;
+    }
+    let first = source.map(|body| NewVersion {
+        tag: &tag,
+        body,
+        comment: form.get("comment").unwrap_or(""),
+        headers: &headers,
+        active: true,
+    });
+    let created_by = form.get("createdBy").unwrap_or(who.key_id());
+    let t = app
+        .store
+        .create_template(
+            d.id,
+            &name,
+            form.get("description").unwrap_or(""),
+            created_by,
+            first.as_ref(),
+        )
+        .await?
+        .map_err(|r| refused(r, &name, &tag))?;
+    let mut template = template_json(&t);
+    if first.is_some() {
+        if let Some(v) = app.store.template_version(t.id, None).await? {
+            template["version"] = version_json(&v);
+        }
+    }
+    tracing::info!(domain = %d.name, template = %name, "template stored");
+    Ok(Json(
+        json!({"message": "template has been stored", "template": template}),
+    ))
+}
+
+/// `DELETE /v3/{d}/templates`.
+pub async fn remove_all(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+) -> ApiResult<Json<Value>> {
+    app.store.delete_templates(d.id).await?;
+    Ok(Json(json!({"message": "templates have been deleted"})))
+}
+
+/// `GET /v3/{d}/templates/{name}` (`active=yes`: with the active version).
+pub async fn get_one(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let form = Form::from_query(q.as_deref())?;
+    let t = find(&app, &d, &name).await?;
+    let mut template = template_json(&t);
+    if form.bool("active")?.unwrap_or(false) {
+        if let Some(v) = app.store.template_version(t.id, None).await? {
+            template["version"] = version_json(&v);
+        }
+    }
+    Ok(Json(json!({ "template": template })))
+}
+
+/// `PUT /v3/{d}/templates/{name}`: `description`.
+pub async fn update(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name)): Path<(String, String)>,
+    SmallForm(form): SmallForm,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let description = form.get("description").ok_or_else(|| {
+        ApiError::BadRequest(
+            "description parameter is missing: it is what a template update changes".into(),
+        )
+    })?;
+    app.store.update_template(t.id, description).await?;
+    Ok(Json(
+        json!({"message": "template has been updated", "template": {"name": t.name}}),
+    ))
+}
+
+/// `DELETE /v3/{d}/templates/{name}`.
+pub async fn remove(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    app.store.delete_template(t.id).await?;
+    Ok(Json(
+        json!({"message": "template has been deleted", "template": {"name": t.name}}),
+    ))
+}
+
+/// `GET /v3/{d}/templates/{name}/versions`.
+pub async fn versions(
+    State(app): State<App>,
+    headers: HeaderMap,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let versions = app.store.template_versions(t.id).await?;
+    let mut template = template_json(&t);
+    template["versions"] = versions.iter().map(version_json).collect();
+    // At most 40 versions: one page.
+    let url = format!(
+        "{}/v3/{}/templates/{}/versions?limit={MAX_VERSIONS}",
+        base_url(&headers),
+        d.name,
+        urlencode(&t.name)
+    );
+    Ok(Json(json!({
+        "template": template,
+        "paging": {"first": url, "last": url, "next": url, "previous": url},
+    })))
+}
+
+/// `POST /v3/{d}/templates/{name}/versions`.
+pub async fn add_version(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name)): Path<(String, String)>,
+    SmallForm(form): SmallForm,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let source = form.text("template").ok_or_else(|| {
+        ApiError::BadRequest(
+            "template parameter is missing: the Handlebars source of the version".into(),
+        )
+    })?;
+    checked_source(source)?;
+    let tag = tag_of(&form)?.ok_or_else(|| {
+        ApiError::BadRequest("tag parameter is missing: name the version, e.g. tag=v2".into())
+    })?;
+    let headers = headers_from(&form)?.unwrap_or_default();
+    let v = NewVersion {
+        tag: &tag,
+        body: source,
+        comment: form.get("comment").unwrap_or(""),
+        headers: &headers,
+        active: form.bool("active")?.unwrap_or(false),
+    };
+    app.store
+        .add_template_version(t.id, &v)
+        .await?
+        .map_err(|r| refused(r, &t.name, &tag))?;
+    let mut template = template_json(&t);
+    if let Some(v) = app.store.template_version(t.id, Some(&tag)).await? {
+        template["version"] = version_json(&v);
+    }
+    Ok(Json(json!({
+        "message": "new version of the template has been stored",
+        "template": template,
+    })))
+}
+
+/// `GET /v3/{d}/templates/{name}/versions/{tag}`.
+pub async fn get_version(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name, tag)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let tag = tag.to_lowercase();
+    let v = app
+        .store
+        .template_version(t.id, Some(&tag))
+        .await?
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &tag))?;
+    let mut template = template_json(&t);
+    template["version"] = version_json(&v);
+    Ok(Json(json!({ "template": template })))
+}
+
+/// `PUT /v3/{d}/templates/{name}/versions/{tag}`: `template`, `comment`,
+/// `active`, `headers`.
+pub async fn update_version(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name, tag)): Path<(String, String, String)>,
+    SmallForm(form): SmallForm,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let tag = tag.to_lowercase();
+    let source = form.text("template");
+    if let Some(s) = source {
+        checked_source(s)?;
+    }
+    let headers = headers_from(&form)?;
+    app.store
+        .update_template_version(
+            t.id,
+            &tag,
+            source,
+            form.get("comment"),
+            headers.as_ref(),
+            form.bool("active")?.unwrap_or(false),
+        )
+        .await?
+        .map_err(|r| refused(r, &t.name, &tag))?;
+    Ok(Json(json!({
+        "message": "version has been updated",
+        "template": {"name": t.name, "version": {"tag": tag}},
+    })))
+}
+
+/// `DELETE /v3/{d}/templates/{name}/versions/{tag}`.
+pub async fn remove_version(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name, tag)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = find(&app, &d, &name).await?;
+    let tag = tag.to_lowercase();
+    app.store
+        .delete_template_version(t.id, &tag)
+        .await?
+        .map_err(|r| refused(r, &t.name, &tag))?;
+    Ok(Json(json!({
+        "message": "version has been deleted",
+        "template": {"name": t.name, "version": {"tag": tag}},
+    })))
+}
+
+/// `PUT /v3/{d}/templates/{name}/versions/{tag}/copy/{new_tag}?comment=`.
+pub async fn copy_version(
+    State(app): State<App>,
+    AdminDomain { domain: d, .. }: AdminDomain,
+    Path((_, name, tag, new_tag)): Path<(String, String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let form = Form::from_query(q.as_deref())?;
+    let t = find(&app, &d, &name).await?;
+    let (tag, new_tag) = (tag.to_lowercase(), new_tag.to_lowercase());
+    let from = app
+        .store
+        .template_version(t.id, Some(&tag))
+        .await?
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &tag))?;
+    let v = NewVersion {
+        tag: &new_tag,
+        body: &from.body,
+        comment: form.get("comment").unwrap_or(&from.comment),
+        headers: &from.headers,
+        active: false,
+    };
+    app.store
+        .add_template_version(t.id, &v)
+        .await?
+        .map_err(|r| refused(r, &t.name, &new_tag))?;
+    let copy = app
+        .store
+        .template_version(t.id, Some(&new_tag))
+        .await?
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &new_tag))?;
+    Ok(Json(json!({
+        "message": "version has been copied",
+        "version": version_json(&copy),
+        "template": {"tag": copy.tag},
+    })))
+}
+
+/// The template a send names (`template`, `t:version`, `t:text`,
+/// `t:variables` over the `v:` variables).
+pub async fn for_send(
+    app: &App,
+    d: &Domain,
+    name: &str,
+    form: &Form,
+    options: &SendOptions,
+) -> ApiResult<TemplateUse> {
+    let t = find(app, d, name).await.map_err(|_| {
+        ApiError::BadRequest(format!(
+            "template {name:?} not found for {}: create it with POST /v3/{}/templates, or check the name",
+            d.name, d.name
+        ))
+    })?;
+    let tag = form.get("t:version").map(str::to_lowercase);
+    let v = app
+        .store
+        .template_version(t.id, tag.as_deref())
+        .await?
+        .ok_or_else(|| match &tag {
+            Some(tag) => ApiError::BadRequest(format!(
+                "template {:?} has no version tagged {tag:?}: list them with GET /v3/{}/templates/{}/versions",
+                t.name, d.name, t.name
+            )),
+            None => ApiError::BadRequest(format!(
+                "template {:?} has no version yet: add one with POST /v3/{}/templates/{}/versions",
+                t.name, d.name, t.name
+            )),
+        })?;
+    let mut variables = options.user_variables.clone();
+    if let Some(text) = form.get("t:variables") {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => variables.extend(m),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "t:variables is not a JSON object: {text:?}. Send e.g. {{\"name\": \"Ann\"}}"
+                )))
+            }
+        }
+    }
+    Ok(TemplateUse {
+        name: t.name,
+        tag: v.tag,
+        source: v.body,
+        text: form.bool("t:text")?.unwrap_or(false),
+        headers: v.headers,
+        variables,
+    })
+}
