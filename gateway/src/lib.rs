@@ -24,6 +24,7 @@ pub mod serve;
 pub mod smtp;
 pub mod stats;
 pub mod store;
+pub mod templates;
 pub mod time;
 pub mod unsubscribe;
 pub mod webhooks;

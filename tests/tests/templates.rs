@@ -185,3 +185,73 @@ fn an_endpoint_envoi_does_not_serve_names_the_nearest_one_it_does() {
     let r = e.get("/v3/routes", ADMIN_KEY).send().unwrap();
     expect_error(r, 404, &["not served by envoi"]);
 }
+
+#[test]
+fn a_template_named_over_smtp_is_rendered_per_recipient() {
+    use envoi_tests::sink::Script;
+    use envoi_tests::world::Delivering;
+    use mail_parser::MessageParser;
+    let w = Delivering::start(
+        Script::default(),
+        "",
+        Options {
+            smtp_extra: "allow_plain_auth_without_tls = true\n".into(),
+            ..Options::default()
+        },
+    );
+    w.e.create_domain(DOMAIN);
+    let r =
+        w.e.post(&format!("/v3/{DOMAIN}/templates"), ADMIN_KEY)
+            .form(&[
+                ("name", "order"),
+                ("template", "<p>{{shop}}: order {{recipient.n}}</p>"),
+                ("headers", r#"{"Subject": "Your order"}"#),
+            ])
+            .send()
+            .unwrap();
+    expect_json(r, 200);
+    w.e.create_credential(DOMAIN, "app", "pass-word-1");
+    let (mut c, _) = smtp_client::RawSmtp::connect(w.e.smtp_port);
+    assert!(c.login("app@tpl.test", "pass-word-1").starts_with("235"));
+    let data = "From: shop@tpl.test\r\nTo: list@dest.test\r\n\
+        X-Mailgun-Template-Name: order\r\n\
+        X-Mailgun-Template-Variables: {\"shop\": \"Envoi\"}\r\n\
+        X-Mailgun-Recipient-Variables: {\"a@dest.test\": {\"n\": \"7\"}, \"b@dest.test\": {\"n\": \"8\"}}\r\n\
+        Content-Type: text/plain\r\n\r\nreplaced by the template\r\n";
+    c.cmd("MAIL FROM:<shop@tpl.test>");
+    c.cmd("RCPT TO:<a@dest.test>");
+    c.cmd("RCPT TO:<b@dest.test>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(data.as_bytes());
+    let r = c.cmd(".");
+    assert!(r.starts_with("250"), "{r}");
+    for m in w.sink.wait_for(2, std::time::Duration::from_secs(30)) {
+        let msg = MessageParser::default().parse(&m.data).unwrap();
+        let n = if m.rcpt_to[0] == "a@dest.test" {
+            "7"
+        } else {
+            "8"
+        };
+        assert_eq!(msg.subject(), Some("Your order"));
+        assert_eq!(
+            msg.body_html(0).as_deref().map(str::trim_end),
+            Some(format!("<p>Envoi: order {n}</p>").as_str())
+        );
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(!text.contains("replaced by the template"), "{text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("x-mailgun-template"),
+            "{text}"
+        );
+    }
+    // A template that does not exist: refused, nothing stored.
+    c.cmd("MAIL FROM:<shop@tpl.test>");
+    c.cmd("RCPT TO:<a@dest.test>");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(b"From: shop@tpl.test\r\nTo: a@dest.test\r\nX-Mailgun-Template-Name: nope\r\n\r\nx\r\n");
+    let r = c.cmd(".");
+    assert!(
+        r.starts_with("550 5.6.0") && r.contains("\"nope\" not found"),
+        "{r}"
+    );
+}

@@ -106,6 +106,62 @@ impl TemplateUse {
     }
 }
 
+/// A whole message (SMTP) with a rendered template as its body: its own
+/// Content-Type and Content-Transfer-Encoding go, the rendered HTML (and,
+/// with `t:text`, the same as text) comes in, and the template's Subject
+/// and Reply-To are added where the message has none.
+pub fn into_mime(mime: &[u8], tpl: &TemplateUse, rendered: &str) -> Vec<u8> {
+    use mail_builder::mime::MimePart;
+    let end = super::whole::find_header_end(mime).unwrap_or(mime.len());
+    let mut out = Vec::with_capacity(end + rendered.len() * 2 + 256);
+    let (mut subject, mut reply_to, mut version) = (false, false, false);
+    let mut dropping = false;
+    for line in mime[..end].split_inclusive(|&b| b == b'\n') {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            dropping = is("Content-Type") || is("Content-Transfer-Encoding");
+            subject |= is("Subject");
+            reply_to |= is("Reply-To");
+            version |= is("MIME-Version");
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+    }
+    for (present, name) in [(subject, "Subject"), (reply_to, "Reply-To")] {
+        if let (false, Some(value)) = (present, tpl.header(name)) {
+            out.extend_from_slice(format!("{name}: {}\r\n", encoded_word(value)).as_bytes());
+        }
+    }
+    if !version {
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
+    let html = MimePart::new("text/html", rendered.to_string());
+    let body = if tpl.text {
+        MimePart::new(
+            "multipart/alternative",
+            vec![MimePart::new("text/plain", rendered.to_string()), html],
+        )
+    } else {
+        html
+    };
+    body.write_part(&mut out).expect("writing to a Vec");
+    out
+}
+
+/// A header value as is when it is printable ASCII, else an RFC 2047
+/// encoded word.
+fn encoded_word(value: &str) -> String {
+    use base64::Engine;
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        value.to_string()
+    } else {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        format!("=?utf-8?b?{b64}?=")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +254,31 @@ mod tests {
         };
         let r = json!({"first": "Ben", "account": {"id": 7}});
         assert_eq!(t.render(Some(&r)).unwrap(), "Hi Ben (7)");
+    }
+
+    #[test]
+    fn a_whole_message_takes_the_rendered_template_as_its_body() {
+        let mut headers = Map::new();
+        headers.insert("Subject".into(), json!("Bienvenue à bord"));
+        let t = TemplateUse {
+            name: "t".into(),
+            tag: "v1".into(),
+            source: String::new(),
+            text: true,
+            headers,
+            variables: Map::new(),
+        };
+        let mime = b"From: a@x.test\r\nTo: b@y.test\r\nContent-Type: text/plain;\r\n charset=us-ascii\r\n\r\nold body\r\n";
+        let out = into_mime(mime, &t, "<p>Hi</p>");
+        let msg = mail_parser::MessageParser::default().parse(&out).unwrap();
+        assert_eq!(msg.subject(), Some("Bienvenue à bord"));
+        assert_eq!(msg.body_html(0).as_deref(), Some("<p>Hi</p>"));
+        assert_eq!(msg.body_text(0).as_deref(), Some("<p>Hi</p>"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            !text.contains("old body") && !text.contains("us-ascii"),
+            "{text}"
+        );
     }
 
     #[test]

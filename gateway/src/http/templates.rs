@@ -463,7 +463,7 @@ pub async fn copy_version(
 }
 
 /// The template a send names (`template`, `t:version`, `t:text`,
-/// `t:variables` over the `v:` variables).
+/// `t:variables` over the `v:` variables); a 400 when it cannot be used.
 pub async fn for_send(
     app: &App,
     d: &Domain,
@@ -471,44 +471,16 @@ pub async fn for_send(
     form: &Form,
     options: &SendOptions,
 ) -> ApiResult<TemplateUse> {
-    let t = find(app, d, name).await.map_err(|_| {
-        ApiError::BadRequest(format!(
-            "template {name:?} not found for {}: create it with POST /v3/{}/templates, or check the name",
-            d.name, d.name
-        ))
-    })?;
-    let tag = form.get("t:version").map(str::to_lowercase);
-    let v = app
-        .store
-        .template_version(t.id, tag.as_deref())
-        .await?
-        .ok_or_else(|| match &tag {
-            Some(tag) => ApiError::BadRequest(format!(
-                "template {:?} has no version tagged {tag:?}: list them with GET /v3/{}/templates/{}/versions",
-                t.name, d.name, t.name
-            )),
-            None => ApiError::BadRequest(format!(
-                "template {:?} has no version yet: add one with POST /v3/{}/templates/{}/versions",
-                t.name, d.name, t.name
-            )),
-        })?;
-    let mut variables = options.user_variables.clone();
-    if let Some(text) = form.get("t:variables") {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => variables.extend(m),
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "t:variables is not a JSON object: {text:?}. Send e.g. {{\"name\": \"Ann\"}}"
-                )))
-            }
-        }
-    }
-    Ok(TemplateUse {
-        name: t.name,
-        tag: v.tag,
-        source: v.body,
+    let choice = crate::templates::Choice {
+        name,
+        tag: form.get("t:version"),
+        variables: form.get("t:variables").map(|v| ("t:variables", v)),
         text: form.bool("t:text")?.unwrap_or(false),
-        headers: v.headers,
-        variables,
-    })
+    };
+    crate::templates::resolve(&app.store, d, &choice, &options.user_variables)
+        .await
+        .map_err(|e| match e {
+            crate::templates::TemplateError::Store(e) => e.into(),
+            other => ApiError::BadRequest(other.to_string()),
+        })
 }

@@ -5,6 +5,7 @@
 use crate::accept::{accept, AcceptError, Acceptor};
 use crate::compose::address::{parse_mailbox, Mailbox};
 use crate::compose::options::{from_mailgun_headers, substitute};
+use crate::compose::template::{into_mime, RenderError, TemplateUse};
 use crate::compose::{whole, Outgoing, Summary};
 use crate::events::Method;
 
@@ -35,6 +36,20 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
         Ok(o) => o,
         Err(e) => return Reply::bad_message(e.to_string()),
     };
+    let template = match template_choice(&headers) {
+        None => None,
+        Some(choice) => {
+            match crate::templates::resolve(app.store, &domain, &choice, &opts.user_variables).await
+            {
+                Ok(t) => Some(t),
+                Err(crate::templates::TemplateError::Store(e)) => {
+                    tracing::error!(error = %e, "SMTP submission: store unavailable");
+                    return Reply::store_failed();
+                }
+                Err(e) => return Reply::bad_message(format!("{e}; nothing was stored")),
+            }
+        }
+    };
     let mut recipients = Vec::with_capacity(env.rcpt_to.len());
     for r in &env.rcpt_to {
         match parse_mailbox("to", r) {
@@ -42,23 +57,41 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
             Err(e) => return Reply::bad_message(e.to_string()),
         }
     }
+    let subject = match template.as_ref().and_then(|t| t.header("Subject")) {
+        Some(s) if prepared.subject.is_empty() => s.to_string(),
+        _ => prepared.subject,
+    };
     let summary = Summary {
         from: prepared.from.to_string(),
         to: prepared.to,
-        subject: prepared.subject,
+        subject,
         attachments: Vec::new(),
     };
+    let rendered = match (&template, &recipient_vars) {
+        (Some(t), None) => match t.render(None) {
+            Ok(html) => Some(into_mime(&body, t, &html)),
+            Err(e) => return Reply::bad_message(format!("{e}; nothing was stored")),
+        },
+        _ => None,
+    };
+    let body = rendered.unwrap_or(body);
     let messages = match recipient_vars {
         // Batch sending: a copy per recipient, its variables filled in.
-        Some(vars) => per_recipient(
+        Some(vars) => match per_recipient(
             &body,
             &recipients,
             &vars,
-            &prepared.message_id,
-            &prepared.authors,
-            &summary,
-            &opts.user_variables,
-        ),
+            &Copies {
+                message_id: &prepared.message_id,
+                authors: &prepared.authors,
+                summary: &summary,
+                user_variables: &opts.user_variables,
+                template: template.as_ref(),
+            },
+        ) {
+            Ok(m) => m,
+            Err(e) => return Reply::bad_message(format!("{e}; nothing was stored")),
+        },
         None => vec![Outgoing {
             message_id: prepared.message_id,
             mime: body,
@@ -96,38 +129,65 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
 /// One copy per recipient, `%recipient.KEY%` filled in from its variables
 /// (in a UTF-8 message; other bytes are left as they are). Every copy keeps
 /// the message's Message-ID, as Mailgun's batch sends do.
+/// What every copy of a batch shares.
+struct Copies<'a> {
+    message_id: &'a str,
+    authors: &'a [Mailbox],
+    summary: &'a Summary,
+    user_variables: &'a serde_json::Map<String, serde_json::Value>,
+    template: Option<&'a TemplateUse>,
+}
+
 fn per_recipient(
     body: &[u8],
     recipients: &[Mailbox],
     vars: &serde_json::Map<String, serde_json::Value>,
-    message_id: &str,
-    authors: &[Mailbox],
-    summary: &Summary,
-    user_variables: &serde_json::Map<String, serde_json::Value>,
-) -> Vec<Outgoing> {
-    let text = std::str::from_utf8(body).ok();
+    c: &Copies<'_>,
+) -> Result<Vec<Outgoing>, RenderError> {
     recipients
         .iter()
         .map(|r| {
             let own = vars.get(&r.addr).and_then(|v| v.as_object());
-            let mime = match text {
-                Some(t) => substitute(t, own).into_bytes(),
+            // The template rendered with the recipient's own variables.
+            let body = match c.template {
+                Some(t) => into_mime(body, t, &t.render(vars.get(&r.addr))?),
                 None => body.to_vec(),
             };
-            Outgoing {
-                message_id: message_id.to_string(),
+            let mime = match std::str::from_utf8(&body) {
+                Ok(t) => substitute(t, own).into_bytes(),
+                Err(_) => body,
+            };
+            Ok(Outgoing {
+                message_id: c.message_id.to_string(),
                 mime,
-                user_variables: (!user_variables.is_empty())
-                    .then(|| crate::compose::options::fill_variables(user_variables, own)),
-                sender: authors[0].addr.clone(),
-                authors: authors.to_vec(),
+                user_variables: (!c.user_variables.is_empty())
+                    .then(|| crate::compose::options::fill_variables(c.user_variables, own)),
+                sender: c.authors[0].addr.clone(),
+                authors: c.authors.to_vec(),
                 recipients: vec![r.clone()],
                 summary: Summary {
                     to: r.to_string(),
-                    subject: substitute(&summary.subject, own),
-                    ..summary.clone()
+                    subject: substitute(&c.summary.subject, own),
+                    ..c.summary.clone()
                 },
-            }
+            })
         })
         .collect()
+}
+
+/// `X-Mailgun-Template-Name` (and `-Version`, `-Variables`), as Mailgun
+/// takes them over SMTP.
+fn template_choice(headers: &[(String, String)]) -> Option<crate::templates::Choice<'_>> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    Some(crate::templates::Choice {
+        name: get("X-Mailgun-Template-Name")?,
+        tag: get("X-Mailgun-Template-Version"),
+        variables: get("X-Mailgun-Template-Variables").map(|v| ("X-Mailgun-Template-Variables", v)),
+        text: false,
+    })
 }
