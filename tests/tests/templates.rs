@@ -255,3 +255,42 @@ fn a_template_named_over_smtp_is_rendered_per_recipient() {
         "{r}"
     );
 }
+
+#[test]
+fn variables_given_as_h_x_mailgun_variables_reach_the_template() {
+    // mailgun.js's README passes template variables this way.
+    let e = Envoi::start();
+    e.create_domain(DOMAIN);
+    expect_json(
+        create(
+            &e,
+            &[
+                ("name", "hi"),
+                ("template", "<p>Hi {{name}} ({{plan}})</p>"),
+            ],
+        ),
+        200,
+    );
+    let r = send(
+        &e,
+        &[
+            ("template", "hi"),
+            (
+                "h:X-Mailgun-Variables",
+                r#"{"name": "Zoe", "plan": "free"}"#,
+            ),
+            ("t:variables", r#"{"plan": "pro"}"#),
+        ],
+    );
+    expect_json(r, 200);
+    let ev = &e.events(DOMAIN, "event=accepted")[0];
+    assert_eq!(ev["user-variables"]["name"], "Zoe");
+    let stored = e.stored(DOMAIN, ev["storage"]["key"].as_str().unwrap());
+    let mime = stored["body-mime"].as_str().unwrap();
+    assert!(
+        mime.contains("<p>Hi Zoe (pro)</p>"),
+        "t:variables over v: {mime}"
+    );
+    let r = send(&e, &[("template", "hi"), ("h:X-Mailgun-Variables", "[1]")]);
+    expect_error(r, 400, &["h:X-Mailgun-Variables", "JSON object"]);
+}

@@ -163,11 +163,33 @@ pub fn parse_options(
     for (k, v) in req_options {
         opts.apply(k, v)?;
     }
+    // `h:X-Mailgun-Variables` (a JSON object, as mailgun.js's README sends
+    // template variables) is variables, as `v:` fields are.
+    for (_, v) in headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(VARIABLES_HEADER))
+    {
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(v) else {
+            return Err(ComposeError::InvalidOption {
+                name: format!("h:{VARIABLES_HEADER}"),
+                value: v.to_string(),
+                expected: "a JSON object like {\"key\": \"value\"}",
+            });
+        };
+        for (k, v) in map {
+            match v {
+                Value::String(s) => opts.set_variable(&k, &s),
+                other => opts.set_variable(&k, &other.to_string()),
+            }
+        }
+    }
     for (k, v) in vars {
         opts.set_variable(k, v);
     }
     Ok(opts)
 }
+
+const VARIABLES_HEADER: &str = "X-Mailgun-Variables";
 
 pub fn new_message_id(domain: &str) -> String {
     let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
@@ -182,7 +204,14 @@ pub fn compose(
     req: &SendRequest<'_>,
     opts: &SendOptions,
 ) -> Result<Vec<Outgoing>, ComposeError> {
-    let custom = headers::classify(&req.headers)?;
+    // `h:X-Mailgun-Variables` went into the variables (`parse_options`).
+    let written_headers: Vec<(&str, &str)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(VARIABLES_HEADER))
+        .copied()
+        .collect();
+    let custom = headers::classify(&written_headers)?;
     let tpl = req.template.as_ref();
     // A template's From, else Mailgun's default for a template send.
     let postmaster = format!("postmaster@{domain}");

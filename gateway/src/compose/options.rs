@@ -162,13 +162,6 @@ impl SendOptions {
             .unwrap_or_else(|| Value::String(value.to_string()));
         self.user_variables.insert(name.to_string(), v);
     }
-
-    /// The `X-Mailgun-Variables` header value, when there are variables.
-    /// The user variables with `%recipient.KEY%` filled in from one
-    /// recipient's variables (`fill_variables`).
-    pub fn user_variables_for(&self, vars: Option<&Map<String, Value>>) -> Map<String, Value> {
-        fill_variables(&self.user_variables, vars)
-    }
 }
 
 /// `recipient-variables`: `{"addr": {"key": value}}`.
