@@ -184,6 +184,19 @@ fn an_endpoint_envoi_does_not_serve_names_the_nearest_one_it_does() {
     );
     let r = e.get("/v3/routes", ADMIN_KEY).send().unwrap();
     expect_error(r, 404, &["not served by envoi"]);
+    // Not "domain not found: domains".
+    let r = e
+        .get(&format!("/v3/domains/{DOMAIN}/tracking"), ADMIN_KEY)
+        .send()
+        .unwrap();
+    expect_error(
+        r,
+        404,
+        &[
+            "/v3/domains/tpl.test/tracking is not served by envoi",
+            "/v3/domains/{domain}/",
+        ],
+    );
 }
 
 #[test]

@@ -33,16 +33,24 @@ impl FromRequestParts<App> for AdminDomain {
     }
 }
 
-/// The route's `{domain}`, as written.
+/// The route's `{domain}`, as written. `/v3/domains/…` paths that no route
+/// serves land on `/v3/{domain}/…` with the domain "domains": a Mailgun
+/// endpoint envoi does not serve (`/v3/domains/{d}/tracking`), said so.
 async fn domain_param(parts: &mut Parts, app: &App) -> Result<String, ApiError> {
     let params = RawPathParams::from_request_parts(parts, app)
         .await
         .map_err(|e| ApiError::BadRequest(format!("the path is not valid: {e}")))?;
-    params
+    let name = params
         .iter()
         .find(|(k, _)| *k == "domain")
         .map(|(_, v)| v.to_string())
-        .ok_or_else(|| ApiError::Internal("route without {domain}".into()))
+        .ok_or_else(|| ApiError::Internal("route without {domain}".into()))?;
+    if name == "domains" {
+        return Err(ApiError::NotFound(super::unserved::message(
+            parts.uri.path(),
+        )));
+    }
+    Ok(name)
 }
 
 /// A key that may send for the route's `{domain}` (that domain's sending

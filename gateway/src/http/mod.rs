@@ -21,7 +21,7 @@ pub mod shield;
 mod stats;
 mod suppressions;
 mod templates;
-mod unserved;
+pub(crate) mod unserved;
 mod unsubscribe;
 mod verify;
 mod webhooks;
