@@ -26,7 +26,7 @@ pub struct Node {
     pub lease_timeout: Duration,
     /// Live nodes as last counted (this one included; at least 1).
     live: AtomicU64,
-    /// The last lease token handed out.
+    /// The last lease token handed out (microseconds).
     token: AtomicI64,
 }
 
@@ -48,11 +48,19 @@ impl Node {
         Ok((node, released))
     }
 
-    /// A lease token no earlier lease of this run had.
+    /// A lease token no earlier lease of this run had: the time it is
+    /// taken (microseconds), moved on by one when the clock has not.
     pub fn next_lease(&self) -> Lease {
+        let now = crate::store::now_micros();
+        let last = self
+            .token
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .expect("the closure always gives a value");
         Lease {
             node: self.id,
-            token: self.token.fetch_add(1, Ordering::Relaxed) + 1,
+            token: now.max(last + 1),
         }
     }
 

@@ -51,6 +51,11 @@ fn node_from(r: &sqlx::any::AnyRow) -> NodeRow {
     }
 }
 
+/// A lease older than this is free whoever holds it: longer than any one
+/// attempt (every SMTP phase has its timeout), short enough that a
+/// recipient a live node failed to record is not stranded for long.
+pub const MAX_LEASE_AGE_MICROS: i64 = 3600 * 1_000_000;
+
 /// Rows of nodes stopped or silent this long (and holding nothing) go.
 const FORGET_AFTER_MICROS: i64 = 24 * 3600 * 1_000_000;
 
@@ -64,10 +69,14 @@ impl Store {
     }
 
     /// SQL for "held by no live node": a lease whose node has not beaten
-    /// for `$n` microseconds (or stopped) is free. `n` is the placeholder.
-    pub(crate) fn lease_is_free(&self, n: usize) -> String {
+    /// for `$timeout` microseconds (or stopped) is free, and so is one older
+    /// than `MAX_LEASE_AGE` at `$now` (its token is when it was taken), which
+    /// no attempt lasts: what a live node failed to record or load comes
+    /// back, and fencing drops the late outcome if there ever is one.
+    pub(crate) fn lease_is_free(&self, timeout: usize, now: usize) -> String {
         format!(
-            "(lease_node IS NULL OR lease_node NOT IN (SELECT id FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= {} - ${n}))",
+            "(lease_node IS NULL OR lease_token < ${now} - {MAX_LEASE_AGE_MICROS} \
+              OR lease_node NOT IN (SELECT id FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= {} - ${timeout}))",
             self.clock()
         )
     }

@@ -17,7 +17,8 @@ use super::messages::{message_from, StoredMessage, MSG_COLS};
 use super::relaxed::RelaxedTx;
 use super::{placeholders, Backend, Result, Store};
 
-/// Who holds a recipient: a node's run and which of its leases.
+/// Who holds a recipient: a node's run and which of its leases (`token`:
+/// when it was taken, in the node's microseconds, unique in the run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lease {
     pub node: i64,
@@ -137,7 +138,7 @@ impl Store {
                  WHERE nth <= $6) w \
                WHERE bytes_ahead < $7 ORDER BY next_attempt_at, id LIMIT $8) \
              RETURNING id, message_id, address, domain, attempts",
-            free = self.lease_is_free(4),
+            free = self.lease_is_free(4, 3),
         );
         // A lease lost to a power cut is only a lease never taken.
         let mut tx = RelaxedTx::begin(self).await?;

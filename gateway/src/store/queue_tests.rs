@@ -215,3 +215,25 @@ async fn an_outcome_whose_lease_was_taken_over_is_dropped() {
     assert_eq!(status(held_by_b[0].id).await, "delivered");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_lease_older_than_any_attempt_is_taken_even_from_a_live_node() {
+    let (store, dir) = queue_of(&sized(&[10])).await;
+    let (a, b) = (node(&store, "a").await, node(&store, "b").await);
+    // a took it at time 1 and never recorded anything (a store error).
+    assert_eq!(
+        store.lease_due(&request(a, 1 << 30)).await.unwrap().len(),
+        1
+    );
+    let mut soon = request(b, 1 << 30);
+    soon.now = 1 + super::nodes::MAX_LEASE_AGE_MICROS / 2;
+    assert!(
+        store.lease_due(&soon).await.unwrap().is_empty(),
+        "a is alive"
+    );
+    let mut late = request(b, 1 << 30);
+    late.now = 2 + super::nodes::MAX_LEASE_AGE_MICROS;
+    late.lease.token = late.now;
+    assert_eq!(store.lease_due(&late).await.unwrap().len(), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
