@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod limits;
 pub mod net;
 pub mod reputation;
+pub mod retention;
 pub mod serve;
 pub mod smtp;
 pub mod stats;

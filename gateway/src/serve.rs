@@ -106,6 +106,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         app.singleton(Job::Webhooks),
         stop_rx.clone(),
     ));
+    let retention = tokio::spawn(crate::retention::run(
+        app.store.clone(),
+        app.config.events.retention.0,
+        app.singleton(Job::EventRetention),
+        stop_rx.clone(),
+    ));
     let heartbeat = tokio::spawn(app.node.clone().run(app.store.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
@@ -130,6 +136,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = rotator.await;
     let _ = assessor.await;
     let _ = webhooks.await;
+    let _ = retention.await;
     let _ = heartbeat.await;
     // Deliveries have stopped: what is still leased goes back now, so a
     // rolling restart loses no time waiting for this node's leases.

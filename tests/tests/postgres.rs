@@ -173,3 +173,62 @@ fn webhooks_and_stats_on_postgres() {
         .sum();
     assert_eq!(total, 2, "{s}");
 }
+
+#[test]
+fn events_past_their_retention_are_pruned_and_the_stats_keep_them() {
+    let Some(url) = fresh_postgres() else {
+        assert!(
+            !postgres_required(),
+            "ENVOI_TEST_POSTGRES_URL must be set in CI"
+        );
+        return;
+    };
+    let e = Envoi::start_with(Options {
+        store_url: Some(url.clone()),
+        extra_config: "[events]\nretention = \"1h\"\n".into(),
+        ..Options::default()
+    });
+    e.create_domain("old.test");
+    // Test mode: no delivery attempt adds events afterwards.
+    let r = e
+        .post("/v3/old.test/messages", ADMIN_KEY)
+        .form(&[
+            ("from", "a@old.test"),
+            ("to", "r@example.org"),
+            ("subject", "old news"),
+            ("text", "t"),
+            ("o:testmode", "yes"),
+        ])
+        .send()
+        .unwrap();
+    expect_json(r, 200);
+    let accepted = |e: &Envoi| {
+        let r = e
+            .get(
+                "/v3/old.test/stats/total?event=accepted&duration=2d&resolution=day",
+                ADMIN_KEY,
+            )
+            .send()
+            .unwrap();
+        expect_json(r, 200)["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["accepted"]["total"].as_i64().unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert_eq!(accepted(&e), 1);
+    // The event is made two hours old: past the retention.
+    psql(&url, "UPDATE events SET ts = ts - 7200000000");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while psql(&url, "SELECT COUNT(*) FROM events") != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not pruned:\n{}",
+            e.log_tail()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(e.events("old.test", "event=accepted").is_empty());
+    assert_eq!(accepted(&e), 1, "the stats still count it");
+}

@@ -1,5 +1,5 @@
 //! Jobs that must run on one node at a time (webhook calls, reputation
-//! assessment, DKIM rotation): on PostgreSQL, the node holding the job's
+//! assessment, DKIM rotation, event retention): on PostgreSQL, the node holding the job's
 //! advisory lock runs it. The lock lives with a connection of its own, so a
 //! node that dies (its connection with it) loses it at once and a peer,
 //! asking at its next tick, takes over within seconds.
@@ -17,16 +17,23 @@ pub enum Job {
     Webhooks,
     Reputation,
     DkimRotation,
+    EventRetention,
 }
 
 impl Job {
-    pub const ALL: [Job; 3] = [Job::Webhooks, Job::Reputation, Job::DkimRotation];
+    pub const ALL: [Job; 4] = [
+        Job::Webhooks,
+        Job::Reputation,
+        Job::DkimRotation,
+        Job::EventRetention,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Job::Webhooks => "webhooks",
             Job::Reputation => "reputation",
             Job::DkimRotation => "dkim_rotation",
+            Job::EventRetention => "event_retention",
         }
     }
 

@@ -36,6 +36,7 @@ pub struct Config {
     pub dkim: DkimConfig,
     pub webhooks: WebhooksConfig,
     pub cluster: ClusterConfig,
+    pub events: EventsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +284,23 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// How long events are kept (Mailgun keeps its event logs for a number of
+/// days, by plan). Older events are pruned by one node, their counts kept
+/// by the hour for the stats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    pub retention: Dur,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            retention: Dur(Duration::from_secs(30 * 86400)),
+        }
+    }
+}
+
 /// envoi's own: several nodes on one PostgreSQL store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -340,6 +358,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.events.retention.0 < Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid(
+                "[events] retention must be at least 1h (events are pruned, and counted for the stats, by the hour)".into(),
+            ));
+        }
         if self.cluster.lease_timeout.0 < Duration::from_secs(1) {
             return Err(ConfigError::Invalid(
                 "[cluster] lease_timeout must be at least 1s (nodes beat five times per lease_timeout)".into(),

@@ -267,7 +267,10 @@ impl Store {
         .bind(group)
         .fetch_all(self.reader())
         .await?;
+        // Pruned events count from what was kept of them (by the hour).
+        let kept = self.pruned_counts(domain_id, start, end, group).await?;
         rows.iter()
+            .chain(&kept)
             .map(|r| {
                 // A group whose strings do not parse is a damaged row.
                 let corrupt = |field: &str, e: policy::events::Unknown| {

@@ -20,6 +20,7 @@ pub mod queue;
 mod queue_tests;
 pub mod relaxed;
 pub mod reputation;
+pub mod retention;
 pub mod settings;
 pub mod suppressions;
 pub mod templates;

@@ -1,0 +1,150 @@
+//! Events older than `[events].retention` go, in batches, after their
+//! counts are added to `stats_hourly`: the event log stays the size of its
+//! retention, and the stats keep their totals.
+
+use sqlx::Row;
+
+use super::{Result, Store};
+
+const HOUR_MICROS: i64 = 3600 * 1_000_000;
+
+impl Store {
+    /// Prunes up to `batch` of the oldest events written before `before`
+    /// (microseconds), their counts kept by the hour first, in one
+    /// transaction. How many went (0: nothing older is left).
+    pub async fn prune_events(&self, before: i64, batch: i64) -> Result<u64> {
+        let mut tx = self.writer().begin().await?;
+        // Events are written in time order: the oldest are the lowest ids,
+        // found on the primary key, not by scanning `ts`.
+        let rows = sqlx::query("SELECT id, ts FROM events ORDER BY id LIMIT $1")
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+        let upto = rows
+            .iter()
+            .take_while(|r| r.get::<i64, _>(1) < before)
+            .last()
+            .map(|r| r.get::<i64, _>(0));
+        let Some(upto) = upto else {
+            return Ok(0);
+        };
+        sqlx::query(
+            "INSERT INTO stats_hourly (domain_id, hour, event, severity, reason, method, n) \
+             SELECT domain_id, (ts / $2) * $2, event, COALESCE(severity, ''), COALESCE(reason, ''), \
+                    COALESCE(method, ''), COUNT(*) \
+             FROM events WHERE id <= $1 GROUP BY 1, 2, 3, 4, 5, 6 \
+             ON CONFLICT (domain_id, hour, event, severity, reason, method) \
+             DO UPDATE SET n = stats_hourly.n + excluded.n",
+        )
+        .bind(upto)
+        .bind(HOUR_MICROS)
+        .execute(&mut *tx)
+        .await?;
+        let gone = sqlx::query("DELETE FROM events WHERE id <= $1")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// The counts kept of pruned events in `[start, end]`, per `group`, as
+    /// `(at, event, severity, reason, method, n)` rows like the events'.
+    pub(crate) async fn pruned_counts(
+        &self,
+        domain_id: i64,
+        start: i64,
+        end: i64,
+        group: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        Ok(sqlx::query(
+            "SELECT (hour / $4) * $4 AS at, event, NULLIF(severity, ''), NULLIF(reason, ''), \
+                    NULLIF(method, ''), CAST(SUM(n) AS BIGINT) \
+             FROM stats_hourly WHERE domain_id = $1 AND hour >= ($2 / $5) * $5 AND hour <= $3 \
+             GROUP BY 1, 2, 3, 4, 5",
+        )
+        .bind(domain_id)
+        .bind(start)
+        .bind(end)
+        .bind(group)
+        .bind(HOUR_MICROS)
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use policy::events::{EventKind, Severity};
+
+    use crate::store::events::NewEvent;
+
+    const DAY: i64 = 86_400 * 1_000_000;
+
+    fn event(kind: EventKind, severity: Option<Severity>, ts: i64, n: usize) -> NewEvent {
+        NewEvent {
+            event_id: format!("e{ts}-{n}"),
+            event: kind,
+            ts,
+            recipient: Some(format!("r{n}@example.org")),
+            message_id: Some("m@x.test".into()),
+            severity,
+            reason: None,
+            tags: "[]".into(),
+            method: Some("http"),
+            data: "{}".into(),
+        }
+    }
+
+    /// (event, total) over the whole range, summed over every group.
+    async fn totals(store: &crate::store::Store) -> Vec<(String, i64)> {
+        let mut t = std::collections::BTreeMap::new();
+        for c in store.event_counts(1, 0, 100 * DAY, DAY).await.unwrap() {
+            *t.entry(c.event.as_str().to_string()).or_insert(0) += c.n;
+        }
+        t.into_iter().collect()
+    }
+
+    #[tokio::test]
+    async fn pruned_events_go_and_the_stats_keep_their_counts() {
+        let (store, dir) = crate::store::temp_sqlite("retention").await;
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        let mut events = Vec::new();
+        for day in [1, 2, 40, 41] {
+            for n in 0..3 {
+                events.push(event(EventKind::Accepted, None, day * DAY + n as i64, n));
+                events.push(event(
+                    EventKind::Failed,
+                    Some(Severity::Permanent),
+                    day * DAY + 7,
+                    n,
+                ));
+            }
+        }
+        store.insert_events(1, &events).await.unwrap();
+        let before = totals(&store).await;
+        // Older than day 30: the first two days' 12 events, in batches of 5.
+        let mut gone = 0;
+        loop {
+            match store.prune_events(30 * DAY, 5).await.unwrap() {
+                0 => break,
+                n => gone += n,
+            }
+        }
+        assert_eq!(gone, 12);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(left, 12);
+        assert_eq!(totals(&store).await, before, "the stats count the same");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
