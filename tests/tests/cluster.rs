@@ -541,3 +541,61 @@ fn an_allowlist_added_through_one_node_applies_on_another_within_2_s() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_dkim_key_switched_through_one_node_signs_on_another_within_2_s() {
+    let Some(mut c) = Cluster::start(1, Script::default(), UNLIMITED) else {
+        return;
+    };
+    let selector_of = |m: &envoi_tests::sink::Received| {
+        let sig = m.header("DKIM-Signature");
+        sig.split(';')
+            .map(str::trim)
+            .find_map(|t| t.strip_prefix("s="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    c.nodes[0].create_domain(DOMAIN);
+    // Node 0 signs with k1, and keeps the key.
+    c.nodes[0].send(DOMAIN, "first@dest.test", &[]);
+    let first = c.sink.wait_for(1, Duration::from_secs(30));
+    assert_eq!(selector_of(&first[0]), "k1");
+    // Another node switches the domain to k2, and leaves.
+    let mut other = c.node(UNLIMITED, Options::default());
+    let created = expect_json(
+        other
+            .post("/v1/dkim/keys", ADMIN_KEY)
+            .form(&[
+                ("signing_domain", DOMAIN),
+                ("selector", "k2"),
+                ("bits", "1024"),
+            ])
+            .send()
+            .unwrap(),
+        200,
+    );
+    c.dns.txt(
+        created["dns_record"]["name"].as_str().unwrap(),
+        created["dns_record"]["value"].as_str().unwrap(),
+    );
+    for (key, action) in [("k2", "activate"), ("k1", "deactivate")] {
+        let r = other
+            .put(
+                &format!("/v4/domains/{DOMAIN}/keys/{key}/{action}"),
+                ADMIN_KEY,
+            )
+            .send()
+            .unwrap();
+        expect_json(r, 200);
+    }
+    let switched = Instant::now();
+    assert!(other.terminate().success());
+    std::thread::sleep(Duration::from_millis(2100).saturating_sub(switched.elapsed()));
+    c.nodes[0].send(DOMAIN, "second@dest.test", &[]);
+    let second = c.sink.wait_for(2, Duration::from_secs(30));
+    assert_eq!(
+        selector_of(&second[1]),
+        "k2",
+        "node 0 signs with the new key"
+    );
+}
