@@ -544,7 +544,7 @@ fn an_allowlist_added_through_one_node_applies_on_another_within_2_s() {
 
 #[test]
 fn a_dkim_key_switched_through_one_node_signs_on_another_within_2_s() {
-    let Some(mut c) = Cluster::start(1, Script::default(), UNLIMITED) else {
+    let Some(c) = Cluster::start(1, Script::default(), UNLIMITED) else {
         return;
     };
     let selector_of = |m: &envoi_tests::sink::Received| {
