@@ -57,8 +57,10 @@ fn check_config_names_an_unknown_key() {
 }
 
 #[test]
-fn migrate_creates_the_schema() {
+fn migrate_creates_the_schema_in_an_existing_store() {
     let dir = temp_dir("migrate");
+    // An empty file is an empty SQLite database: the store exists.
+    std::fs::write(dir.join("m.db"), b"").unwrap();
     let path = dir.join("c.toml");
     std::fs::write(
         &path,
@@ -148,4 +150,30 @@ fn dns_records_prints_spf_dkim_and_dmarc() {
     );
     assert!(text.contains("_dmarc.dns.test."), "{text}");
     e.restart();
+}
+
+#[test]
+fn command_line_tools_never_create_a_store() {
+    // Run from an empty folder with the default config: no envoi.db here.
+    let dir = temp_dir("no-store");
+    for args in [
+        &["dns-records", "dns.test"][..],
+        &["rotate-admin-key"][..],
+        &["migrate"][..],
+    ] {
+        let out = Command::new(envoi_bin())
+            .current_dir(&dir)
+            .args(args)
+            .env_remove("ENVOI_ADMIN_KEY")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no store at ./envoi.db") && err.contains("start `envoi serve` first"),
+            "{args:?}: {err}"
+        );
+        assert!(!dir.join("envoi.db").exists(), "{args:?} created a store");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

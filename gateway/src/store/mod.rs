@@ -40,6 +40,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("no store at {0}: start `envoi serve` first, or pass --config with the config of the running gateway (its [store].url); nothing was created")]
+    NoStore(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -121,6 +123,18 @@ impl Store {
                 .with_group_commit())
             }
         }
+    }
+
+    /// The store a command-line tool works on: it must exist already. A
+    /// SQLite file that is not there is an error naming it, never a new,
+    /// empty store created where the command happened to run.
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        if let Some(path) = sqlite_path(url) {
+            if !path.exists() {
+                return Err(StoreError::NoStore(path.display().to_string()));
+            }
+        }
+        Store::connect(url).await
     }
 
     fn with_group_commit(mut self) -> Store {
