@@ -1,7 +1,8 @@
 //! Mailgun's Templates API (`/v3/{domain}/templates`), with Mailgun's
 //! shapes, messages, paging and limits, and the template chosen for a send.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -50,10 +51,11 @@ fn version_json(v: &Version) -> Value {
     })
 }
 
-fn refused(r: Refused, name: &str, tag: &str) -> ApiError {
+fn refused(r: Refused, d: &Domain, name: &str, tag: &str) -> ApiError {
+    let domain = &d.name;
     match r {
         Refused::TemplateExists => ApiError::Conflict(format!(
-            "template {name:?} already exists: add a version with POST /v3/{{domain}}/templates/{name}/versions"
+            "template {name:?} already exists: add a version with POST /v3/{domain}/templates/{name}/versions"
         )),
         Refused::TooManyTemplates => ApiError::BadRequest(format!(
             "a domain can store up to {MAX_TEMPLATES} templates: delete one first"
@@ -64,9 +66,8 @@ fn refused(r: Refused, name: &str, tag: &str) -> ApiError {
         Refused::TooManyVersions => ApiError::BadRequest(format!(
             "a template can store up to {MAX_VERSIONS} versions: delete one of {name:?} first"
         )),
-        Refused::NoSuchTemplate => template_not_found(name),
         Refused::NoSuchVersion => ApiError::NotFound(format!(
-            "template {name:?} has no version tagged {tag:?}: list them with GET /v3/{{domain}}/templates/{name}/versions"
+            "template {name:?} has no version tagged {tag:?}: list them with GET /v3/{domain}/templates/{name}/versions"
         )),
         Refused::ActiveVersion => ApiError::BadRequest(format!(
             "version {tag:?} is the active version of {name:?}: make another version active first (PUT .../versions/{{tag}} with active=yes)"
@@ -74,17 +75,38 @@ fn refused(r: Refused, name: &str, tag: &str) -> ApiError {
     }
 }
 
-fn template_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "template {name:?} not found: create it with POST /v3/{{domain}}/templates, or list them with GET /v3/{{domain}}/templates"
-    ))
+/// The account key, the route's domain and its template `{name}` (a 404
+/// naming both when there is no such template).
+pub struct DomainTemplate {
+    pub domain: Domain,
+    pub template: Template,
 }
 
-async fn find(app: &App, d: &Domain, name: &str) -> ApiResult<Template> {
-    app.store
-        .template(d.id, &name.to_lowercase())
-        .await?
-        .ok_or_else(|| template_not_found(name))
+impl FromRequestParts<App> for DomainTemplate {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let AdminDomain { domain, .. } = AdminDomain::from_request_parts(parts, app).await?;
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("the path is not valid: {e}")))?;
+        let name = params
+            .iter()
+            .find(|(k, _)| *k == "name")
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(|| ApiError::Internal("route without {name}".into()))?;
+        let template = app
+            .store
+            .template(domain.id, &name.to_lowercase())
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "template {name:?} not found for {d}: create it with POST /v3/{d}/templates, or list them with GET /v3/{d}/templates",
+                    d = domain.name
+                ))
+            })?;
+        Ok(DomainTemplate { domain, template })
+    }
 }
 
 /// `headers`: a JSON object of From, Subject and Reply-To only.
@@ -221,7 +243,7 @@ pub async fn create(
             first.as_ref(),
         )
         .await?
-        .map_err(|r| refused(r, &name, &tag))?;
+        .map_err(|r| refused(r, &d, &name, &tag))?;
     let mut template = template_json(&t);
     if first.is_some() {
         if let Some(v) = app.store.template_version(t.id, None).await? {
@@ -246,12 +268,10 @@ pub async fn remove_all(
 /// `GET /v3/{d}/templates/{name}` (`active=yes`: with the active version).
 pub async fn get_one(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name)): Path<(String, String)>,
+    DomainTemplate { template: t, .. }: DomainTemplate,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let form = Form::from_query(q.as_deref())?;
-    let t = find(&app, &d, &name).await?;
     let mut template = template_json(&t);
     if form.bool("active")?.unwrap_or(false) {
         if let Some(v) = app.store.template_version(t.id, None).await? {
@@ -264,11 +284,9 @@ pub async fn get_one(
 /// `PUT /v3/{d}/templates/{name}`: `description`.
 pub async fn update(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name)): Path<(String, String)>,
+    DomainTemplate { template: t, .. }: DomainTemplate,
     SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let description = form.get("description").ok_or_else(|| {
         ApiError::BadRequest(
             "description parameter is missing: it is what a template update changes".into(),
@@ -283,10 +301,8 @@ pub async fn update(
 /// `DELETE /v3/{d}/templates/{name}`.
 pub async fn remove(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name)): Path<(String, String)>,
+    DomainTemplate { template: t, .. }: DomainTemplate,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     app.store.delete_template(t.id).await?;
     Ok(Json(
         json!({"message": "template has been deleted", "template": {"name": t.name}}),
@@ -297,10 +313,11 @@ pub async fn remove(
 pub async fn versions(
     State(app): State<App>,
     headers: HeaderMap,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name)): Path<(String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let versions = app.store.template_versions(t.id).await?;
     let mut template = template_json(&t);
     template["versions"] = versions.iter().map(version_json).collect();
@@ -320,11 +337,12 @@ pub async fn versions(
 /// `POST /v3/{d}/templates/{name}/versions`.
 pub async fn add_version(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name)): Path<(String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
     SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let source = form.text("template").ok_or_else(|| {
         ApiError::BadRequest(
             "template parameter is missing: the Handlebars source of the version".into(),
@@ -345,7 +363,7 @@ pub async fn add_version(
     app.store
         .add_template_version(t.id, &v)
         .await?
-        .map_err(|r| refused(r, &t.name, &tag))?;
+        .map_err(|r| refused(r, &d, &t.name, &tag))?;
     let mut template = template_json(&t);
     if let Some(v) = app.store.template_version(t.id, Some(&tag)).await? {
         template["version"] = version_json(&v);
@@ -359,16 +377,18 @@ pub async fn add_version(
 /// `GET /v3/{d}/templates/{name}/versions/{tag}`.
 pub async fn get_version(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name, tag)): Path<(String, String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
+    Path((_, _, tag)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let tag = tag.to_lowercase();
     let v = app
         .store
         .template_version(t.id, Some(&tag))
         .await?
-        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &tag))?;
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &d, &t.name, &tag))?;
     let mut template = template_json(&t);
     template["version"] = version_json(&v);
     Ok(Json(json!({ "template": template })))
@@ -378,11 +398,13 @@ pub async fn get_version(
 /// `active`, `headers`.
 pub async fn update_version(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name, tag)): Path<(String, String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
+    Path((_, _, tag)): Path<(String, String, String)>,
     SmallForm(form): SmallForm,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let tag = tag.to_lowercase();
     let source = form.text("template");
     if let Some(s) = source {
@@ -399,7 +421,7 @@ pub async fn update_version(
             form.bool("active")?.unwrap_or(false),
         )
         .await?
-        .map_err(|r| refused(r, &t.name, &tag))?;
+        .map_err(|r| refused(r, &d, &t.name, &tag))?;
     Ok(Json(json!({
         "message": "version has been updated",
         "template": {"name": t.name, "version": {"tag": tag}},
@@ -409,15 +431,17 @@ pub async fn update_version(
 /// `DELETE /v3/{d}/templates/{name}/versions/{tag}`.
 pub async fn remove_version(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name, tag)): Path<(String, String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
+    Path((_, _, tag)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = find(&app, &d, &name).await?;
     let tag = tag.to_lowercase();
     app.store
         .delete_template_version(t.id, &tag)
         .await?
-        .map_err(|r| refused(r, &t.name, &tag))?;
+        .map_err(|r| refused(r, &d, &t.name, &tag))?;
     Ok(Json(json!({
         "message": "version has been deleted",
         "template": {"name": t.name, "version": {"tag": tag}},
@@ -427,18 +451,20 @@ pub async fn remove_version(
 /// `PUT /v3/{d}/templates/{name}/versions/{tag}/copy/{new_tag}?comment=`.
 pub async fn copy_version(
     State(app): State<App>,
-    AdminDomain { domain: d, .. }: AdminDomain,
-    Path((_, name, tag, new_tag)): Path<(String, String, String, String)>,
+    DomainTemplate {
+        domain: d,
+        template: t,
+    }: DomainTemplate,
+    Path((_, _, tag, new_tag)): Path<(String, String, String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let form = Form::from_query(q.as_deref())?;
-    let t = find(&app, &d, &name).await?;
     let (tag, new_tag) = (tag.to_lowercase(), new_tag.to_lowercase());
     let from = app
         .store
         .template_version(t.id, Some(&tag))
         .await?
-        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &tag))?;
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &d, &t.name, &tag))?;
     let v = NewVersion {
         tag: &new_tag,
         body: &from.body,
@@ -449,12 +475,12 @@ pub async fn copy_version(
     app.store
         .add_template_version(t.id, &v)
         .await?
-        .map_err(|r| refused(r, &t.name, &new_tag))?;
+        .map_err(|r| refused(r, &d, &t.name, &new_tag))?;
     let copy = app
         .store
         .template_version(t.id, Some(&new_tag))
         .await?
-        .ok_or_else(|| refused(Refused::NoSuchVersion, &t.name, &new_tag))?;
+        .ok_or_else(|| refused(Refused::NoSuchVersion, &d, &t.name, &new_tag))?;
     Ok(Json(json!({
         "message": "version has been copied",
         "version": version_json(&copy),

@@ -45,7 +45,6 @@ pub enum Refused {
     TooManyTemplates,
     VersionExists,
     TooManyVersions,
-    NoSuchTemplate,
     NoSuchVersion,
     /// The active version of a template with others cannot be deleted.
     ActiveVersion,
