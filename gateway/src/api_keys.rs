@@ -84,7 +84,7 @@ pub async fn rotate_admin(
     config: &crate::config::Config,
     grace: Duration,
 ) -> std::result::Result<String, RotateAdminError> {
-    let store = Store::open_existing(&config.store.url).await?;
+    let store = Store::open_existing(&config.store.url, config.store.connect_timeout.0).await?;
     store.migrate().await?;
     let rotated = rotate(&store, ADMIN_KEY_ID, grace, "cli").await;
     store.close().await;

@@ -175,7 +175,7 @@ pub struct StartNotes {
 
 impl App {
     pub async fn start(config: Config) -> Result<(App, StartNotes), StartError> {
-        let store = Store::connect(&config.store.url).await?;
+        let store = Store::open(&config.store.url, config.store.connect_timeout.0, true).await?;
         store.migrate().await?;
         let mut notes = StartNotes::default();
 

@@ -106,7 +106,7 @@ pub enum DnsRecordsError {
 }
 
 pub async fn print(config: Config, domain: &str) -> Result<(), DnsRecordsError> {
-    let store = Store::open_existing(&config.store.url).await?;
+    let store = Store::open_existing(&config.store.url, config.store.connect_timeout.0).await?;
     store.migrate().await?;
     let d = store
         .domain(&domain.to_ascii_lowercase())

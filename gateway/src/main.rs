@@ -104,7 +104,11 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let result = rt.block_on(async {
-                let store = gateway::store::Store::open_existing(&config.store.url).await?;
+                let store = gateway::store::Store::open_existing(
+                    &config.store.url,
+                    config.store.connect_timeout.0,
+                )
+                .await?;
                 store.migrate().await?;
                 store.close().await;
                 Ok::<_, gateway::store::StoreError>(())

@@ -122,12 +122,16 @@ impl Default for InboundConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub url: String,
+    /// envoi's own: how long PostgreSQL has to answer at start (each
+    /// attempt is logged); past it, envoi stops with the cause.
+    pub connect_timeout: Dur,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite://./envoi.db".into(),
+            connect_timeout: Dur(crate::store::DEFAULT_CONNECT_TIMEOUT),
         }
     }
 }

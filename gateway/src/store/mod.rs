@@ -15,6 +15,7 @@ pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;
 pub mod nodes;
+pub mod open;
 pub mod queue;
 #[cfg(test)]
 mod queue_tests;
@@ -34,10 +35,12 @@ use sqlx::{AnyPool, Executor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("store {store}: {cause}", store = open::name(), cause = open::cause(.0))]
     Db(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("store {store}: migration failed: {source}", store = open::name(), source = .0)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the store {store}: {cause}")]
+    Open { store: String, cause: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("no store at {0}: start `envoi serve` first, or pass --config with the config of the running gateway (its [store].url); nothing was created")]
@@ -45,6 +48,9 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How long PostgreSQL has to answer at start (`[store].connect_timeout`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `s` as a literal inside a `LIKE ... ESCAPE '\'` pattern: `%` and `_`
 /// match themselves, so a search term is never a wildcard.
@@ -81,60 +87,89 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store at `url`, created when it is a SQLite file not there yet;
+    /// PostgreSQL is given the default 10 s to answer.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::open(url, DEFAULT_CONNECT_TIMEOUT, true).await
+    }
+
+    /// `url`'s store; a SQLite file is created only when `create`, and
+    /// PostgreSQL is retried (in the log) until `within` has passed. Errors
+    /// name the store and the cause.
+    pub async fn open(url: &str, within: Duration, create: bool) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        open::set_name(url);
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
             Backend::Postgres
         };
-        match backend {
+        let (read, write) = match backend {
             Backend::Sqlite => {
-                let url = sqlite_url_create(url);
-                let opts = AnyConnectOptions::from_str(&url)?;
-                let write = sqlite_pool(1).connect_with(opts.clone()).await?;
+                let failed = |e: sqlx::Error| match sqlite_path(url) {
+                    Some(path) => StoreError::Open {
+                        store: path.display().to_string(),
+                        cause: open::sqlite_cause(&path, &e, create),
+                    },
+                    None => StoreError::Open {
+                        store: open::describe(url),
+                        cause: open::cause(&e),
+                    },
+                };
+                let url = if create {
+                    sqlite_url_create(url)
+                } else {
+                    url.to_string()
+                };
+                let opts = AnyConnectOptions::from_str(&url).map_err(failed)?;
+                let write = sqlite_pool(1)
+                    .connect_with(opts.clone())
+                    .await
+                    .map_err(failed)?;
                 // WAL is a property of the file: set it once through the writer.
-                write.execute("PRAGMA journal_mode=WAL").await?;
-                let read = sqlite_pool(8).connect_with(opts).await?;
-                Ok(Store {
-                    backend,
-                    read,
-                    write,
-                    committer: None,
-                    domain_cache: Default::default(),
-                    key_cache: Default::default(),
-                }
-                .with_group_commit())
+                write
+                    .execute("PRAGMA journal_mode=WAL")
+                    .await
+                    .map_err(failed)?;
+                let read = sqlite_pool(8).connect_with(opts).await.map_err(failed)?;
+                (read, write)
             }
             Backend::Postgres => {
+                open::first_postgres_connection(url, within).await?;
+                let opts = AnyConnectOptions::from_str(url)?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
-                    .await?;
-                Ok(Store {
-                    backend,
-                    read: pool.clone(),
-                    write: pool,
-                    committer: None,
-                    domain_cache: Default::default(),
-                    key_cache: Default::default(),
-                }
-                .with_group_commit())
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| StoreError::Open {
+                        store: open::describe(url),
+                        cause: open::cause(&e),
+                    })?;
+                (pool.clone(), pool)
             }
+        };
+        Ok(Store {
+            backend,
+            read,
+            write,
+            committer: None,
+            domain_cache: Default::default(),
+            key_cache: Default::default(),
         }
+        .with_group_commit())
     }
 
     /// The store a command-line tool works on: it must exist already. A
     /// SQLite file that is not there is an error naming it, never a new,
     /// empty store created where the command happened to run.
-    pub async fn open_existing(url: &str) -> Result<Store> {
+    pub async fn open_existing(url: &str, within: Duration) -> Result<Store> {
         if let Some(path) = sqlite_path(url) {
             if !path.exists() {
                 return Err(StoreError::NoStore(path.display().to_string()));
             }
         }
-        Store::connect(url).await
+        Store::open(url, within, false).await
     }
 
     fn with_group_commit(mut self) -> Store {
