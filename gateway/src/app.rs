@@ -41,6 +41,9 @@ pub struct Inner {
     /// connection (`[http]` / `[smtp].max_inflight_bytes`).
     pub http_inflight: Arc<tokio::sync::Semaphore>,
     pub smtp_inflight: Arc<tokio::sync::Semaphore>,
+    /// The listeners this node has bound (name, address), set once they
+    /// all are: `/readyz` is not ready before.
+    pub listening: std::sync::OnceLock<Vec<(&'static str, std::net::SocketAddr)>>,
 }
 
 impl App {
@@ -67,6 +70,13 @@ impl App {
         job: crate::cluster::singleton::Job,
     ) -> crate::cluster::singleton::Singleton {
         crate::cluster::singleton::Singleton::new(job, self.store.clone(), self.node.clone())
+    }
+
+    /// Whether the store still expects this node's master key (a store
+    /// restored from another installation would not).
+    pub async fn master_key_matches(&self) -> crate::store::Result<bool> {
+        let expected = self.store.setting(MASTER_KEY_CHECK).await?;
+        Ok(expected.as_deref() == Some(self.master_key.check_value().as_str()))
     }
 
     pub fn bump_allowlist_generation(&self) {
@@ -206,6 +216,7 @@ impl App {
             key_guard: crate::http::shield::key_guard(),
             http_inflight: crate::net::budget::budget(config.http.max_inflight_bytes.0),
             smtp_inflight: crate::net::budget::budget(config.smtp.max_inflight_bytes.0),
+            listening: Default::default(),
             store,
             node,
             master_key,

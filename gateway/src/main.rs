@@ -6,7 +6,7 @@ use gateway::config::Config;
 
 /// envoi: a self-hosted, Mailgun-compatible transactional email gateway.
 #[derive(Parser)]
-#[command(name = "envoi", version, about)]
+#[command(name = "envoi", version = gateway::logs::VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,6 +36,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Ask the running node (at [http].listen) whether it is alive, or with
+    /// --ready whether it is ready; exit 0 if so, 1 with the reason if not.
+    Health {
+        /// Ask /readyz (store, migrations, master key, listeners) instead
+        /// of /healthz.
+        #[arg(long)]
+        ready: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Give the account (admin) key a new secret and print it once. The old
     /// one keeps working for --grace (running nodes see the change at once).
     RotateAdminKey {
@@ -51,15 +61,6 @@ fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
     gateway::config::parse_duration(s)
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ENVOI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("envoi: {e}");
@@ -69,7 +70,10 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    // `serve` logs as its config says; the one-shot tools as text.
+    if !matches!(cli.command, Command::Serve { .. }) {
+        gateway::logs::init(gateway::config::LogFormat::Text);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,6 +84,8 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            gateway::logs::init(config.log.format);
+            tracing::info!(version = gateway::logs::VERSION, "envoi starting");
             match rt.block_on(gateway::serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -141,6 +147,27 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("envoi: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Health { ready, config } => {
+            let config = match load(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let path = if ready { "/readyz" } else { "/healthz" };
+            let timeout = std::time::Duration::from_secs(5);
+            match gateway::health::check(config.http.listen, path, timeout) {
+                Ok(body) => {
+                    println!("{}", body.trim());
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!(
+                        "envoi: not {}: {why}",
+                        if ready { "ready" } else { "healthy" }
+                    );
                     ExitCode::FAILURE
                 }
             }

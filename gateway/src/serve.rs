@@ -39,7 +39,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .map_err(ServeError::Smtp)?;
     let transport =
         crate::delivery::Deliverer::transport(&config.delivery).map_err(ServeError::Delivery)?;
+    let mut listening = vec![
+        ("http", listener.local_addr().unwrap_or(http_addr)),
+        ("smtp", smtp.local_addr()),
+    ];
+    if let Some(inbound) = &inbound {
+        listening.push(("inbound", inbound.local_addr()));
+    }
     let (app, notes) = App::start(config).await?;
+    let _ = app.listening.set(listening);
     if let Some(path) = &notes.new_master_key_file {
         tracing::warn!(
             path = %path.display(),

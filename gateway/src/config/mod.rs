@@ -37,6 +37,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub cluster: ClusterConfig,
     pub events: EventsConfig,
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +304,23 @@ impl Default for EventsConfig {
             retention: Dur(Duration::from_secs(30 * 86400)),
         }
     }
+}
+
+/// envoi's own: how logs are written (levels: the `ENVOI_LOG` variable,
+/// as `RUST_LOG`, default "info,sqlx=warn").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" for people, "json" for one object per line (log collectors).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// envoi's own: several nodes on one PostgreSQL store.

@@ -40,6 +40,8 @@ pub struct Transport {
 pub(super) struct SessionFacts {
     pub(super) mx_host: String,
     pub(super) tls: bool,
+    /// "TLSv1_3" or "TLSv1_2" when `tls`.
+    pub(super) tls_version: Option<String>,
     pub(super) verified: bool,
     pub(super) started: Option<Instant>,
     /// The MX took the connection and greeted: it is reachable, whatever
@@ -107,6 +109,7 @@ impl Transport {
                     return Err(failed(refused(why), &facts));
                 }
                 facts.tls = true;
+                facts.tls_version = Some(version.to_string());
                 facts.verified = valid;
                 let ehlo = s
                     .ehlo(&self.helo)

@@ -93,18 +93,18 @@ pub(super) fn finish(
     let disp = disposition::of_attempt(verdict, attempt_no as u32, &d.retry_schedule, age, max_age);
     let update = match disp.next {
         Next::Delivered => {
-            tracing::info!(rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls, verified = facts.verified, reply = %reply, "delivered");
+            tracing::info!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, "delivered");
             RecipientUpdate::Delivered
         }
         Next::RetryIn(delay) => {
-            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
+            tracing::warn!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
             RecipientUpdate::Retry {
                 at: now + delay.as_micros() as i64,
             }
         }
         Next::Failed | Next::Unchanged => {
             let reason = disp.failure.map(|f| f.reason.as_str()).unwrap_or_default();
-            tracing::warn!(rcpt = %r.address, mx = %facts.mx_host, reply = %reply, reason, "permanent failure");
+            tracing::warn!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, reason, "permanent failure");
             RecipientUpdate::Failed
         }
     };
@@ -164,7 +164,7 @@ pub(super) fn suppressed_outcome(
         attempt_no: r.attempts + 1,
         ..Default::default()
     };
-    tracing::info!(rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
+    tracing::info!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,

@@ -12,6 +12,7 @@ pub mod error;
 mod events;
 pub mod extract;
 pub mod form;
+mod health;
 mod ip_allowlist;
 mod keys;
 mod messages;
@@ -27,11 +28,10 @@ mod verify;
 mod webhooks;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
 use crate::app::App;
 use auth::Principal;
@@ -44,7 +44,8 @@ const FORM_OVERHEAD: usize = 256 * 1024;
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route(
             "/u/{token}",
             get(unsubscribe::page).post(unsubscribe::confirm),
@@ -186,11 +187,6 @@ pub fn router(app: App) -> Router {
         ))
         .layer(DefaultBodyLimit::disable())
         .with_state(app)
-}
-
-async fn healthz(State(app): State<App>) -> ApiResult<Json<serde_json::Value>> {
-    app.store.ping().await?;
-    Ok(Json(json!({"status": "ok"})))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

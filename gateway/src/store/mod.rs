@@ -177,20 +177,32 @@ impl Store {
         self
     }
 
-    pub async fn migrate(&self) -> Result<()> {
+    fn migrator(&self) -> sqlx::migrate::Migrator {
         match self.backend {
-            Backend::Sqlite => {
-                sqlx::migrate!("../migrations/sqlite")
-                    .run(&self.write)
-                    .await?
-            }
-            Backend::Postgres => {
-                sqlx::migrate!("../migrations/postgres")
-                    .run(&self.write)
-                    .await?
-            }
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
         }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        self.migrator().run(&self.write).await?;
         Ok(())
+    }
+
+    /// The versions this binary knows that the store has not applied: none
+    /// on a node that started, some when an older binary's store was not
+    /// migrated (`envoi migrate`).
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(self
+            .migrator()
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
     }
 
     pub async fn ping(&self) -> Result<()> {

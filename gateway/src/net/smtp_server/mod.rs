@@ -151,6 +151,11 @@ impl Server {
         })
     }
 
+    /// The address bound (the port chosen when the config said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.addr)
+    }
+
     /// Serves `handler` until `stop`, then waits for open sessions: those
     /// in DATA finish and get their answer, the others are told 421.
     pub async fn run(
