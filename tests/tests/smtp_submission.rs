@@ -519,3 +519,69 @@ fn recipient_variables_give_each_recipient_its_own_copy() {
         "every copy keeps the one Message-ID the 250 named, as Mailgun's batches"
     );
 }
+
+/// The defaults: no certificate, no `allow_plain_auth_without_tls`.
+fn world_on_defaults() -> Delivering {
+    let w = Delivering::start(Script::default(), "", Options::default());
+    w.dns.publish_dkim(&w.e.create_domain(SENDER));
+    w.e.create_credential(SENDER, "app", PASSWORD);
+    w
+}
+
+#[test]
+fn on_the_defaults_a_client_on_loopback_logs_in_without_tls_and_sends() {
+    let w = world_on_defaults();
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    let ehlo = c.cmd("EHLO client.test");
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"),
+        "{ehlo}"
+    );
+    let r = c.login(LOGIN, PASSWORD);
+    assert!(r.starts_with("235"), "{r}");
+    let r = c.submit(
+        LOGIN,
+        "someone@dest.test",
+        b"From: app@shop.test\r\nTo: someone@dest.test\r\nSubject: defaults\r\n\r\nhi\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    w.sink.wait_for(1, WAIT);
+    assert!(
+        w.e.stderr()
+            .contains("SMTP AUTH is accepted only from this machine (loopback)"),
+        "the start-up log says so"
+    );
+}
+
+#[test]
+fn a_login_without_its_domain_is_told_to_log_in_as_login_at_domain() {
+    let w = world_on_defaults();
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    c.cmd("EHLO client.test");
+    let r = c.login("app", PASSWORD);
+    assert!(
+        r.starts_with("535 5.7.8")
+            && r.contains("login@domain")
+            && r.contains("\"app\" names no domain"),
+        "{r}"
+    );
+    let r = c.login(LOGIN, "wrong-password");
+    assert!(
+        r.starts_with("535 5.7.8 authentication failed: wrong login or password (the login is the full login@domain"),
+        "{r}"
+    );
+}
+
+#[test]
+fn mail_without_auth_is_told_to_starttls_then_auth_as_login_at_domain() {
+    let w = world(true, "");
+    let (mut c, _) = RawSmtp::connect(w.e.smtp_port);
+    c.cmd("EHLO client.test");
+    let r = c.cmd("MAIL FROM:<app@shop.test>");
+    assert!(
+        r.starts_with(
+            "530 5.7.0 authentication required: issue STARTTLS, then AUTH as login@domain"
+        ),
+        "{r}"
+    );
+}

@@ -67,7 +67,10 @@ impl Handler for Submission {
 pub async fn bind(config: &Config) -> Result<Server, SmtpError> {
     let cfg = &config.smtp;
     if !cfg.allow_plain_auth_without_tls && (cfg.tls_cert.is_none() || cfg.tls_key.is_none()) {
-        tracing::warn!("[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is refused (set allow_plain_auth_without_tls only for loopback tests)");
+        tracing::warn!(
+            "[smtp] has no tls_cert/tls_key: STARTTLS is not offered, so SMTP AUTH is accepted only from this machine (loopback). \
+             Set tls_cert and tls_key to take submissions from other hosts."
+        );
     }
     Server::bind(config, cfg.listen, None, "SMTP submission").await
 }

@@ -12,7 +12,7 @@ use policy::relay::{Authority, Refusal};
 use smtp_proto::request::receiver::DataReceiver;
 use smtp_proto::{Error as ProtoError, Request, AUTH_LOGIN, AUTH_PLAIN};
 
-use super::reply::{EnhancedCode, Reply};
+use super::reply::{AuthHow, EnhancedCode, Reply};
 
 /// Longest command line accepted (AUTH lines carry base64 credentials).
 pub const MAX_LINE: usize = 4096;
@@ -102,6 +102,8 @@ pub struct Machine {
     rcpts: Vec<String>,
     errors: u32,
     auth_failures: u32,
+    /// The login of the AUTH being checked, for the 535's hint.
+    auth_login: String,
     out: VecDeque<Action>,
 }
 
@@ -123,6 +125,7 @@ impl Machine {
             rcpts: Vec::new(),
             errors: 0,
             auth_failures: 0,
+            auth_login: String::new(),
             out: VecDeque::new(),
         }
     }
@@ -177,7 +180,8 @@ impl Machine {
                     self.reply(Reply::auth_throttled());
                     self.close();
                 } else {
-                    self.reply(Reply::bad_credentials());
+                    let login = std::mem::take(&mut self.auth_login);
+                    self.reply(Reply::bad_credentials(&login));
                 }
             }
             AuthOutcome::Throttled => self.reply(Reply::auth_throttled()),
@@ -388,6 +392,17 @@ impl Machine {
         }
     }
 
+    /// How this client could authenticate now.
+    fn auth_how(&self) -> AuthHow {
+        if self.tls || self.settings.auth_without_tls {
+            AuthHow::Auth
+        } else if self.settings.tls_available {
+            AuthHow::StartTlsFirst
+        } else {
+            AuthHow::NotHere
+        }
+    }
+
     fn auth(&mut self, mechanism: u64, initial: &str) {
         if !self.greeted {
             return self.refuse(Reply::bad_sequence("send EHLO first"));
@@ -401,7 +416,7 @@ impl Machine {
             ));
         }
         if !self.tls && !self.settings.auth_without_tls {
-            return self.refuse(Reply::encryption_required());
+            return self.refuse(Reply::encryption_required(self.settings.tls_available));
         }
         let initial = initial.trim();
         match mechanism {
@@ -452,6 +467,7 @@ impl Machine {
     }
 
     fn authenticate(&mut self, login: String, password: String) {
+        self.auth_login.clone_from(&login);
         self.out.push_back(Action::Authenticate { login, password });
         self.state = State::Waiting;
     }
@@ -476,7 +492,7 @@ impl Machine {
         };
         let domain = match checked {
             Ok(d) => d,
-            Err(Refusal::AuthRequired) => return self.reply(Reply::auth_required()),
+            Err(Refusal::AuthRequired) => return self.reply(Reply::auth_required(self.auth_how())),
             Err(Refusal::NotYourDomain { sender, allowed }) => {
                 return self.reply(Reply::not_your_domain(&sender, &allowed))
             }
@@ -698,7 +714,7 @@ mod tests {
     fn no_mail_without_auth() {
         let mut m = Machine::new(settings(), vec![]);
         let (wire, _) = drive(&mut m, b"EHLO c\r\nMAIL FROM:<a@shop.test>\r\n");
-        assert!(wire.ends_with("530 5.7.0 authentication required: AUTH with the domain's SMTP credentials (no relaying without it)\r\n"), "{wire}");
+        assert!(wire.ends_with("530 5.7.0 authentication required: AUTH as login@domain with the domain's SMTP credentials (no relaying without it)\r\n"), "{wire}");
     }
 
     #[test]
@@ -867,5 +883,62 @@ mod tests {
         let mut m = Machine::new(s, vec![]);
         let (wire, _) = drive(&mut m, b"EHLO c\r\nSTARTTLS\r\nNOOP\r\n");
         assert!(!wire.contains("250 2.0.0 ok"), "{wire}");
+    }
+
+    #[test]
+    fn without_certificate_and_off_loopback_the_530_and_538_say_how_to_get_auth() {
+        let mut s = settings();
+        s.auth_without_tls = false;
+        s.tls_available = false;
+        let mut m = Machine::new(s, vec![]);
+        let (wire, _) = drive(&mut m, b"EHLO c\r\nMAIL FROM:<u@shop.test>\r\n");
+        assert!(
+            wire.contains("530 5.7.0 authentication required, but AUTH needs TLS and this server has no certificate")
+                && wire.contains("tls_cert and tls_key"),
+            "{wire}"
+        );
+        let (wire, _) = drive(
+            &mut m,
+            format!("AUTH PLAIN {}\r\n", plain("u@shop.test", "pw")).as_bytes(),
+        );
+        assert!(
+            wire.starts_with("538 5.7.11 encryption required: AUTH needs TLS and this server has no certificate; connect from the server itself (loopback)"),
+            "{wire}"
+        );
+    }
+
+    #[test]
+    fn with_starttls_offered_the_530_says_starttls_then_auth() {
+        let mut s = settings();
+        s.auth_without_tls = false;
+        s.tls_available = true;
+        let mut m = Machine::new(s, vec![]);
+        let (wire, _) = drive(&mut m, b"EHLO c\r\nMAIL FROM:<u@shop.test>\r\n");
+        assert!(
+            wire.contains(
+                "530 5.7.0 authentication required: issue STARTTLS, then AUTH as login@domain"
+            ),
+            "{wire}"
+        );
+    }
+
+    #[test]
+    fn a_login_without_a_domain_is_told_to_use_login_at_domain() {
+        let mut m = Machine::new(settings(), vec![]);
+        drive(&mut m, b"EHLO c\r\n");
+        m.feed(format!("AUTH PLAIN {}\r\n", plain("app", "pw")).as_bytes());
+        let mut wire = Vec::new();
+        while let Some(a) = m.next_action() {
+            match a {
+                Action::Authenticate { .. } => m.auth_done(AuthOutcome::Failed),
+                Action::Reply(r) => r.write_to(&mut wire),
+                _ => {}
+            }
+        }
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(
+            wire.contains("535 5.7.8 authentication failed: log in with the full login, login@domain (\"app\" names no domain)"),
+            "{wire}"
+        );
     }
 }

@@ -3,6 +3,18 @@
 
 pub use crate::net::reply::{EnhancedCode, Reply};
 
+/// How a client may authenticate on its connection, for the 530 that asks
+/// it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthHow {
+    /// STARTTLS is offered and AUTH comes after it.
+    StartTlsFirst,
+    /// AUTH is offered now.
+    Auth,
+    /// Neither: no certificate, and the client is not on loopback.
+    NotHere,
+}
+
 impl Reply {
     pub fn ok(text: impl Into<String>) -> Reply {
         Reply::new(250, EnhancedCode(2, 0, 0), text)
@@ -108,26 +120,42 @@ impl Reply {
     }
 
     // Authentication and relaying.
-    pub fn auth_required() -> Reply {
-        Reply::new(
-            530,
-            EnhancedCode(5, 7, 0),
-            "authentication required: AUTH with the domain's SMTP credentials (no relaying without it)",
-        )
+    /// MAIL without AUTH: says how to authenticate on this connection.
+    pub fn auth_required(how: AuthHow) -> Reply {
+        let text = match how {
+            AuthHow::StartTlsFirst => {
+                "authentication required: issue STARTTLS, then AUTH as login@domain with the domain's SMTP credentials (no relaying without it)"
+            }
+            AuthHow::Auth => {
+                "authentication required: AUTH as login@domain with the domain's SMTP credentials (no relaying without it)"
+            }
+            AuthHow::NotHere => {
+                "authentication required, but AUTH needs TLS and this server has no certificate: connect from the server itself (loopback), or ask its operator to set [smtp] tls_cert and tls_key"
+            }
+        };
+        Reply::new(530, EnhancedCode(5, 7, 0), text)
     }
-    pub fn encryption_required() -> Reply {
-        Reply::new(
-            538,
-            EnhancedCode(5, 7, 11),
-            "encryption required: issue STARTTLS before AUTH",
-        )
+    /// AUTH before TLS where TLS is required.
+    pub fn encryption_required(tls_available: bool) -> Reply {
+        let text = if tls_available {
+            "encryption required: issue STARTTLS before AUTH"
+        } else {
+            "encryption required: AUTH needs TLS and this server has no certificate; connect from the server itself (loopback), or ask its operator to set [smtp] tls_cert and tls_key"
+        };
+        Reply::new(538, EnhancedCode(5, 7, 11), text)
     }
-    pub fn bad_credentials() -> Reply {
-        Reply::new(
-            535,
-            EnhancedCode(5, 7, 8),
-            "authentication failed: wrong login or password",
-        )
+    /// Credentials that did not match. A login without a domain is the
+    /// usual mistake (credentials are `login@domain`): said so.
+    pub fn bad_credentials(login: &str) -> Reply {
+        let text = if login.contains('@') {
+            "authentication failed: wrong login or password (the login is the full login@domain the credential was created with)".to_string()
+        } else {
+            format!(
+                "authentication failed: log in with the full login, login@domain ({:?} names no domain)",
+                login.chars().take(64).collect::<String>()
+            )
+        };
+        Reply::new(535, EnhancedCode(5, 7, 8), text)
     }
     pub fn auth_throttled() -> Reply {
         Reply::new(

@@ -27,7 +27,11 @@ pub async fn run(
         max_message_size: shared.max_message_size,
         max_recipients: policy::limits::MAX_RECIPIENTS,
         tls_available: shared.tls.is_some(),
-        auth_without_tls: shared.auth_without_tls,
+        // Without a certificate, AUTH in plaintext from this machine only:
+        // the password never crosses a network, and SMTP works on the
+        // defaults for local senders.
+        auth_without_tls: shared.auth_without_tls
+            || (shared.tls.is_none() && peer.ip().to_canonical().is_loopback()),
         inbound: shared.inbound.clone(),
     };
     let allowlisted = shared.handler.allowlisted(peer.ip()).await;
