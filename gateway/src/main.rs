@@ -24,6 +24,10 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Print every key with its default and what it does (the
+        /// reference of docs/configuration.md), then exit.
+        #[arg(long, conflicts_with = "config")]
+        print_defaults: bool,
     },
     /// Create or update the database schema, then exit.
     Migrate {
@@ -94,7 +98,14 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config } => match load(config.as_deref()) {
+        Command::CheckConfig {
+            print_defaults: true,
+            ..
+        } => {
+            print!("{}", gateway::config::reference::defaults_toml());
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { config, .. } => match load(config.as_deref()) {
             Ok(c) => {
                 println!("config OK");
                 println!("http.listen = {}", c.http.listen);

@@ -1,14 +1,16 @@
 //! The TOML configuration of contract §1. Every key is optional; unknown keys
 //! are an error that names the key (serde's `deny_unknown_fields`).
 
+pub mod reference;
 mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-pub use units::{parse_duration, parse_size, ByteSize, Dur};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+pub use units::{format_duration, format_size, parse_duration, parse_size, ByteSize, Dur};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -23,7 +25,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub http: HttpConfig,
@@ -40,9 +42,10 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
+    /// Address and port of the HTTP API (and of `/healthz`, `/readyz`).
     pub listen: SocketAddr,
     /// Base of unsubscribe links and of absolute paging URLs when set.
     pub public_url: Option<String>,
@@ -70,13 +73,19 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
+    /// Address and port of SMTP submission (STARTTLS and AUTH).
     pub listen: SocketAddr,
+    /// PEM certificate chain offered with STARTTLS. Without it (and tls_key),
+    /// AUTH is accepted only from loopback, in plaintext.
     pub tls_cert: Option<PathBuf>,
+    /// PEM private key of tls_cert.
     pub tls_key: Option<PathBuf>,
+    /// AUTH without TLS from any address: for tests on a private network only.
     pub allow_plain_auth_without_tls: bool,
+    /// The largest message accepted, over SMTP and HTTP alike.
     pub max_message_size: ByteSize,
     /// envoi's own: a silent client is told 421 and dropped after this.
     pub idle_timeout: Dur,
@@ -102,10 +111,13 @@ impl Default for SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboundConfig {
+    /// Address and port where bounces (DSN), complaints (ARF) and DMARC/TLS
+    /// reports arrive by SMTP; unset: no inbound listener.
     pub listen: Option<SocketAddr>,
+    /// The domain of VERP return paths (its MX must point at `listen`).
     pub bounce_domain: Option<String>,
 }
 
@@ -119,9 +131,10 @@ impl Default for InboundConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `sqlite://PATH` (one node) or `postgres://USER:PASS@HOST/DB` (one or more).
     pub url: String,
     /// envoi's own: how long PostgreSQL has to answer at start (each
     /// attempt is logged); past it, envoi stops with the cause.
@@ -137,27 +150,42 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
+    /// DNS servers for MX lookups ("ip:port"); empty: the system's resolver.
     pub nameservers: Vec<SocketAddr>,
+    /// The port of recipients' MXs (25; tests use others).
     pub port: u16,
+    /// PEM file of more certificate authorities to trust for MX certificates.
     pub extra_ca_file: Option<PathBuf>,
+    /// The name said in EHLO; default: the host name when it is a full name.
     pub helo_name: Option<String>,
+    /// "host:port" of a smarthost taking every message; empty: direct to MXs.
     pub relay: String,
+    /// Waits before each retry of a temporary failure (the last one repeats).
     pub retry_schedule: Vec<Dur>,
+    /// A message not delivered after this fails for good (Mailgun: 3 days).
     pub max_age: Dur,
+    /// How long a TCP connection to an MX may take.
     pub connect_timeout: Dur,
     /// envoi's own, one for each phase of a delivery session (the reply to
     /// each command, and each write); defaults are RFC 5321 §4.5.3.2's and
     /// Postfix's. `transfer_timeout` applies per 64 KiB of message.
     pub greeting_timeout: Dur,
+    /// Waiting for the reply to EHLO.
     pub ehlo_timeout: Dur,
+    /// Waiting for the reply to STARTTLS and the handshake.
     pub starttls_timeout: Dur,
+    /// Waiting for the reply to MAIL FROM.
     pub mail_timeout: Dur,
+    /// Waiting for the reply to each RCPT TO.
     pub rcpt_timeout: Dur,
+    /// Waiting for the reply to DATA.
     pub data_timeout: Dur,
+    /// Sending each 64 KiB of the message.
     pub transfer_timeout: Dur,
+    /// Waiting for the reply to the final dot.
     pub final_dot_timeout: Dur,
     /// envoi's own: how long a connection to an MX stays open after a batch,
     /// for the next batch to the same MX (Postfix's connection cache time).
@@ -205,15 +233,20 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    /// HTTP requests per second for one API key (0 = unlimited).
     pub requests_per_second_per_key: u32,
     /// envoi's own: HTTP sends per second for one domain, whichever key.
     pub requests_per_second_per_domain: u32,
+    /// Recipients accepted per hour for one domain, HTTP and SMTP (0 = unlimited).
     pub messages_per_hour_per_domain: u32,
+    /// Recipients accepted per day for one domain (0 = unlimited).
     pub messages_per_day_per_domain: u32,
+    /// Messages per second to one recipient domain, from the whole cluster.
     pub per_destination_messages_per_second: u32,
+    /// Connections open at once to one recipient domain, over the cluster.
     pub per_destination_connections: u32,
 }
 
@@ -230,13 +263,19 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
+    /// The period over which bounce, complaint and unsubscribe rates are counted.
     pub window: Dur,
+    /// Messages a domain must have sent in the window before its rates count.
     pub min_sample: u64,
+    /// Bounce rate over delivered: above it the domain is warned, above twice
+    /// it suspended (5 %).
     pub bounce_rate: f64,
+    /// Complaint rate: warned above it, suspended above twice it (0.8 %).
     pub complaint_rate: f64,
+    /// Unsubscribe rate: warned above it, suspended above twice it (1.4 %).
     pub unsubscribe_rate: f64,
 }
 
@@ -254,9 +293,10 @@ impl Default for PolicyConfig {
 
 /// envoi's own: how often automatic DKIM rotation looks for domains due a
 /// new key and for rotated keys whose record is now published.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DkimConfig {
+    /// How often domains due a new key and published rotated keys are looked for.
     pub rotation_check: Dur,
 }
 
@@ -270,7 +310,7 @@ impl Default for DkimConfig {
 
 /// envoi's own: how webhook calls are made and retried. Mailgun retries
 /// for 8 hours: after 5 min, 10 min, 15 min, 1 h, 2 h and 4 h.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     /// The waits before each retry; after the last, the call is given up.
@@ -292,9 +332,10 @@ impl Default for WebhooksConfig {
 /// How long events are kept (Mailgun keeps its event logs for a number of
 /// days, by plan). Older events are pruned by one node, their counts kept
 /// by the hour for the stats.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
+    /// Events older than this are pruned (their counts stay in the stats).
     pub retention: Dur,
 }
 
@@ -308,14 +349,14 @@ impl Default for EventsConfig {
 
 /// envoi's own: how logs are written (levels: the `ENVOI_LOG` variable,
 /// as `RUST_LOG`, default "info,sqlx=warn").
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// "text" for people, "json" for one object per line (log collectors).
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -324,7 +365,7 @@ pub enum LogFormat {
 }
 
 /// envoi's own: several nodes on one PostgreSQL store.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// This node's name, the same across its restarts (a restart hands

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
@@ -82,6 +85,75 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A duration as the config writes it, in its largest exact unit: "3d",
+/// "2h", "30s", "500ms".
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    if ms == 0 {
+        "0s".into()
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// A size as the config writes it, in its largest exact unit: "256MiB",
+/// "25MB", "4097B".
+pub fn format_size(n: u64) -> String {
+    for (unit, size) in [
+        ("GiB", 1 << 30),
+        ("GB", 1_000_000_000),
+        ("MiB", 1 << 20),
+        ("MB", 1_000_000),
+        ("KiB", 1 << 10),
+        ("KB", 1000),
+    ] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{}{unit}", n / size);
+        }
+    }
+    format!("{n}B")
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_size(self.0))
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "description": "a number and a unit: ms, s, m, h or d (\"30s\", \"3d\")"})
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "Size".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "integer"], "description": "bytes, or a number and a unit: B, KB, MB, GB, KiB, MiB, GiB (\"25MB\")"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +171,16 @@ mod tests {
         assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
         assert!(parse_duration("3w").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes_are_written_as_they_are_read() {
+        for d in ["3d", "2h", "10m", "30s", "500ms", "0s", "90s"] {
+            assert_eq!(format_duration(parse_duration(d).unwrap()), d);
+        }
+        for n in ["256MiB", "25MB", "4097B", "1GiB", "64KiB"] {
+            assert_eq!(format_size(parse_size(n).unwrap()), n);
+        }
     }
 
     #[test]
