@@ -79,6 +79,7 @@ pub async fn accept(
     messages: &[Outgoing],
     method: Method,
 ) -> Result<(), AcceptError> {
+    let started = std::time::Instant::now();
     check_authors(app, domain, messages).await?;
     if let Some(reason) = app.reputation.suspended(domain.id).await? {
         return Err(AcceptError::Suspended {
@@ -152,6 +153,7 @@ pub async fn accept(
         });
     }
     app.store.insert_messages(domain.id, rows, evs).await?;
+    crate::telemetry::accepted(method.as_str(), &domain.name, emails, started.elapsed());
     if status == RecipientStatus::Queued && due <= now {
         app.queue_wake.notify_one();
     }

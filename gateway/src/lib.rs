@@ -27,6 +27,7 @@ pub mod serve;
 pub mod smtp;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod templates;
 pub mod time;
 pub mod unsubscribe;

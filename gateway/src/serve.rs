@@ -22,6 +22,7 @@ pub enum ServeError {
 }
 
 pub async fn run(config: Config) -> Result<(), ServeError> {
+    crate::telemetry::install();
     // Everything that can fail on the config alone (ports, certificates,
     // resolver, CA file) comes first: a serve that cannot start changes
     // nothing in the store (a second serve on a taken port must not replace
@@ -123,12 +124,17 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let heartbeat = tokio::spawn(app.node.clone().run(app.store.clone(), stop_rx));
     // Rate-limit state of keys back at full allowance is dropped now and
     // then (destination domains come and go).
+    // Histogram samples are folded into their buckets every 5 s (the
+    // exporter's recommended upkeep), so memory stays flat between scrapes.
     let tidy = {
         let app = app.clone();
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                app.limits.forget_idle();
+            for tick in 1u64.. {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                crate::telemetry::upkeep();
+                if tick.is_multiple_of(12) {
+                    app.limits.forget_idle();
+                }
             }
         })
     };

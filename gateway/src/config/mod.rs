@@ -40,6 +40,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub events: EventsConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -362,6 +363,26 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// envoi's own: `GET /metrics`, Prometheus' text format.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Who may read /metrics: "loopback" (clients on this machine, or
+    /// anyone with the account key), "account_key" (the account key
+    /// only), "open" (anyone who reaches the HTTP listener) or "off".
+    pub access: MetricsAccess,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    #[default]
+    Loopback,
+    AccountKey,
+    Open,
+    Off,
 }
 
 /// envoi's own: several nodes on one PostgreSQL store.

@@ -85,6 +85,7 @@ impl Transport {
                 TlsMode::Refuse(why) => Err(failed(refused(why), &facts)),
                 _ => {
                     tracing::info!(mx = %target.host, "MX offers no STARTTLS: delivering in plaintext");
+                    crate::telemetry::delivery_session(None, false);
                     Ok(Connection { session: s, facts })
                 }
             };
@@ -111,6 +112,7 @@ impl Transport {
                 facts.tls = true;
                 facts.tls_version = Some(version.to_string());
                 facts.verified = valid;
+                crate::telemetry::delivery_session(Some(version), valid);
                 let ehlo = s
                     .ehlo(&self.helo)
                     .await
@@ -141,6 +143,8 @@ impl Transport {
                         // message goes in clear, on a fresh connection.
                         tracing::warn!(mx = %target.host, "falling back to plaintext after the TLS failure");
                         let s = self.greet(target).await.map_err(|r| failed(r, &facts))?;
+                        crate::telemetry::tls_fallback();
+                        crate::telemetry::delivery_session(None, false);
                         facts.started = Some(Instant::now());
                         Ok(Connection { session: s, facts })
                     }

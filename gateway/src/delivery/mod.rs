@@ -288,6 +288,7 @@ impl Deliverer {
                         let share = me.share.clone();
                         tokio::select! {
                             connection = share.connect(&domain, || me.connections_cap()) => {
+                                let _in_flight = crate::telemetry::InFlight::start(recipients);
                                 attempt::deliver_group(&me, &domain, settings, chunk, &tx).await;
                                 drop(connection);
                             }

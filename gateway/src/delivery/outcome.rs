@@ -94,10 +94,13 @@ pub(super) fn finish(
     let update = match disp.next {
         Next::Delivered => {
             tracing::info!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, "delivered");
+            crate::telemetry::delivered(&job.message.domain.name, age);
             RecipientUpdate::Delivered
         }
         Next::RetryIn(delay) => {
             tracing::warn!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, retry_in = ?delay, "temporary failure; will retry");
+            let reason = disp.failure.map_or("generic", |f| f.reason.as_str());
+            crate::telemetry::failed(&job.message.domain.name, false, reason);
             RecipientUpdate::Retry {
                 at: now + delay.as_micros() as i64,
             }
@@ -105,6 +108,7 @@ pub(super) fn finish(
         Next::Failed | Next::Unchanged => {
             let reason = disp.failure.map(|f| f.reason.as_str()).unwrap_or_default();
             tracing::warn!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, mx = %facts.mx_host, tls = facts.tls_version.as_deref().unwrap_or("none"), verified = facts.verified, reply = %reply, reason, "permanent failure");
+            crate::telemetry::failed(&job.message.domain.name, true, reason);
             RecipientUpdate::Failed
         }
     };
@@ -165,6 +169,7 @@ pub(super) fn suppressed_outcome(
         ..Default::default()
     };
     tracing::info!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
+    crate::telemetry::failed(&job.message.domain.name, true, reason.as_str());
     Outcome {
         recipient_id: r.id,
         domain_id: job.message.domain.id,

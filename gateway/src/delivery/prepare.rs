@@ -63,12 +63,15 @@ pub(super) async fn prepare(d: &Deliverer, job: &Job) -> Result<Prepared, String
                 m.domain.name
             ));
         }
-        signer::sign(
+        let started = std::time::Instant::now();
+        let signature = signer::sign(
             &body,
             &keys,
             signer::sign::default_options(now_micros() as u64 / 1_000_000),
         )
-        .map_err(|e| format!("DKIM signing failed: {e}"))?
+        .map_err(|e| format!("DKIM signing failed: {e}"))?;
+        crate::telemetry::signed(started.elapsed());
+        signature
     };
     // Stored at accept; parsed again only for messages queued before.
     let (from, to, subject) = match &m.msg.summary {

@@ -16,6 +16,7 @@ mod health;
 mod ip_allowlist;
 mod keys;
 mod messages;
+mod metrics;
 mod reputation;
 pub mod server;
 pub mod shield;
@@ -46,6 +47,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::get))
         .route(
             "/u/{token}",
             get(unsubscribe::page).post(unsubscribe::confirm),

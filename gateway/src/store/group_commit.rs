@@ -56,8 +56,10 @@ fn closed() -> super::StoreError {
 
 async fn commit(store: &Store, batch: Vec<Pending>) {
     let works: Vec<&Acceptance> = batch.iter().map(|p| &p.work).collect();
+    let started = std::time::Instant::now();
     match store.insert_acceptances(&works).await {
         Ok(()) => {
+            crate::telemetry::committed(started.elapsed());
             for p in batch {
                 let _ = p.done.send(Ok(()));
             }

@@ -23,6 +23,7 @@ pub mod relaxed;
 pub mod reputation;
 pub mod retention;
 pub mod settings;
+pub mod snapshot;
 pub mod suppressions;
 pub mod templates;
 pub mod webhooks;

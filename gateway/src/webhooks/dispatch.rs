@@ -149,20 +149,24 @@ async fn call(app: &Context, client: &reqwest::Client, key: &str, c: DueCall) ->
     match after(answer, attempt, &schedule) {
         Next::Done => {
             tracing::debug!(url = %c.url, kind = %c.kind, attempt, "webhook delivered");
+            crate::telemetry::webhook_call("ok");
             CallResult::Finished { id: c.id }
         }
         Next::Refused => {
             tracing::info!(url = %c.url, kind = %c.kind, attempt, "webhook refused with 406: not retried");
+            crate::telemetry::webhook_call("refused");
             CallResult::Finished { id: c.id }
         }
         Next::GaveUp => {
             tracing::warn!(url = %c.url, kind = %c.kind, attempt, error = %error, domain_id = c.domain_id,
                 "webhook given up after its last retry");
+            crate::telemetry::webhook_call("given_up");
             CallResult::Finished { id: c.id }
         }
         Next::RetryIn(wait) => {
             tracing::info!(url = %c.url, kind = %c.kind, attempt, error = %error,
                 retry_in = %humantime::format_duration(wait), "webhook failed; will retry");
+            crate::telemetry::webhook_call("retry");
             CallResult::Retry {
                 id: c.id,
                 next_at: now_micros() + wait.as_micros() as i64,

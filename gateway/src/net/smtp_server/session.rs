@@ -22,6 +22,12 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = socket.set_nodelay(true);
+    let listener = if shared.inbound.is_some() {
+        "inbound"
+    } else {
+        "submission"
+    };
+    let counted = crate::telemetry::SmtpSession::open(listener);
     let settings = Settings {
         host: shared.host.clone(),
         max_message_size: shared.max_message_size,
@@ -67,6 +73,7 @@ pub async fn run(
                             stream = Stream::Tls(Box::new(tls));
                             if let Some((version, cipher)) = stream.tls_info() {
                                 tracing::debug!(%peer, %version, %cipher, "SMTP STARTTLS");
+                                counted.tls(&version);
                             }
                             machine.tls_started();
                         }
