@@ -103,7 +103,7 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
-    #[error("ENVOI_MASTER_KEY is required with PostgreSQL: every node must seal and open with the same key (a key file beside each node would give each its own). Set it to the key the other nodes use, or for a new store to the output of `openssl rand -hex 32`. Nothing was changed.")]
+    #[error("ENVOI_MASTER_KEY (or ENVOI_MASTER_KEY_FILE, a file holding it) is required with PostgreSQL: every node must seal and open with the same key (a key generated beside each node would give each its own). Set it to the key the other nodes use, or for a new store to the output of `openssl rand -hex 32`. Nothing was changed.")]
     MasterKeyRequired,
     #[error("the store {store} was written with another master key: it expects the key whose check value is {expected}, and this node's key ({origin}) has check value {got}. Start with the store's key: set ENVOI_MASTER_KEY to the key the other nodes use, or restore the key file from a backup. Nothing was changed.")]
     WrongMasterKey {
@@ -112,7 +112,7 @@ pub enum StartError {
         got: String,
         origin: String,
     },
-    #[error("the store {store} expects the master key whose check value is {expected}, but ENVOI_MASTER_KEY is not set and {path} does not exist. Set ENVOI_MASTER_KEY to that key or restore the key file from a backup: envoi does not make a new key for a store that has one. Nothing was changed.")]
+    #[error("the store {store} expects the master key whose check value is {expected}, but ENVOI_MASTER_KEY is not set and {path} does not exist. Set ENVOI_MASTER_KEY (or ENVOI_MASTER_KEY_FILE) to that key or restore the key file from a backup: envoi does not make a new key for a store that has one. Nothing was changed.")]
     MasterKeyMissing {
         store: String,
         expected: String,
@@ -132,16 +132,26 @@ async fn master_key_at_start(
     let env = std::env::var("ENVOI_MASTER_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty());
-    if env.is_none() && store.backend == crate::store::Backend::Postgres {
+    // ENVOI_MASTER_KEY_FILE: the key in a file of its own (a Docker or
+    // systemd secret, a volume apart from the data), else beside SQLite.
+    let file_env = std::env::var_os("ENVOI_MASTER_KEY_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    if env.is_none()
+        && store.backend == crate::store::Backend::Postgres
+        && !file_env.as_ref().is_some_and(|p| p.exists())
+    {
         return Err(StartError::MasterKeyRequired);
     }
-    let key_dir = sqlite_path(&config.store.url)
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."));
+    let key_file = file_env.unwrap_or_else(|| {
+        sqlite_path(&config.store.url)
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("envoi.master-key")
+    });
     let store_name = crate::serve::redact(&config.store.url);
     let expected = store.setting(MASTER_KEY_CHECK).await?;
-    let key_file = key_dir.join("envoi.master-key");
     if let (Some(expected), None) = (&expected, &env) {
         if !key_file.exists() {
             return Err(StartError::MasterKeyMissing {
@@ -151,7 +161,7 @@ async fn master_key_at_start(
             });
         }
     }
-    let (key, created) = MasterKey::load(env.as_deref(), &key_dir)?;
+    let (key, created) = MasterKey::load(env.as_deref(), &key_file)?;
     let got = key.check_value();
     // The first start records its key; two nodes starting at once agree on
     // the one that got in first.

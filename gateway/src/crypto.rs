@@ -85,12 +85,12 @@ impl MasterKey {
     /// (mode 0600) on first use. Returns whether a new key file was written.
     pub fn load(
         env: Option<&str>,
-        dir: &Path,
+        path: &Path,
     ) -> Result<(MasterKey, Option<PathBuf>), CryptoError> {
         if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
             return Ok((Self::parse(v)?, None));
         }
-        let path = dir.join("envoi.master-key");
+        let path = path.to_path_buf();
         let io = |source| CryptoError::KeyFile {
             path: path.clone(),
             source,
@@ -217,7 +217,7 @@ mod tests {
     fn master_key_file_is_created_private_and_reused() {
         let dir = std::env::temp_dir().join(format!("envoi-mk-{}", random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
-        let (k1, created) = MasterKey::load(None, &dir).unwrap();
+        let (k1, created) = MasterKey::load(None, &dir.join("envoi.master-key")).unwrap();
         assert!(created.is_some());
         #[cfg(unix)]
         {
@@ -228,7 +228,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let (k2, created) = MasterKey::load(None, &dir).unwrap();
+        let (k2, created) = MasterKey::load(None, &dir.join("envoi.master-key")).unwrap();
         assert!(created.is_none());
         let sealed = k1.seal(b"x", b"y");
         assert_eq!(k2.open(b"x", &sealed).unwrap(), b"y");

@@ -110,6 +110,35 @@ fn a_node_with_another_master_key_refuses_to_start_naming_the_expected_one() {
     assert!(admin_key_works(&e, ADMIN_KEY));
 }
 
+#[test]
+fn envoi_master_key_file_keeps_the_key_apart_from_the_data() {
+    let keys = temp_dir("key-volume");
+    let key_file = keys.join("envoi.master-key");
+    let mut e = Envoi::start();
+    e.terminate();
+    // A store of its own: the first start made a key beside it; start
+    // afresh with the key elsewhere.
+    let _ = std::fs::remove_file(e.dir.join("envoi.db"));
+    let _ = std::fs::remove_file(e.dir.join("envoi.master-key"));
+    e.set_env("ENVOI_MASTER_KEY_FILE", key_file.to_str().unwrap());
+    e.restart();
+    assert!(
+        key_file.exists(),
+        "the key is generated where the variable says"
+    );
+    assert!(
+        !e.dir.join("envoi.master-key").exists(),
+        "and not beside the data"
+    );
+    e.create_domain("apart.test");
+    // The next start reads it from there.
+    e.terminate();
+    e.restart();
+    let r = e.get("/v4/domains/apart.test", ADMIN_KEY).send().unwrap();
+    expect_json(r, 200);
+    let _ = std::fs::remove_dir_all(keys);
+}
+
 fn postgres_store() -> Option<String> {
     let url = fresh_postgres();
     if url.is_none() {
@@ -133,7 +162,7 @@ fn on_postgresql_a_node_without_envoi_master_key_refuses_to_start() {
     e.env.retain(|(k, _)| k != "ENVOI_MASTER_KEY");
     let why = e.try_restart().unwrap_err();
     assert!(
-        why.contains("ENVOI_MASTER_KEY is required with PostgreSQL"),
+        why.contains("ENVOI_MASTER_KEY (or ENVOI_MASTER_KEY_FILE, a file holding it) is required with PostgreSQL"),
         "{why}"
     );
     assert!(
