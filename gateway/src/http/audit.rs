@@ -27,6 +27,17 @@ fn event_json(e: &AuditEvent) -> Value {
 }
 
 /// `limit` (≤ 300, default 100), `before` (an event id, for the next page).
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "audit_list",
+    tag = "keys",
+    summary = "The audit trail of key and credential changes: items of {at, actor, action, target, domain}.",
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Items),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     _admin: Admin,

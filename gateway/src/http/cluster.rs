@@ -13,6 +13,17 @@ use super::error::ApiResult;
 use crate::app::App;
 use crate::time::iso8601;
 
+#[utoipa::path(
+    get,
+    path = "/v1/cluster",
+    operation_id = "cluster_get",
+    tag = "service",
+    summary = "The nodes sharing the store (alive, silent, stopped), their leases by destination, and the runner of each singleton job.",
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get(State(app): State<App>, _admin: Admin) -> ApiResult<Json<Value>> {
     let (nodes, now) = app.store.nodes().await?;
     let held = app.store.held_leases().await?;

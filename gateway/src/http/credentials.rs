@@ -68,6 +68,22 @@ pub async fn add(app: &App, d: &Domain, login: &str, password: &str, actor: &str
 }
 
 /// `POST`: `login` (repeatable), `password` (generated when absent).
+#[utoipa::path(
+    post,
+    path = "/v3/domains/{domain}/credentials",
+    operation_id = "credentials_create",
+    tag = "smtp",
+    summary = "Create SMTP credentials login@domain (a generated password is shown once).",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::CredentialForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::CredentialForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -104,6 +120,18 @@ pub async fn create(
 }
 
 /// `GET` (`skip`, `limit`).
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/credentials",
+    operation_id = "credentials_list",
+    tag = "smtp",
+    summary = "List SMTP credentials.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Items),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -130,6 +158,25 @@ pub async fn list(
 }
 
 /// `PUT …/{login}`: a new `password`.
+#[utoipa::path(
+    put,
+    path = "/v3/domains/{domain}/credentials/{login}",
+    operation_id = "credentials_change_password",
+    tag = "smtp",
+    summary = "Change a credential's password; the old one works for the grace period.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("login" = String, Path, description = "The login, login@domain."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::PasswordForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::PasswordForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn change_password(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -165,6 +212,21 @@ pub async fn change_password(
 }
 
 /// `DELETE …/{login}`.
+#[utoipa::path(
+    delete,
+    path = "/v3/domains/{domain}/credentials/{login}",
+    operation_id = "credentials_remove",
+    tag = "smtp",
+    summary = "Delete an SMTP credential.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("login" = String, Path, description = "The login, login@domain."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -187,6 +249,18 @@ pub async fn remove(
 }
 
 /// `DELETE` (all of the domain's).
+#[utoipa::path(
+    delete,
+    path = "/v3/domains/{domain}/credentials",
+    operation_id = "credentials_remove_all",
+    tag = "smtp",
+    summary = "Delete every SMTP credential of the domain.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove_all(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,

@@ -88,6 +88,21 @@ fn key_json(domain: &str, k: &DkimKeyRow) -> Value {
 /// `POST /v1/dkim/keys`: `signing_domain`, `selector`, and either `pem` (a
 /// file or a string, to import) or `bits` / `algorithm` to generate. The new
 /// key starts inactive: activate it once its record is published.
+#[utoipa::path(
+    post,
+    path = "/v1/dkim/keys",
+    operation_id = "dkim_keys_create",
+    tag = "dkim",
+    summary = "Add a DKIM key (generated, or imported as PEM) to a domain.",
+    request_body(content(
+        (crate::http::openapi::schemas::DkimKeyForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::DkimKeyForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
@@ -161,6 +176,21 @@ pub async fn create(
 }
 
 /// `GET /v1/dkim/keys` (`signing_domain`, `selector` filters).
+#[utoipa::path(
+    get,
+    path = "/v1/dkim/keys",
+    operation_id = "dkim_keys_list",
+    tag = "dkim",
+    summary = "List DKIM keys.",
+    params(
+        ("signing_domain" = Option<String>, Query, description = "Only this domain's keys."),
+        ("selector" = Option<String>, Query, description = "Only this selector."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Items),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     _admin: Admin,
@@ -176,6 +206,21 @@ pub async fn list(
 }
 
 /// `DELETE /v1/dkim/keys?signing_domain=&selector=`.
+#[utoipa::path(
+    delete,
+    path = "/v1/dkim/keys",
+    operation_id = "dkim_keys_remove",
+    tag = "dkim",
+    summary = "Delete a DKIM key (signing_domain and selector in the query).",
+    params(
+        ("signing_domain" = Option<String>, Query, description = "The key's domain."),
+        ("selector" = Option<String>, Query, description = "The key's selector."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     Admin(who): Admin,
@@ -203,6 +248,18 @@ pub async fn remove(
 }
 
 /// `GET /v4/domains/{name}/keys`.
+#[utoipa::path(
+    get,
+    path = "/v4/domains/{domain}/keys",
+    operation_id = "dkim_keys_of_domain",
+    tag = "dkim",
+    summary = "A domain's DKIM keys.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Items),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn of_domain(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -214,6 +271,21 @@ pub async fn of_domain(
 
 /// `PUT /v4/domains/{name}/keys/{selector}/activate`: refused until the
 /// record is published (the TXT in DNS carries this key), unless `force=true`.
+#[utoipa::path(
+    put,
+    path = "/v4/domains/{domain}/keys/{selector}/activate",
+    operation_id = "dkim_keys_activate",
+    tag = "dkim",
+    summary = "Sign with this key.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("selector" = String, Path, description = "The DKIM selector."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn activate(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -256,6 +328,21 @@ pub async fn activate(
 }
 
 /// `PUT /v4/domains/{name}/keys/{selector}/deactivate`.
+#[utoipa::path(
+    put,
+    path = "/v4/domains/{domain}/keys/{selector}/deactivate",
+    operation_id = "dkim_keys_deactivate",
+    tag = "dkim",
+    summary = "Stop signing with this key.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("selector" = String, Path, description = "The DKIM selector."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn deactivate(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,

@@ -26,6 +26,18 @@ impl From<RotateError> for ApiError {
 
 /// `POST …/rotate`: new keys now, each activated once its record is seen.
 /// Mailgun answers `{"message":"ok"}`; envoi adds the records to publish.
+#[utoipa::path(
+    post,
+    path = "/v1/dkim_management/domains/{domain}/rotate",
+    operation_id = "dkim_rotation_rotate",
+    tag = "dkim",
+    summary = "Rotate now: a new key is published first, signs once its record is seen.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn rotate(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -45,6 +57,22 @@ pub async fn rotate(
 }
 
 /// `PUT …/rotation`: `rotation_enabled`, `rotation_interval` (≥ 5d).
+#[utoipa::path(
+    put,
+    path = "/v1/dkim_management/domains/{domain}/rotation",
+    operation_id = "dkim_rotation_schedule",
+    tag = "dkim",
+    summary = "Rotate automatically every interval.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::RotationForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::RotationForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn schedule(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

@@ -26,6 +26,21 @@ const NAMED_SOURCES: usize = 5;
 
 /// Newest period first; `limit` (≤ 1000, default 100) a page, and
 /// `paging.next` while a page was full (its cursor: `before={end}.{id}`).
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/dmarc/reports",
+    operation_id = "dmarc_reports",
+    tag = "dmarc",
+    summary = "DMARC aggregate reports received for the domain.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("before" = Option<String>, Query, description = "Paging cursor."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn reports(
     State(app): State<App>,
     headers: axum::http::HeaderMap,
@@ -103,6 +118,21 @@ fn source_json(s: &Source, envoi: &[std::net::IpAddr]) -> Value {
 
 /// `GET /v3/{domain}/dmarc/sources?duration=14d`: per sending address,
 /// what receivers reported over the last `duration` (default 14 days).
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/dmarc/sources",
+    operation_id = "dmarc_sources",
+    tag = "dmarc",
+    summary = "Sending sources seen in the reports, with their pass rates.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("duration" = Option<String>, Query, description = "e.g. 30d."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn sources(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -155,6 +185,18 @@ async fn published(app: &App, domain: &str) -> Result<Option<(String, Record)>, 
 
 /// `GET /v3/{domain}/dmarc`: the published policy, how the mail reported
 /// during its step fared, and the next step of the ramp with its reason.
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/dmarc",
+    operation_id = "dmarc_ramp",
+    tag = "dmarc",
+    summary = "Where the domain stands on the DMARC policy ramp, and the next step.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn ramp(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

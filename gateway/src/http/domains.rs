@@ -78,6 +78,21 @@ pub fn valid_domain_name(name: &str) -> bool {
     valid_addr(&format!("x@{name}")) && name.is_ascii()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v4/domains",
+    operation_id = "domains_create",
+    tag = "domains",
+    summary = "Create a sending domain with its DKIM key; answers the DNS records to publish.",
+    request_body(content(
+        (crate::http::openapi::schemas::CreateDomainForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::CreateDomainForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::DomainWithRecords),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
@@ -162,6 +177,22 @@ pub async fn create(
     full(&app, &domain, Some("Domain DNS records have been created")).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v4/domains",
+    operation_id = "domains_list",
+    tag = "domains",
+    summary = "List domains.",
+    params(
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100)."),
+        ("skip" = Option<i64>, Query, description = "Skip this many."),
+        ("state" = Option<String>, Query, description = "Only domains in this state: unverified, active, disabled."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::DomainList),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     _admin: Admin,
@@ -183,6 +214,18 @@ pub async fn find(app: &App, name: &str) -> ApiResult<Domain> {
         .ok_or_else(|| ApiError::domain_not_found(name))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v4/domains/{domain}",
+    operation_id = "domains_get_one",
+    tag = "domains",
+    summary = "A domain with its DNS records.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::DomainWithRecords),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_one(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -224,6 +267,22 @@ fn update_from(form: &super::form::Form) -> ApiResult<DomainUpdate> {
     Ok(u)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v4/domains/{domain}",
+    operation_id = "domains_update",
+    tag = "domains",
+    summary = "Change a domain's settings.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::UpdateDomainForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::UpdateDomainForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::DomainWithRecords),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn update(
     State(app): State<App>,
     _admin: Admin,
@@ -239,6 +298,18 @@ pub async fn update(
     full(&app, &d, Some("Domain has been updated")).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v4/domains/{domain}",
+    operation_id = "domains_remove",
+    tag = "domains",
+    summary = "Delete a domain, its keys, credentials and queued mail.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     Admin(who): Admin,
@@ -261,6 +332,18 @@ pub async fn remove(
     Ok(Json(json!({"message": "Domain has been deleted"})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/connection",
+    operation_id = "domains_get_connection",
+    tag = "domains",
+    summary = "The TLS settings of the domain's deliveries: {connection: {require_tls, skip_verification}}.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_connection(
     State(_app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -270,6 +353,22 @@ pub async fn get_connection(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v3/domains/{domain}/connection",
+    operation_id = "domains_put_connection",
+    tag = "domains",
+    summary = "Change the TLS settings of the domain's deliveries.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::ConnectionForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::ConnectionForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn put_connection(
     State(app): State<App>,
     _admin: Admin,

@@ -175,6 +175,31 @@ async fn run(app: &App, headers: &HeaderMap, d: &Domain, q: EventQuery) -> ApiRe
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/events",
+    operation_id = "events_list",
+    tag = "events",
+    summary = "Events of the domain's mail, newest first unless ascending.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("begin" = Option<String>, Query, description = "RFC 2822 date or Unix time."),
+        ("end" = Option<String>, Query, description = "RFC 2822 date or Unix time."),
+        ("ascending" = Option<String>, Query, description = "yes or no."),
+        ("limit" = Option<i64>, Query, description = "At most 300 (default 100)."),
+        ("event" = Option<String>, Query, description = "A filter expression on the event: accepted, delivered, failed, ... (NOT, OR)."),
+        ("recipient" = Option<String>, Query, description = "A filter on the recipient."),
+        ("from" = Option<String>, Query, description = "A filter on the sender."),
+        ("message-id" = Option<String>, Query, description = "The message's Message-Id."),
+        ("tags" = Option<String>, Query, description = "A filter on the tags."),
+        ("severity" = Option<String>, Query, description = "temporary or permanent."),
+        ("page" = Option<String>, Query, description = "A page token from paging links."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Page),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -191,6 +216,21 @@ pub async fn list(
     run(&app, &headers, &d, q).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/events/{token}",
+    operation_id = "events_page",
+    tag = "events",
+    summary = "A page of events, from a paging link.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("token" = String, Path, description = "The token of the link or page."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Page),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn page(
     State(app): State<App>,
     headers: HeaderMap,

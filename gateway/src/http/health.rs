@@ -12,12 +12,28 @@ use crate::app::App;
 /// Alive: answers as long as the HTTP server runs, whatever the store does
 /// (a liveness probe that fails on a store outage would restart healthy
 /// nodes in a loop).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health_healthz",
+    tag = "service",
+    summary = "Alive: the process serves HTTP (the store is not asked).",
+    responses((status = 200, description = "Done", body = crate::http::openapi::schemas::Health))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok", "version": crate::logs::VERSION}))
 }
 
 /// Ready: the store answers, its schema is this binary's, it expects this
 /// node's master key, and every listener is bound. 503 names what is not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "health_readyz",
+    tag = "service",
+    summary = "Ready: store reachable, migrations current, master key matches, listeners bound (503 naming what is not).",
+    responses((status = 200, description = "Done", body = crate::http::openapi::schemas::Readiness), (status = 503, description = "Not ready: message names what is not", body = crate::http::openapi::schemas::Readiness))
+)]
 pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     let mut problems = Vec::new();
     let store = match app.store.ping().await {

@@ -25,6 +25,18 @@ fn network_of(form: &super::form::Form) -> ApiResult<String> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/ip_allowlist",
+    operation_id = "ip_allowlist_list",
+    tag = "smtp",
+    summary = "Addresses that may submit over SMTP without AUTH: {addresses: [{ip_address, description}]}.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -37,6 +49,22 @@ pub async fn list(
     Ok(Json(json!({ "addresses": addresses })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/domains/{domain}/ip_allowlist",
+    operation_id = "ip_allowlist_add",
+    tag = "smtp",
+    summary = "Allow an address or network.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::AllowlistForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::AllowlistForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn add(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -58,6 +86,21 @@ pub async fn add(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/domains/{domain}/ip_allowlist",
+    operation_id = "ip_allowlist_remove",
+    tag = "smtp",
+    summary = "Remove an address or network (address in the query).",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("address" = Option<String>, Query, description = "The IP or CIDR to remove."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

@@ -38,6 +38,21 @@ pub fn key_json(k: &ApiKey) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    operation_id = "keys_create",
+    tag = "keys",
+    summary = "Create an API key; its secret is in this answer only.",
+    request_body(content(
+        (crate::http::openapi::schemas::CreateKeyForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::CreateKeyForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::KeyAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     Admin(who): Admin,
@@ -110,6 +125,21 @@ pub async fn create(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    operation_id = "keys_list",
+    tag = "keys",
+    summary = "List API keys (never their secrets).",
+    params(
+        ("domain_name" = Option<String>, Query, description = "Only the keys of this domain."),
+        ("kind" = Option<String>, Query, description = "domain or user."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::KeyList),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     _admin: Admin,
@@ -125,6 +155,18 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    operation_id = "keys_remove",
+    tag = "keys",
+    summary = "Delete an API key.",
+    params(("id" = String, Path, description = "The key id, or the webhook's event.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     Admin(who): Admin,
@@ -193,6 +235,22 @@ pub fn grace(field: Option<&str>) -> ApiResult<std::time::Duration> {
 
 /// `POST /v1/keys/{id}/rotate` (envoi's own): a new secret, shown once; the
 /// old one works for `grace` more (default 24h, "0s" = stops at once).
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/rotate",
+    operation_id = "keys_rotate",
+    tag = "keys",
+    summary = "Give a key a new secret (shown once); the old one works for the grace period.",
+    params(("id" = String, Path, description = "The key id, or the webhook's event.")),
+    request_body(content(
+        (crate::http::openapi::schemas::RotateForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::RotateForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::KeyAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn rotate(
     State(app): State<App>,
     Admin(who): Admin,

@@ -63,6 +63,22 @@ fn files(form: &Form, name: &str) -> Vec<File> {
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/messages",
+    operation_id = "messages_send",
+    tag = "messages",
+    summary = "Send a message, as Mailgun: answered once it is stored on disk.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::SendForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::SendForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Queued),
+        crate::http::openapi::schemas::SendRefusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn send(
     State(app): State<App>,
     headers: HeaderMap,
@@ -105,6 +121,22 @@ pub async fn send(
     Ok(queued(&messages[0].message_id))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/messages.mime",
+    operation_id = "messages_send_mime",
+    tag = "messages",
+    summary = "Send a whole MIME message.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::SendMimeForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::SendMimeForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Queued),
+        crate::http::openapi::schemas::SendRefusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn send_mime(
     State(app): State<App>,
     headers: HeaderMap,
@@ -157,6 +189,21 @@ pub async fn send_mime(
 
 /// `GET /v3/domains/{domain}/messages/{storage_key}`: the stored message, its
 /// parsed parts, and (envoi's own) where each recipient stands in the queue.
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/messages/{key}",
+    operation_id = "messages_stored",
+    tag = "messages",
+    summary = "A stored message (storage key from its events): headers, parts, body-mime, and where each recipient stands in the queue.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("key" = String, Path, description = "The message's storage key (from its events)."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn stored(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

@@ -18,6 +18,17 @@ use crate::store::snapshot::Snapshot;
 /// queue spread over many domains cannot flood the scrape.
 const TOP_DESTINATIONS: usize = 20;
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics_get",
+    tag = "service",
+    summary = "Prometheus metrics in the text format (from loopback, or with the account key; [metrics].access).",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security((), ("api_key" = [])))]
 pub async fn get(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

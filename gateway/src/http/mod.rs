@@ -17,6 +17,7 @@ mod ip_allowlist;
 mod keys;
 mod messages;
 mod metrics;
+pub mod openapi;
 mod reputation;
 pub mod server;
 pub mod shield;
@@ -48,6 +49,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::get))
+        .route("/openapi.json", get(openapi::get))
         .route(
             "/u/{token}",
             get(unsubscribe::page).post(unsubscribe::confirm),

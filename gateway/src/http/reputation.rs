@@ -9,6 +9,18 @@ use super::error::ApiResult;
 use super::extract::AdminDomain;
 use crate::app::App;
 
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/reputation",
+    operation_id = "reputation_get",
+    tag = "reputation",
+    summary = "The domain's acceptable-use state and rates against the thresholds.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -18,6 +30,18 @@ pub async fn get(
 }
 
 /// Lifts a suspension: held messages go out, rates count afresh from now.
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/reputation/reinstate",
+    operation_id = "reputation_reinstate",
+    tag = "reputation",
+    summary = "Lift a suspension: held mail is released.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn reinstate(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,

@@ -18,6 +18,23 @@ use crate::time::rfc2822;
 /// More buckets than this is a mistake (a year of hours is 8,760).
 const MAX_BUCKETS: usize = 10_000;
 
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/stats/total",
+    operation_id = "stats_total",
+    tag = "events",
+    summary = "Counts by event and time: {start, end, resolution, stats: [{time, accepted, delivered, failed, ...}]}.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("event" = Option<String>, Query, description = "The events to count (repeatable)."),
+        ("duration" = Option<String>, Query, description = "e.g. 7d, 24h (default 7d)."),
+        ("resolution" = Option<String>, Query, description = "hour, day or month."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn total(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

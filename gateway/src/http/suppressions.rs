@@ -72,6 +72,25 @@ fn not_found(list: List) -> ApiError {
 
 /// `GET /v3/{domain}/{table}`: `limit` (≤ 1000), `page` (first, next,
 /// previous, last) with `address` as the cursor, `term` (an address prefix).
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/{table}",
+    operation_id = "suppressions_list",
+    tag = "suppressions",
+    summary = "A suppression list: bounces, unsubscribes or complaints.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("table" = String, Path, description = "bounces, unsubscribes or complaints."),
+        ("limit" = Option<i64>, Query, description = "At most this many."),
+        ("page" = Option<String>, Query, description = "first, last, next or previous."),
+        ("address" = Option<String>, Query, description = "The cursor for next/previous."),
+        ("term" = Option<String>, Query, description = "Only addresses starting with this."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Page),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -123,6 +142,22 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `GET /v3/{domain}/{table}/{address}`.
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/{table}/{address}",
+    operation_id = "suppressions_get_one",
+    tag = "suppressions",
+    summary = "One address of a suppression list.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("table" = String, Path, description = "bounces, unsubscribes or complaints."),
+        ("address" = String, Path, description = "The email address."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_one(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -218,6 +253,25 @@ enum JsonItems {
 
 /// `POST /v3/{domain}/{table}`: one record as a form, or as a JSON object,
 /// or a JSON array of up to 1000.
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/{table}",
+    operation_id = "suppressions_add",
+    tag = "suppressions",
+    summary = "Add addresses to a suppression list (a form, or a JSON array of objects).",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("table" = String, Path, description = "bounces, unsubscribes or complaints."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::SuppressionForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::SuppressionForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn add(
     State(app): State<App>,
     headers: HeaderMap,
@@ -308,6 +362,22 @@ pub async fn add(
 }
 
 /// `DELETE /v3/{domain}/{table}/{address}`.
+#[utoipa::path(
+    delete,
+    path = "/v3/{domain}/{table}/{address}",
+    operation_id = "suppressions_remove",
+    tag = "suppressions",
+    summary = "Remove an address from a suppression list.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("table" = String, Path, description = "bounces, unsubscribes or complaints."),
+        ("address" = String, Path, description = "The email address."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -328,6 +398,21 @@ pub async fn remove(
 }
 
 /// `DELETE /v3/{domain}/{table}`: the whole list.
+#[utoipa::path(
+    delete,
+    path = "/v3/{domain}/{table}",
+    operation_id = "suppressions_clear",
+    tag = "suppressions",
+    summary = "Empty a suppression list.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("table" = String, Path, description = "bounces, unsubscribes or complaints."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn clear(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

@@ -153,6 +153,23 @@ fn tag_of(form: &Form) -> ApiResult<Option<String>> {
 
 /// `GET /v3/{d}/templates`: `limit` (≤ 100, default 10), `page`
 /// (`first`, `last`, `next`, `previous`) with `p`, the pivot name.
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/templates",
+    operation_id = "templates_list",
+    tag = "templates",
+    summary = "List templates.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("limit" = Option<i64>, Query, description = "At most this many."),
+        ("page" = Option<String>, Query, description = "first, last, next or previous."),
+        ("p" = Option<String>, Query, description = "The pivot name for next/previous."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Page),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -199,6 +216,22 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `POST /v3/{d}/templates`.
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/templates",
+    operation_id = "templates_create",
+    tag = "templates",
+    summary = "Create a template (and its first version when template is given).",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::TemplateForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::TemplateForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     AdminDomain { domain: d, who }: AdminDomain,
@@ -257,6 +290,18 @@ pub async fn create(
 }
 
 /// `DELETE /v3/{d}/templates`.
+#[utoipa::path(
+    delete,
+    path = "/v3/{domain}/templates",
+    operation_id = "templates_remove_all",
+    tag = "templates",
+    summary = "Delete every template of the domain.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Message),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove_all(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -266,6 +311,22 @@ pub async fn remove_all(
 }
 
 /// `GET /v3/{d}/templates/{name}` (`active=yes`: with the active version).
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/templates/{name}",
+    operation_id = "templates_get_one",
+    tag = "templates",
+    summary = "A template (active=yes: with its active version).",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+        ("active" = Option<String>, Query, description = "yes: include the active version."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_one(
     State(app): State<App>,
     DomainTemplate { template: t, .. }: DomainTemplate,
@@ -282,6 +343,25 @@ pub async fn get_one(
 }
 
 /// `PUT /v3/{d}/templates/{name}`: `description`.
+#[utoipa::path(
+    put,
+    path = "/v3/{domain}/templates/{name}",
+    operation_id = "templates_update",
+    tag = "templates",
+    summary = "Change a template's description.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::TemplateForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::TemplateForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn update(
     State(app): State<App>,
     DomainTemplate { template: t, .. }: DomainTemplate,
@@ -299,6 +379,21 @@ pub async fn update(
 }
 
 /// `DELETE /v3/{d}/templates/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/v3/{domain}/templates/{name}",
+    operation_id = "templates_remove",
+    tag = "templates",
+    summary = "Delete a template and its versions.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     DomainTemplate { template: t, .. }: DomainTemplate,
@@ -310,6 +405,21 @@ pub async fn remove(
 }
 
 /// `GET /v3/{d}/templates/{name}/versions`.
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/templates/{name}/versions",
+    operation_id = "templates_versions",
+    tag = "templates",
+    summary = "A template's versions.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn versions(
     State(app): State<App>,
     headers: HeaderMap,
@@ -335,6 +445,25 @@ pub async fn versions(
 }
 
 /// `POST /v3/{d}/templates/{name}/versions`.
+#[utoipa::path(
+    post,
+    path = "/v3/{domain}/templates/{name}/versions",
+    operation_id = "templates_add_version",
+    tag = "templates",
+    summary = "Add a version.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::TemplateForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::TemplateForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn add_version(
     State(app): State<App>,
     DomainTemplate {
@@ -375,6 +504,22 @@ pub async fn add_version(
 }
 
 /// `GET /v3/{d}/templates/{name}/versions/{tag}`.
+#[utoipa::path(
+    get,
+    path = "/v3/{domain}/templates/{name}/versions/{tag}",
+    operation_id = "templates_get_version",
+    tag = "templates",
+    summary = "One version.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+        ("tag" = String, Path, description = "The version's tag."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_version(
     State(app): State<App>,
     DomainTemplate {
@@ -396,6 +541,26 @@ pub async fn get_version(
 
 /// `PUT /v3/{d}/templates/{name}/versions/{tag}`: `template`, `comment`,
 /// `active`, `headers`.
+#[utoipa::path(
+    put,
+    path = "/v3/{domain}/templates/{name}/versions/{tag}",
+    operation_id = "templates_update_version",
+    tag = "templates",
+    summary = "Change a version.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+        ("tag" = String, Path, description = "The version's tag."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::TemplateForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::TemplateForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn update_version(
     State(app): State<App>,
     DomainTemplate {
@@ -429,6 +594,22 @@ pub async fn update_version(
 }
 
 /// `DELETE /v3/{d}/templates/{name}/versions/{tag}`.
+#[utoipa::path(
+    delete,
+    path = "/v3/{domain}/templates/{name}/versions/{tag}",
+    operation_id = "templates_remove_version",
+    tag = "templates",
+    summary = "Delete a version.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+        ("tag" = String, Path, description = "The version's tag."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove_version(
     State(app): State<App>,
     DomainTemplate {
@@ -449,6 +630,23 @@ pub async fn remove_version(
 }
 
 /// `PUT /v3/{d}/templates/{name}/versions/{tag}/copy/{new_tag}?comment=`.
+#[utoipa::path(
+    put,
+    path = "/v3/{domain}/templates/{name}/versions/{tag}/copy/{new_tag}",
+    operation_id = "templates_copy_version",
+    tag = "templates",
+    summary = "Copy a version under a new tag.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("name" = String, Path, description = "The template's name."),
+        ("tag" = String, Path, description = "The version's tag."),
+        ("new_tag" = String, Path, description = "The copy's tag."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn copy_version(
     State(app): State<App>,
     DomainTemplate {

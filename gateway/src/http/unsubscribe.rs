@@ -31,6 +31,15 @@ fn whom(t: &Token) -> String {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/u/{token}",
+    operation_id = "unsubscribe_page",
+    tag = "unsubscribe",
+    summary = "The unsubscribe page a recipient reaches from a message's link.",
+    params(("token" = String, Path, description = "The token of the link or page.")),
+    responses((status = 200, description = "An HTML page", content_type = "text/html", body = String))
+)]
 pub async fn page(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
     let t = open(&app, &token)?;
     Ok(Html(format!(
@@ -42,6 +51,15 @@ pub async fn page(State(app): State<App>, Path(token): Path<String>) -> ApiResul
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/u/{token}",
+    operation_id = "unsubscribe_confirm",
+    tag = "unsubscribe",
+    summary = "One-click unsubscribe (RFC 8058 List-Unsubscribe-Post) or the page's confirmation.",
+    params(("token" = String, Path, description = "The token of the link or page.")),
+    responses((status = 200, description = "An HTML page", content_type = "text/html", body = String))
+)]
 pub async fn confirm(State(app): State<App>, Path(token): Path<String>) -> ApiResult<Html<String>> {
     let t = open(&app, &token)?;
     // The domain may have been deleted since the message went out.

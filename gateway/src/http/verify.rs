@@ -154,6 +154,18 @@ async fn bimi_json(app: &App, domain: &str, dmarc: Option<&Record>) -> Value {
 /// domain `active` when SPF and DKIM hold (DMARC is advised, not required).
 /// DMARC is read (`dmarc`: its tags, and whether envoi's mail passes under
 /// it), and BIMI checked (`bimi`).
+#[utoipa::path(
+    put,
+    path = "/v4/domains/{domain}/verify",
+    operation_id = "verify_verify",
+    tag = "domains",
+    summary = "Look up the domain's DNS records now; the domain is active when SPF and DKIM are published (each record says valid or invalid, with the fix).",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::DomainWithRecords),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn verify(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,

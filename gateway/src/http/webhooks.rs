@@ -93,6 +93,18 @@ async fn changed(app: &App, who: &str, action: &str, kind: Kind, domain: &str) {
     tracing::info!(domain, webhook = kind.as_str(), action, "webhook changed");
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/webhooks",
+    operation_id = "webhooks_list",
+    tag = "webhooks",
+    summary = "The domain's webhooks: {webhooks: {EVENT: {urls}}}.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn list(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -107,6 +119,22 @@ pub async fn list(
     Ok(Json(json!({ "webhooks": hooks })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/domains/{domain}/webhooks",
+    operation_id = "webhooks_create",
+    tag = "webhooks",
+    summary = "Set the URLs called for an event.",
+    params(("domain" = String, Path, description = "The sending domain.")),
+    request_body(content(
+        (crate::http::openapi::schemas::WebhookForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::WebhookForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::WebhookAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn create(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -136,6 +164,21 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain}/webhooks/{id}",
+    operation_id = "webhooks_get_one",
+    tag = "webhooks",
+    summary = "The URLs called for an event.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("id" = String, Path, description = "The key id, or the webhook's event."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::WebhookAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn get_one(
     State(app): State<App>,
     AdminDomain { domain: d, .. }: AdminDomain,
@@ -158,6 +201,25 @@ fn not_set(domain: &str, kind: Kind) -> ApiError {
 }
 
 /// Replaces the URLs (and creates the webhook if it was not set).
+#[utoipa::path(
+    put,
+    path = "/v3/domains/{domain}/webhooks/{id}",
+    operation_id = "webhooks_update",
+    tag = "webhooks",
+    summary = "Replace the URLs called for an event.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("id" = String, Path, description = "The key id, or the webhook's event."),
+    ),
+    request_body(content(
+        (crate::http::openapi::schemas::WebhookForm = "multipart/form-data"),
+        (crate::http::openapi::schemas::WebhookForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::WebhookAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn update(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -175,6 +237,21 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/domains/{domain}/webhooks/{id}",
+    operation_id = "webhooks_remove",
+    tag = "webhooks",
+    summary = "Stop calling URLs for an event.",
+    params(
+        ("domain" = String, Path, description = "The sending domain."),
+        ("id" = String, Path, description = "The key id, or the webhook's event."),
+    ),
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::WebhookAnswer),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn remove(
     State(app): State<App>,
     AdminDomain { who, domain: d }: AdminDomain,
@@ -192,6 +269,17 @@ pub async fn remove(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v5/accounts/http_signing_key",
+    operation_id = "webhooks_signing_key",
+    tag = "webhooks",
+    summary = "The key webhook calls are signed with: {http_signing_key}.",
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn signing_key(
     State(app): State<App>,
     _admin: Admin,
@@ -201,6 +289,17 @@ pub async fn signing_key(
     Ok(Json(json!({ "http_signing_key": key })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v5/accounts/http_signing_key",
+    operation_id = "webhooks_regenerate_signing_key",
+    tag = "webhooks",
+    summary = "A new webhook signing key.",
+    responses(
+        (status = 200, description = "Done", body = crate::http::openapi::schemas::Object),
+        crate::http::openapi::schemas::Refusals,
+    ),
+    security(("api_key" = [])))]
 pub async fn regenerate_signing_key(
     State(app): State<App>,
     Admin(who): Admin,
