@@ -174,3 +174,54 @@ fn json_logs_give_every_delivery_line_its_message_recipient_mx_and_tls() {
     assert_eq!(delivered["tls"], "none", "the sink offers no STARTTLS");
     assert_eq!(delivered["level"], "INFO");
 }
+
+/// `envoi serve` on a taken port, run under a pseudo-terminal (util-linux
+/// `script`): it logs its first line, then stops. What the terminal got.
+fn first_log_on_a_terminal(no_color: Option<&str>) -> Option<String> {
+    let have = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        return None;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = temp_dir("tty");
+    let config = dir.join("envoi.toml");
+    std::fs::write(
+        &config,
+        format!("[http]\nlisten = \"{}\"\n", taken.local_addr().unwrap()),
+    )
+    .unwrap();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec"])
+        .arg(format!(
+            "{} serve --config {}",
+            envoi_bin().display(),
+            config.display()
+        ))
+        .arg("/dev/null")
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn on_a_terminal_logs_are_coloured_unless_no_color_is_set() {
+    let Some(coloured) = first_log_on_a_terminal(None) else {
+        eprintln!("skipped: no `script` to give envoi a terminal");
+        return;
+    };
+    assert!(coloured.contains("envoi starting"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "a terminal gets colour: {coloured:?}"
+    );
+    let plain = first_log_on_a_terminal(Some("1")).unwrap();
+    assert!(plain.contains("envoi starting"), "{plain}");
+    assert!(!plain.contains('\x1b'), "NO_COLOR is respected: {plain:?}");
+}

@@ -70,13 +70,20 @@ pub(super) fn sqlite_cause(path: &Path, error: &sqlx::Error, create: bool) -> St
         .truncate(false)
         .open(path)
     {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => format!(
+        Err(e) => io_cause(&e, path, folder),
+        Ok(_) => cause(error),
+    }
+}
+
+/// What the OS said when the file was opened, with what to do.
+fn io_cause(e: &std::io::Error, path: &Path, folder: &Path) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
             "permission denied: the user running envoi cannot write {} (or its folder {}); give it write access or choose another path",
             path.display(),
             folder.display()
         ),
-        Err(e) => format!("{e}"),
-        Ok(_) => cause(error),
+        _ => e.to_string(),
     }
 }
 
@@ -164,4 +171,37 @@ pub(super) async fn first_postgres_connection(
         wait = (wait * 2).min(Duration::from_secs(2));
     }
     unreachable!("the loop returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_denied_names_the_file_and_what_to_do() {
+        // As root the OS never says it; the wording is checked here.
+        let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = io_cause(
+            &e,
+            Path::new("/srv/envoi/envoi.db"),
+            Path::new("/srv/envoi"),
+        );
+        assert_eq!(
+            text,
+            "permission denied: the user running envoi cannot write /srv/envoi/envoi.db (or its folder /srv/envoi); give it write access or choose another path"
+        );
+    }
+
+    #[test]
+    fn a_store_is_named_without_its_password() {
+        assert_eq!(
+            describe("postgres://envoi:secret@db.internal:6432/mail?sslmode=require"),
+            "PostgreSQL db.internal:6432/mail"
+        );
+        assert_eq!(
+            describe("sqlite:///var/lib/envoi/envoi.db"),
+            "/var/lib/envoi/envoi.db"
+        );
+        assert_eq!(describe("sqlite://./envoi.db?mode=rwc"), "./envoi.db");
+    }
 }
