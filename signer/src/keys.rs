@@ -1,5 +1,5 @@
 //! DKIM key material. RSA keys are generated and imported with the `rsa` crate
-//! (PKCS#8 / PKCS#1 PEM); Ed25519 keys with `ring`. Keys are held as PKCS#8
+//! (PKCS#8 / PKCS#1 PEM); Ed25519 keys with `aws-lc-rs`. Keys are held as PKCS#8
 //! DER, the one form every signing path can load.
 
 use base64::Engine;
@@ -88,8 +88,8 @@ impl PrivateKey {
                 Self::from_rsa(&key)
             }
             KeySpec::Ed25519 => {
-                let rng = ring::rand::SystemRandom::new();
-                let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
                     .map_err(|e| KeyError::Generation(e.to_string()))?;
                 Self::from_pkcs8_der(doc.as_ref())
             }
@@ -121,9 +121,9 @@ impl PrivateKey {
         if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_der(der) {
             return Self::from_rsa(&key);
         }
-        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             .map_err(|e| KeyError::BadPem(e.to_string()))?;
-        use ring::signature::KeyPair;
+        use aws_lc_rs::signature::KeyPair;
         Ok(PrivateKey {
             algorithm: Algorithm::Ed25519,
             bits: 256,

@@ -171,7 +171,7 @@ fn rsa_1024_signatures_verify() {
 
 #[test]
 fn rsa_2048_signatures_verify() {
-    assert_eq!(key("rsa2048").path(), SigningPath::Ring);
+    assert_eq!(key("rsa2048").path(), SigningPath::AwsLc);
     check_all(&["rsa2048"]);
 }
 
