@@ -145,6 +145,25 @@ fn metrics_need_the_account_key_when_access_says_so() {
 }
 
 #[test]
+fn a_request_forwarded_by_a_local_proxy_needs_the_key() {
+    let e = Envoi::start();
+    // From loopback, as a reverse proxy on the same machine connects.
+    let r = e
+        .client
+        .get(e.url("/metrics"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .send()
+        .unwrap();
+    expect_error(r, 401, &["/metrics needs the account (admin) key"]);
+    let r = e
+        .get("/metrics", ADMIN_KEY)
+        .header("Forwarded", "for=203.0.113.9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
 fn metrics_can_be_turned_off() {
     let e = Envoi::start_with(Options {
         extra_config: "[metrics]\naccess = \"off\"\n".into(),

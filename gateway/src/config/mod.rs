@@ -370,8 +370,9 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Who may read /metrics: "loopback" (clients on this machine, or
-    /// anyone with the account key), "account_key" (the account key
-    /// only), "open" (anyone who reaches the HTTP listener) or "off".
+    /// anyone with the account key; a request forwarded by a proxy needs
+    /// the key), "account_key" (the account key only), "open" (anyone who
+    /// reaches the HTTP listener) or "off".
     pub access: MetricsAccess,
 }
 

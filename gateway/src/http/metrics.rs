@@ -34,7 +34,12 @@ pub async fn get(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let loopback = peer.ip().to_canonical().is_loopback();
+    // A request a proxy on this machine forwarded comes from loopback too:
+    // one that says it was forwarded is not taken for a local client.
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    let loopback = peer.ip().to_canonical().is_loopback() && !forwarded;
     match app.config.metrics.access {
         MetricsAccess::Off => {
             return Err(ApiError::NotFound(
