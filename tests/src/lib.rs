@@ -134,6 +134,32 @@ pub fn postgres_required() -> bool {
     std::env::var_os("CI").is_some()
 }
 
+/// `ENVOI_TEST_POSTGRES_URL` for a test that needs a PostgreSQL server: a
+/// failure on CI when unset, elsewhere `None` with a message (the test is
+/// skipped).
+pub fn test_postgres_url() -> Option<String> {
+    match std::env::var("ENVOI_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                !postgres_required(),
+                "ENVOI_TEST_POSTGRES_URL is required on CI"
+            );
+            eprintln!("skipped: ENVOI_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// `envoi check-config --config PATH`, run to its end.
+pub fn check_config(path: &std::path::Path) -> std::process::Output {
+    Command::new(envoi_bin())
+        .args(["check-config", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 /// A running envoi. Killed (and its directory removed) on drop.
 pub struct Envoi {
     pub dir: PathBuf,

@@ -20,21 +20,13 @@ fn check_config_names_an_unknown_key() {
         "[http]\nlisten = \"127.0.0.1:8080\"\nlisen_typo = 1\n",
     )
     .unwrap();
-    let out = Command::new(envoi_bin())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lisen_typo"), "{err}");
 
     std::fs::write(&path, "[delivery]\nmax_age = \"3 fortnights\"\n").unwrap();
-    let out = Command::new(envoi_bin())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("duration"));
 
@@ -43,11 +35,7 @@ fn check_config_names_an_unknown_key() {
         "[http]\nlisten = \"127.0.0.1:9999\"\n[policy]\nbounce_rate = 0.05\n",
     )
     .unwrap();
-    let out = Command::new(envoi_bin())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert!(
         out.status.success(),
         "{}",
@@ -202,11 +190,7 @@ fn print_defaults_is_the_configuration_reference_in_docs() {
     // It is a config file: every key with its default, which envoi accepts.
     let dir = temp_dir("defaults");
     std::fs::write(dir.join("defaults.toml"), &reference).unwrap();
-    let check = Command::new(envoi_bin())
-        .args(["check-config", "--config"])
-        .arg(dir.join("defaults.toml"))
-        .output()
-        .unwrap();
+    let check = check_config(&dir.join("defaults.toml"));
     assert!(
         check.status.success(),
         "{}",

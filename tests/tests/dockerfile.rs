@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use envoi_tests::{envoi_bin, temp_dir, workspace_root};
+use envoi_tests::{check_config, envoi_bin, temp_dir, workspace_root};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap()
@@ -15,11 +15,7 @@ fn config_is_valid(name: &str, text: &str) {
     let dir = temp_dir("deploy-config");
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(envoi_bin())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert!(
         out.status.success(),
         "{name}: {}",

@@ -76,7 +76,8 @@ fn files(form: &Form, name: &str) -> Vec<File> {
     )),
     responses(
         (status = 200, description = "Done", body = crate::http::openapi::schemas::Queued),
-        crate::http::openapi::schemas::SendRefusals,
+        crate::http::openapi::schemas::Refusals,
+        crate::http::openapi::schemas::SendLimits,
     ),
     security(("api_key" = [])))]
 pub async fn send(
@@ -134,7 +135,8 @@ pub async fn send(
     )),
     responses(
         (status = 200, description = "Done", body = crate::http::openapi::schemas::Queued),
-        crate::http::openapi::schemas::SendRefusals,
+        crate::http::openapi::schemas::Refusals,
+        crate::http::openapi::schemas::SendLimits,
     ),
     security(("api_key" = [])))]
 pub async fn send_mime(

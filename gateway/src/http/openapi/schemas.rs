@@ -393,30 +393,16 @@ pub enum Refusals {
     NoKey(Message),
     #[response(
         status = 403,
-        description = "This key may not do this (a sending key, another domain)"
+        description = "This key may not do this (a sending key, another domain), or the domain is suspended"
     )]
     NotThisKey(Message),
     #[response(status = 404, description = "No such domain or item")]
     NotFound(Message),
 }
 
-/// A send's refusals: those of every endpoint, and size and rate.
+/// What a send may be refused besides: its size and a rate limit.
 #[derive(utoipa::IntoResponses)]
-pub enum SendRefusals {
-    #[response(
-        status = 400,
-        description = "Bad input: message names the field and what to do"
-    )]
-    BadInput(Message),
-    #[response(status = 401, description = "No key, or a wrong one")]
-    NoKey(Message),
-    #[response(
-        status = 403,
-        description = "This key may not send for this domain, or the domain is suspended"
-    )]
-    NotThisKey(Message),
-    #[response(status = 404, description = "No such domain")]
-    NotFound(Message),
+pub enum SendLimits {
     #[response(status = 413, description = "Larger than [smtp].max_message_size")]
     TooLarge(Message),
     #[response(status = 429, description = "A rate limit: Retry-After says when")]
