@@ -1,5 +1,6 @@
-//! `[events].retention`: one node of the cluster prunes older events, in
-//! batches, their counts kept for the stats (`store::retention`).
+//! `[events].retention` and `message_retention`: one node of the cluster
+//! prunes older events, their counts kept for the stats, and the stored
+//! messages whose recipients are all done, in batches (`store::retention`).
 
 use std::time::Duration;
 
@@ -14,12 +15,21 @@ const EVERY: Duration = Duration::from_secs(60);
 const FIRST: Duration = Duration::from_secs(5);
 /// Events per transaction: small enough not to hold the writer long.
 const BATCH: i64 = 5_000;
+/// Free pages given back to the disk per step (4 KiB each: 8 MiB).
+const RECLAIM_PAGES: i64 = 2048;
 /// Batches per pass at most; the rest waits for the next pass.
 const MAX_BATCHES: usize = 200;
 
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub events: Duration,
+    pub messages: Duration,
+}
+
 pub async fn run(
     store: Store,
-    retention: Duration,
+    retention: Retention,
     runner: Singleton,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -33,14 +43,46 @@ pub async fn run(
         if !runner.mine().await {
             continue;
         }
-        let before = now_micros() - retention.as_micros() as i64;
-        let mut pruned = 0;
+        let now = now_micros();
+        let events_before = now - retention.events.as_micros() as i64;
+        let messages_before = now - retention.messages.as_micros() as i64;
+        let mut events = 0;
+        let mut messages = 0;
+        let mut left = (true, true);
         for _ in 0..MAX_BATCHES {
-            match store.prune_events(before, BATCH).await {
+            if left.0 {
+                match store.prune_events(events_before, BATCH).await {
+                    Ok(n) => (events, left.0) = (events + n, n > 0),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not prune old events; trying again later");
+                        left.0 = false;
+                    }
+                }
+            }
+            if left.1 {
+                match store.prune_messages(messages_before, BATCH).await {
+                    Ok(n) => (messages, left.1) = (messages + n, n > 0),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not prune old stored messages; trying again later");
+                        left.1 = false;
+                    }
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if left == (false, false) {
+                break;
+            }
+        }
+        // Free pages (of this pass, or one stopped before this step) go
+        // back to the disk a few MB at a time: the writer is never held long.
+        for _ in 0..MAX_BATCHES {
+            match store.reclaim_space(RECLAIM_PAGES).await {
                 Ok(0) => break,
-                Ok(n) => pruned += n,
+                Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(error = %e, "could not prune old events; trying again later");
+                    tracing::error!(error = %e, "could not give free space back to the disk; trying again later");
                     break;
                 }
             }
@@ -48,10 +90,11 @@ pub async fn run(
                 return;
             }
         }
-        if pruned > 0 {
+        if events > 0 || messages > 0 {
             tracing::info!(
-                events = pruned,
-                "pruned events older than [events].retention (their counts stay in the stats)"
+                events,
+                messages,
+                "pruned events older than [events].retention (their counts stay in the stats) and stored messages older than [events].message_retention"
             );
         }
     }

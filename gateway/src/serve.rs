@@ -117,7 +117,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     ));
     let retention = tokio::spawn(crate::retention::run(
         app.store.clone(),
-        app.config.events.retention.0,
+        crate::retention::Retention {
+            events: app.config.events.retention.0,
+            messages: app.config.events.message_retention.0,
+        },
         app.singleton(Job::EventRetention),
         stop_rx.clone(),
     ));

@@ -17,19 +17,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use envoi_bench::cpu_seconds;
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
 use envoi_tests::*;
-
-/// utime + stime of a process, in seconds (0 when it is gone).
-fn cpu_seconds(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    ticks as f64 / 100.0
-}
 
 /// CPU seconds of every `postgres` process now, by pid.
 fn postgres_cpu() -> HashMap<u32, f64> {

@@ -330,20 +330,27 @@ impl Default for WebhooksConfig {
     }
 }
 
-/// How long events are kept (Mailgun keeps its event logs for a number of
-/// days, by plan). Older events are pruned by one node, their counts kept
-/// by the hour for the stats.
+/// How long events and stored messages are kept (Mailgun keeps its event
+/// logs for a number of days, by plan, and stored messages for 3 days).
+/// Older ones are pruned by one node, the events' counts kept by the hour
+/// for the stats.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
     /// Events older than this are pruned (their counts stay in the stats).
     pub retention: Dur,
+    /// A message's stored MIME (GET /v3/domains/{domain}/messages/{key})
+    /// is removed this long after it was accepted, once every recipient is
+    /// delivered or failed; a message still queued or held stays. Its
+    /// events stay for `retention`.
+    pub message_retention: Dur,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
             retention: Dur(Duration::from_secs(30 * 86400)),
+            message_retention: Dur(Duration::from_secs(3 * 86400)),
         }
     }
 }
@@ -446,6 +453,11 @@ impl Config {
         if self.events.retention.0 < Duration::from_secs(3600) {
             return Err(ConfigError::Invalid(
                 "[events] retention must be at least 1h (events are pruned, and counted for the stats, by the hour)".into(),
+            ));
+        }
+        if self.events.message_retention.0 < Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid(
+                "[events] message_retention must be at least 1h (a message is kept at least until it is delivered or failed, and looked at for an hour after)".into(),
             ));
         }
         if self.cluster.lease_timeout.0 < Duration::from_secs(1) {

@@ -218,8 +218,9 @@ pub async fn stored(
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
-                "Message not found: no stored message {key:?} for {}",
-                d.name
+                "Message not found: no stored message {key:?} for {} (a message is kept {} after it was accepted, once it is delivered or failed: [events].message_retention)",
+                d.name,
+                crate::config::format_duration(app.config.events.message_retention.0)
             ))
         })?;
     let body = app

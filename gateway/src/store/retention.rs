@@ -49,6 +49,74 @@ impl Store {
         Ok(gone)
     }
 
+    /// Removes up to `batch` stored messages accepted before `before`
+    /// (microseconds) whose every recipient is delivered or failed, with
+    /// their recipients (ON DELETE CASCADE): the body is the bulk of the
+    /// store, and its events outlive it. Messages still queued or held stay,
+    /// however old. How many went.
+    pub async fn prune_messages(&self, before: i64, batch: i64) -> Result<u64> {
+        // Ids are in acceptance order: walk them from the oldest and stop
+        // at the first young one, so a pass costs what it prunes, not a
+        // scan of the table (there is no index on created_at to keep).
+        let mut cursor = 0i64;
+        let mut gone = 0u64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, created_at FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(cursor)
+            .bind(batch)
+            .fetch_all(self.reader())
+            .await?;
+            let old: Vec<i64> = rows
+                .iter()
+                .take_while(|r| r.get::<i64, _>(1) < before)
+                .map(|r| r.get::<i64, _>(0))
+                .collect();
+            let (Some(&first), Some(&last)) = (old.first(), old.last()) else {
+                return Ok(gone);
+            };
+            gone += sqlx::query(
+                "DELETE FROM messages WHERE id >= $1 AND id <= $2 AND created_at < $3 \
+                 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
+                                 AND r.status IN ('queued', 'held'))",
+            )
+            .bind(first)
+            .bind(last)
+            .bind(before)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+            if old.len() < rows.len() || (rows.len() as i64) < batch || gone >= batch as u64 {
+                return Ok(gone);
+            }
+            cursor = last;
+        }
+    }
+
+    /// Gives up to `pages` free pages back to the disk, on a SQLite store
+    /// created with incremental auto_vacuum (every store since retention
+    /// prunes messages); how many are left to give. PostgreSQL's autovacuum
+    /// does its own.
+    pub async fn reclaim_space(&self, pages: i64) -> Result<i64> {
+        if self.backend != super::Backend::Sqlite {
+            return Ok(0);
+        }
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(self.writer())
+            .await?;
+        // 2: INCREMENTAL. Otherwise free pages are only reused.
+        if mode != 2 {
+            return Ok(0);
+        }
+        sqlx::query(&format!("PRAGMA incremental_vacuum({pages})"))
+            .execute(self.writer())
+            .await?;
+        Ok(sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(self.writer())
+            .await?)
+    }
+
     /// The counts kept of pruned events in `[start, end]`, per `group`, as
     /// `(at, event, severity, reason, method, n)` rows like the events'.
     pub(crate) async fn pruned_counts(
@@ -145,6 +213,107 @@ mod tests {
             .unwrap();
         assert_eq!(left, 12);
         assert_eq!(totals(&store).await, before, "the stats count the same");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Message `id`, accepted on `day`, one recipient per status.
+    async fn message(store: &crate::store::Store, id: i64, day: i64, statuses: &[&str]) {
+        sqlx::query(
+            "INSERT INTO messages (id, domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+             VALUES ($1, 1, $2, $2, 'a@r.test', x'00', 1, '{}', 'http', $3)",
+        )
+        .bind(id)
+        .bind(format!("k{id}"))
+        .bind(day * DAY)
+        .execute(store.writer())
+        .await
+        .unwrap();
+        for (n, status) in statuses.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO recipients (message_id, address, domain, status, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, 'd.test', $3, 0, 0)",
+            )
+            .bind(id)
+            .bind(format!("r{n}@d.test"))
+            .bind(*status)
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_messages_go_after_their_retention_once_every_recipient_is_done() {
+        let (store, dir) = crate::store::temp_sqlite("retention").await;
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        // Old and done, old but waiting, then young: in acceptance order.
+        message(&store, 1, 1, &["delivered", "failed"]).await;
+        message(&store, 2, 1, &["delivered", "queued"]).await;
+        message(&store, 3, 1, &["held"]).await;
+        message(&store, 4, 2, &["failed"]).await;
+        message(&store, 5, 2, &["testmode"]).await;
+        message(&store, 6, 9, &["delivered"]).await;
+        message(&store, 7, 2, &["delivered"]).await;
+        // Before day 5, in batches of 2: the walk goes past the waiting ones
+        // and stops at the first young message (7 is after it: next time).
+        let mut gone = 0;
+        loop {
+            match store.prune_messages(5 * DAY, 2).await.unwrap() {
+                0 => break,
+                n => gone += n,
+            }
+        }
+        assert_eq!(gone, 3);
+        let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM messages ORDER BY id")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(left, [2, 3, 6, 7]);
+        let recipients: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM recipients WHERE message_id IN (1, 4, 5)")
+                .fetch_one(store.reader())
+                .await
+                .unwrap();
+        assert_eq!(recipients, 0, "their recipients went with them");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_store_gives_the_space_of_pruned_messages_back_to_the_disk() {
+        let (store, dir) = crate::store::temp_sqlite("retention").await;
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO messages (domain_id, storage_key, message_id, sender, body, size, options, method, created_at) \
+             SELECT 1, 'k' || i, 'm', 'a@r.test', randomblob(4096), 4096, '{}', 'http', 0 FROM n",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        let pages = || async {
+            sqlx::query_scalar::<_, i64>("PRAGMA page_count")
+                .fetch_one(store.writer())
+                .await
+                .unwrap()
+        };
+        let full = pages().await;
+        assert!(full > 2000, "{full} pages");
+        while store.prune_messages(DAY, 500).await.unwrap() > 0 {}
+        while store.reclaim_space(100).await.unwrap() > 0 {}
+        let after = pages().await;
+        assert!(after * 10 < full, "{full} pages before, {after} after");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
