@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use rand::RngCore;
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -118,19 +119,17 @@ impl MasterKey {
     pub fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: context,
-                },
-            )
-            .expect("AES-GCM encryption cannot fail for in-memory buffers");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        // nonce ‖ ciphertext ‖ tag, encrypted where it lies: one buffer,
+        // not a ciphertext copied behind the nonce (a 25 MB body would
+        // briefly be held three times).
+        let mut out = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(plain);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), context, &mut out[NONCE_LEN..])
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        out.extend_from_slice(&tag);
         out
     }
 

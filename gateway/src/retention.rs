@@ -15,8 +15,6 @@ const EVERY: Duration = Duration::from_secs(60);
 const FIRST: Duration = Duration::from_secs(5);
 /// Events per transaction: small enough not to hold the writer long.
 const BATCH: i64 = 5_000;
-/// Free pages given back to the disk per step (4 KiB each: 8 MiB).
-const RECLAIM_PAGES: i64 = 2048;
 /// Batches per pass at most; the rest waits for the next pass.
 const MAX_BATCHES: usize = 200;
 
@@ -73,21 +71,6 @@ pub async fn run(
             }
             if left == (false, false) {
                 break;
-            }
-        }
-        // Free pages (of this pass, or one stopped before this step) go
-        // back to the disk a few MB at a time: the writer is never held long.
-        for _ in 0..MAX_BATCHES {
-            match store.reclaim_space(RECLAIM_PAGES).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "could not give free space back to the disk; trying again later");
-                    break;
-                }
-            }
-            if *stop.borrow() {
-                return;
             }
         }
         if events > 0 || messages > 0 {

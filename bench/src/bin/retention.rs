@@ -25,7 +25,7 @@ const DAY_MICROS: i64 = 86_400 * 1_000_000;
 const SPAN_DAYS: i64 = 60;
 /// Until the full store is measured, nothing is pruned: the pass would
 /// fall inside the round. Then envoi restarts on the defaults.
-const KEEP_ALL: &str = "[events]\nretention = \"1000days\"\nmessage_retention = \"1000days\"\n";
+const KEEP_ALL: &str = "[events]\nretention = \"1000d\"\nmessage_retention = \"1000d\"\n";
 
 struct Args {
     n: usize,
@@ -206,28 +206,38 @@ async fn columns(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first round's rows: ids 1 to these.
+struct Sample {
+    messages: i64,
+    events: i64,
+}
+
+async fn sample(pool: &sqlx::AnyPool) -> Sample {
+    let max = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    Sample {
+        messages: max("SELECT MAX(id) FROM messages").await,
+        events: max("SELECT MAX(id) FROM events").await,
+    }
+}
+
 /// Copies the first round's messages and events until `fill` messages'
 /// worth are there, each copy shifted further back over `SPAN_DAYS`.
 /// Copies have no recipients: they are history, delivered long ago.
-async fn fill_history(pool: &sqlx::AnyPool, fill: usize, sample_messages: usize) {
-    let copies = fill.div_ceil(sample_messages).max(1);
-    let (max_msg, max_event): (i64, i64) = (
-        sqlx::query_scalar("SELECT MAX(id) FROM messages")
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-        sqlx::query_scalar("SELECT MAX(id) FROM events")
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-    );
+async fn fill_history(pool: &sqlx::AnyPool, fill: usize, sample: &Sample) {
+    let copies = fill.div_ceil(sample.messages as usize).max(1);
+    let (max_msg, max_event) = (sample.messages, sample.events);
     let shifted = |cols: &[String], renamed: &str, time: &str| {
         cols.iter()
             .map(|c| {
                 if c == renamed {
-                    format!("{c} || '-h' || $1")
+                    format!("{c} || '-h' || {{k}}")
                 } else if c == time {
-                    format!("{c} - $2")
+                    format!("{c} - {{back}}")
                 } else {
                     c.clone()
                 }
@@ -239,26 +249,28 @@ async fn fill_history(pool: &sqlx::AnyPool, fill: usize, sample_messages: usize)
         columns(pool, "messages").await,
         columns(pool, "events").await,
     );
+    // envoi's ids are in time order (retention walks them from the
+    // oldest): the copies get ids below the first round's, the oldest copy
+    // lowest (negative ids are ids to SQLite).
     let insert_messages = format!(
-        "INSERT INTO messages ({}) SELECT {} FROM messages WHERE id <= {max_msg}",
+        "INSERT INTO messages (id, {}) SELECT id - {{k}} * {}, {} FROM messages WHERE id > 0 AND id <= {max_msg}",
         mcols.join(", "),
+        max_msg + 1,
         shifted(&mcols, "storage_key", "created_at")
     );
     let insert_events = format!(
-        "INSERT INTO events ({}) SELECT {} FROM events WHERE id <= {max_event}",
+        "INSERT INTO events (id, {}) SELECT id - {{k}} * {}, {} FROM events WHERE id > 0 AND id <= {max_event}",
         ecols.join(", "),
+        max_event + 1,
         shifted(&ecols, "event_id", "ts")
     );
-    // The oldest copy first, so ids keep time order as envoi's own do.
-    for k in (1..=copies as i64).rev() {
+    for k in 1..=copies as i64 {
         let back = k * SPAN_DAYS * DAY_MICROS / copies as i64;
         for sql in [&insert_messages, &insert_events] {
-            sqlx::query(sql)
-                .bind(k)
-                .bind(back)
-                .execute(pool)
-                .await
-                .unwrap();
+            let sql = sql
+                .replace("{k}", &k.to_string())
+                .replace("{back}", &back.to_string());
+            sqlx::query(&sql).execute(pool).await.unwrap();
         }
     }
 }
@@ -314,6 +326,7 @@ fn main() {
     );
     let mut rounds = vec![round(&e, &sink, 0, &a, &body, "empty store")];
     let empty = rt.block_on(size(&pool, &db));
+    let first_round = rt.block_on(sample(&pool));
     println!("store after the first round: {empty}");
 
     // 100,000 queued recipients, due tomorrow.
@@ -328,7 +341,7 @@ fn main() {
     send(&e, 10_000_000, a.queued, 16, &form);
     println!("queued {} for tomorrow in {:.1?}", a.queued, t.elapsed());
     let t = Instant::now();
-    rt.block_on(fill_history(&pool, a.fill, a.n));
+    rt.block_on(fill_history(&pool, a.fill, &first_round));
     let full = rt.block_on(size(&pool, &db));
     println!(
         "history of {} messages copied in {:.1?}: {full}",

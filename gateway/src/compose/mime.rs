@@ -188,6 +188,20 @@ fn quote(s: &str) -> String {
 }
 
 /// Bare LF and bare CR become CRLF: what SMTP carries and DKIM signs.
+/// `normalise_line_endings`, without a copy when every line already ends
+/// in CRLF (SMTP DATA always does: a bare LF is refused there).
+pub fn into_crlf(raw: Vec<u8>) -> Vec<u8> {
+    let crlf = memchr::memchr2_iter(b'\r', b'\n', &raw).all(|i| match raw[i] {
+        b'\r' => raw.get(i + 1) == Some(&b'\n'),
+        _ => i > 0 && raw[i - 1] == b'\r',
+    });
+    if crlf {
+        raw
+    } else {
+        normalise_line_endings(&raw)
+    }
+}
+
 pub fn normalise_line_endings(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
     let mut rest = raw;
@@ -212,5 +226,24 @@ mod tests {
         assert_eq!(normalise_line_endings(b"\r\r\n\n\r"), b"\r\n\r\n\r\n\r\n");
         assert_eq!(normalise_line_endings(b"no ending"), b"no ending");
         assert_eq!(normalise_line_endings(b""), b"");
+    }
+
+    #[test]
+    fn into_crlf_keeps_crlf_text_and_normalises_the_rest() {
+        for raw in [
+            &b"a\r\nb\r\n"[..],
+            b"a\nb",
+            b"a\rb\r\n",
+            b"\r",
+            b"\n",
+            b"x\r\n\r",
+            b"",
+        ] {
+            assert_eq!(
+                into_crlf(raw.to_vec()),
+                normalise_line_endings(raw),
+                "{raw:?}"
+            );
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! header section, no NUL at all, CRLF line endings.
 
 use super::address::Mailbox;
-use super::mime::normalise_line_endings;
 use super::ComposeError;
 
 /// What `messages.mime` needs from a whole message.
@@ -157,11 +156,13 @@ fn mailboxes(
 /// exactly one From we can parse, a header section without control
 /// characters, no NUL at all (only BINARYMIME could carry one, and envoi
 /// does not offer it), a Message-ID (added when missing).
-pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError> {
+pub fn prepare_whole(raw: impl Into<Vec<u8>>, domain: &str) -> Result<Prepared, ComposeError> {
+    // Owned, so a message whose lines end in CRLF is not copied.
+    let raw = raw.into();
     if raw.is_empty() {
         return Err(ComposeError::BadMime("the message is empty".into()));
     }
-    let mut mime = normalise_line_endings(raw);
+    let mut mime = super::mime::into_crlf(raw);
     let header_end = find_header_end(&mime)
         .ok_or_else(|| ComposeError::BadMime("no blank line ends the header section".into()))?;
     check_header_section(&mime[..header_end])?;
@@ -195,9 +196,8 @@ pub fn prepare_whole(raw: &[u8], domain: &str) -> Result<Prepared, ComposeError>
         Some(id) => id.to_string(),
         None => {
             let id = super::new_message_id(domain);
-            let mut with_id = format!("Message-ID: <{id}>\r\n").into_bytes();
-            with_id.extend_from_slice(&mime);
-            mime = with_id;
+            let field = format!("Message-ID: <{id}>\r\n");
+            mime.splice(0..0, field.bytes());
             id
         }
     };

@@ -111,13 +111,13 @@ pub async fn send(
         recipient_variables: form.get("recipient-variables"),
         template,
     };
-    let messages = compose::compose(&d.name, &req, &options)?;
+    let mut messages = compose::compose(&d.name, &req, &options)?;
     let total: usize = messages.iter().map(|m| m.mime.len()).max().unwrap_or(0);
     let max = app.config.max_message_size();
     if total > max {
         return Err(ComposeError::TooLarge(total, max).into());
     }
-    accept(&app.acceptor(), &d, &options, &messages, Method::Http).await?;
+    accept(&app.acceptor(), &d, &options, &mut messages, Method::Http).await?;
     tracing::info!(domain = %d.name, messages = messages.len(), id = %messages[0].message_id, "accepted over HTTP");
     Ok(queued(&messages[0].message_id))
 }
@@ -168,7 +168,7 @@ pub async fn send_mime(
     }
     let (opts, vars, hdrs) = split_options(&form);
     let options = compose::parse_options(&opts, &vars, &hdrs)?;
-    let prepared = whole::prepare_whole(&raw.data, &d.name)?;
+    let prepared = whole::prepare_whole(raw.data.to_vec(), &d.name)?;
     let msg = Outgoing {
         message_id: prepared.message_id,
         sender: prepared.from.addr.clone(),
@@ -183,8 +183,8 @@ pub async fn send_mime(
         mime: prepared.mime,
         user_variables: None,
     };
-    let messages = [msg];
-    accept(&app.acceptor(), &d, &options, &messages, Method::Http).await?;
+    let mut messages = [msg];
+    accept(&app.acceptor(), &d, &options, &mut messages, Method::Http).await?;
     tracing::info!(domain = %d.name, id = %messages[0].message_id, "accepted MIME over HTTP");
     Ok(queued(&messages[0].message_id))
 }

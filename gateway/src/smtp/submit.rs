@@ -12,7 +12,7 @@ use crate::events::Method;
 use crate::net::smtp_server::machine::Envelope;
 use crate::net::smtp_server::reply::Reply;
 
-pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
+pub async fn submit(app: &Acceptor<'_>, mut env: Envelope) -> Reply {
     let domain = match app.store.domain(&env.domain).await {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -26,7 +26,8 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
             return Reply::store_failed();
         }
     };
-    let prepared = match whole::prepare_whole(&env.data, &domain.name) {
+    // The DATA bytes become the message itself, not a copy of them.
+    let prepared = match whole::prepare_whole(std::mem::take(&mut env.data), &domain.name) {
         Ok(p) => p,
         Err(e) => return Reply::bad_message(e.to_string()),
     };
@@ -75,7 +76,7 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
         _ => None,
     };
     let body = rendered.unwrap_or(body);
-    let messages = match recipient_vars {
+    let mut messages = match recipient_vars {
         // Batch sending: a copy per recipient, its variables filled in.
         Some(vars) => match per_recipient(
             &body,
@@ -102,7 +103,7 @@ pub async fn submit(app: &Acceptor<'_>, env: Envelope) -> Reply {
             user_variables: None,
         }],
     };
-    match accept(app, &domain, &opts, &messages, Method::Smtp).await {
+    match accept(app, &domain, &opts, &mut messages, Method::Smtp).await {
         Ok(()) => {
             tracing::info!(domain = %domain.name, id = %messages[0].message_id, recipients = env.rcpt_to.len(), "accepted over SMTP");
             Reply::queued(&messages[0].message_id)

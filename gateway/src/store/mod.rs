@@ -127,22 +127,6 @@ impl Store {
                     .connect_with(opts.clone())
                     .await
                     .map_err(failed)?;
-                // A new store gives back to the disk what retention prunes
-                // (`reclaim_space`); auto_vacuum can only be chosen before
-                // the first table. A store created before stays as it is:
-                // its free pages are reused, and VACUUM shrinks it offline.
-                if create {
-                    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master")
-                        .fetch_one(&write)
-                        .await
-                        .map_err(failed)?;
-                    if tables == 0 {
-                        write
-                            .execute("PRAGMA auto_vacuum = INCREMENTAL")
-                            .await
-                            .map_err(failed)?;
-                    }
-                }
                 // WAL is a property of the file: set it once through the writer.
                 write
                     .execute("PRAGMA journal_mode=WAL")
