@@ -26,7 +26,7 @@ def group_of(pid):
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
-    if comm == "envoi":
+    if comm.startswith("envoi"):
         return "envoi"
     if comm == "opendkim":
         return "postfix"
@@ -57,7 +57,7 @@ def main():
     out = sys.argv[1]
     interval = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
     peak_pss, peak_rss = {}, {}
-    groups = {}  # pid -> group (None: not ours); pids are not reused within a run often
+    groups = {}  # pid -> group, for processes found to be ours
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
@@ -66,11 +66,12 @@ def main():
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
-            if name not in groups:
-                groups[name] = group_of(name)
-            g = groups[name]
+            # Looked at again until found: a child forked by a script
+            # becomes an MTA only when it execs.
+            g = groups.get(name) or group_of(name)
             if g is None:
                 continue
+            groups[name] = g
             p = kib(f"/proc/{name}/smaps_rollup", "Pss:")
             if p == 0:  # gone (or a new process under a reused pid)
                 groups.pop(name, None)

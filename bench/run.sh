@@ -15,7 +15,8 @@
 #
 # Prints a table: median msg/s and CPU ms per message (all processes of the
 # run: load generator, server, milter, sink), envoi's ratios to each peer,
-# p50/p99 accept latency (HTTP) and envoi's peak RSS.
+# p50/p99 accept latency (HTTP), each system's peak memory (bench/memwatch.py)
+# and envoi's peak RSS.
 # env: BENCH_STATE (default /srv/envoi-bench), PEERS (the peers' folder).
 set -euo pipefail
 
@@ -33,9 +34,13 @@ trap 'rm -rf "$OUT"' EXIT
 
 # run NAME COMMAND... : one round of one configuration; keeps stdout and stderr
 run() {
-  local name=$1; shift
+  local name=$1 watch rc=0; shift
   echo "== round $round: $name" >&2
-  if ! "$@" >"$OUT/$name.$round.out" 2>"$OUT/$name.$round.err"; then
+  # Peak memory of the system under test (Pss of all its processes).
+  python3 "$REPO/bench/memwatch.py" "$OUT/$name.$round.mem" & watch=$!
+  "$@" >"$OUT/$name.$round.out" 2>"$OUT/$name.$round.err" || rc=$?
+  kill "$watch"; wait "$watch" || true
+  if (( rc != 0 )); then
     tail -20 "$OUT/$name.$round.err" >&2
     echo "bench: $name failed in round $round" >&2
     exit 1
@@ -48,14 +53,19 @@ for round in $(seq "$ROUNDS"); do
   run haraka+dkim "$PEERS/peer_haraka.sh" dkim "$N"
   run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
   run envoi-http "$REPO/target/release/e2e" "$N" 20 --size "${SIZE:-4096}"
+  # The same load paced at half of what this round reached: latency below saturation.
+  half=$(sed -n 's/^RESULT msg_s=\([0-9.]*\).*/\1/p' "$OUT/envoi-http.$round.out" | awk '{printf "%.0f", $1/2}')
+  run envoi-http-half "$REPO/target/release/e2e" "$N" 20 --size "${SIZE:-4096}" --rate "$half"
 done
 
 # One value per round, then the median.
 median() { sort -g | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 smtp_rate() { for f in "$OUT/$1".*.out; do sed -n 's/.*= \([0-9.]*\) msg\/s.*/\1/p' "$f"; done | median; }
 smtp_cpu() { for f in "$OUT/$1".*.err; do sed -n 's/.*cpu: ours \([0-9.]*\) ms\/msg.*/\1/p' "$f"; done | median; }
-http_field() { for f in "$OUT"/envoi-http.*.out; do sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p" "$f"; done | median; }
+http_field() { for f in "$OUT/${2:-envoi-http}".*.out; do sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p" "$f"; done | median; }
 envoi_rss() { for f in "$OUT"/envoi-smtp.*.err; do sed -n 's/.*envoi peak RSS: \([0-9.]*\) MiB.*/\1/p' "$f"; done | median; }
+# peak Pss of a configuration's processes (group: postfix, haraka, envoi), the median over rounds
+peak_mem() { for f in "$OUT/$1".*.mem; do sed -n "s/^$2 peak_pss_mib=\([0-9.]*\).*/\1/p" "$f"; done | median; }
 
 pf_rate=$(smtp_rate postfix+opendkim); pf_cpu=$(smtp_cpu postfix+opendkim)
 hk_rate=$(smtp_rate haraka+dkim); hk_cpu=$(smtp_cpu haraka+dkim)
@@ -67,13 +77,16 @@ inv() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", b/a}'; }
 echo
 echo "$(date -u +%F) $(nproc) cores, $ROUNDS interleaved rounds of $N messages of ${SIZE:-4096} bytes (medians)"
 echo
-echo "| configuration | msg/s | CPU ms/msg | msg/s vs Postfix+OpenDKIM | msg/s vs Haraka | CPU vs Postfix+OpenDKIM | accept p50 / p99 | envoi peak RSS |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-echo "| Postfix + OpenDKIM | $pf_rate | $pf_cpu | 1.0× | | 1.0× | | |"
-echo "| Haraka + dkim | $hk_rate | $hk_cpu | $(ratio "$hk_rate" "$pf_rate") | 1.0× | $(inv "$hk_cpu" "$pf_cpu") | | |"
-echo "| envoi, SMTP | $es_rate | $es_cpu | $(ratio "$es_rate" "$pf_rate") | $(ratio "$es_rate" "$hk_rate") | $(inv "$es_cpu" "$pf_cpu") | | $(envoi_rss) MiB |"
-echo "| envoi, HTTP | $eh_rate | $eh_cpu | $(ratio "$eh_rate" "$pf_rate") | $(ratio "$eh_rate" "$hk_rate") | $(inv "$eh_cpu" "$pf_cpu") | $(http_field p50_ms) / $(http_field p99_ms) ms | $(http_field rss_mib) MiB |"
+echo "| configuration | msg/s | CPU ms/msg | msg/s vs Postfix+OpenDKIM | msg/s vs Haraka | CPU vs Postfix+OpenDKIM | accept p50 / p99 | peak memory (Pss) | envoi peak RSS |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| Postfix + OpenDKIM | $pf_rate | $pf_cpu | 1.0× | | 1.0× | | $(peak_mem postfix+opendkim postfix) MiB | |"
+echo "| Haraka + dkim | $hk_rate | $hk_cpu | $(ratio "$hk_rate" "$pf_rate") | 1.0× | $(inv "$hk_cpu" "$pf_cpu") | | $(peak_mem haraka+dkim haraka) MiB | |"
+echo "| envoi, SMTP | $es_rate | $es_cpu | $(ratio "$es_rate" "$pf_rate") | $(ratio "$es_rate" "$hk_rate") | $(inv "$es_cpu" "$pf_cpu") | | $(peak_mem envoi-smtp envoi) MiB | $(envoi_rss) MiB |"
+echo "| envoi, HTTP | $eh_rate | $eh_cpu | $(ratio "$eh_rate" "$pf_rate") | $(ratio "$eh_rate" "$hk_rate") | $(inv "$eh_cpu" "$pf_cpu") | $(http_field p50_ms) / $(http_field p99_ms) ms | $(peak_mem envoi-http envoi) MiB | $(http_field rss_mib) MiB |"
+echo "| envoi, HTTP at half load | $(http_field msg_s envoi-http-half) | $(http_field cpu_ms envoi-http-half) | | | | $(http_field p50_ms envoi-http-half) / $(http_field p99_ms envoi-http-half) ms | $(peak_mem envoi-http-half envoi) MiB | $(http_field rss_mib envoi-http-half) MiB |"
 echo
 echo "CPU vs Postfix: how many times less CPU per message. SMTP CPU is every process of the run (cgroup);"
+echo "peak memory: the largest sum of Pss (shared pages split between the processes mapping them) of the"
+echo "system under test's processes (Postfix's daemons and OpenDKIM; Haraka's nodes; envoi), sampled every 0.1 s;"
 echo "HTTP CPU is envoi plus the load generator and sink. Ceiling on this machine now:"
 openssl speed -seconds 2 rsa2048 2>/dev/null | tail -1 | awk '{print "openssl RSA-2048 sign/s on one core: " $6}'

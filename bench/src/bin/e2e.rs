@@ -243,6 +243,29 @@ fn main() {
         "all processes CPU: {:.3} ms per message (envoi + load generator + sink)",
         (cpu + own) * 1000.0 / delivered as f64
     );
+    // Where the accepts' time went, from envoi's own histograms: how many
+    // took longer than 10 and 25 ms from the checks to the durable commit,
+    // and how many commits did (the client's latency adds HTTP and waiting
+    // for a worker).
+    if let Ok(r) = e.get("/metrics", ADMIN_KEY).send() {
+        let text = r.text().unwrap_or_default();
+        let bucket = |name: &str, le: &str| -> f64 {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!("{name}_bucket")) && l.contains(&format!("le=\"{le}\""))
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        for name in ["envoi_accept_seconds", "envoi_store_commit_seconds"] {
+            let all = bucket(name, "+Inf");
+            println!(
+                "{name}: {all} in all, {} over 10 ms, {} over 25 ms",
+                all - bucket(name, "0.01"),
+                all - bucket(name, "0.025")
+            );
+        }
+    }
     // One line for bench/run.sh.
     println!(
         "RESULT msg_s={:.1} cpu_ms={:.3} envoi_cpu_ms={:.3} p50_ms={:.2} p99_ms={:.2} rss_mib={:.1}",
