@@ -170,3 +170,19 @@ pub async fn accept(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::storage_key;
+
+    #[test]
+    fn storage_keys_sort_in_acceptance_order_and_differ_within_a_microsecond() {
+        let (a, b, c) = (storage_key(1_000), storage_key(1_000), storage_key(1_001));
+        assert_ne!(a, b);
+        assert!(a < c && b < c, "{a} {b} {c}");
+        // A date far ahead still sorts after today's: the width is fixed.
+        let later = storage_key(4_000_000_000_000_000);
+        assert_eq!(later.len(), a.len());
+        assert!(c < later);
+    }
+}
