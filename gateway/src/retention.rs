@@ -1,6 +1,7 @@
 //! `[events].retention` and `message_retention`: one node of the cluster
-//! prunes older events, their counts kept for the stats, and the stored
-//! messages whose recipients are all done, in batches (`store::retention`).
+//! clears the stored bodies of messages whose recipients are all done, and
+//! prunes older events (their counts kept for the stats) with the messages
+//! they were about, in batches (`store::retention`).
 
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut wait = FIRST;
+    // Where clearing bodies goes on: ids before it were walked already (a
+    // message skipped then, still queued, goes whole with the rows later).
+    let mut bodies_from = i64::MIN;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -43,41 +47,59 @@ pub async fn run(
         }
         let now = now_micros();
         let events_before = now - retention.events.as_micros() as i64;
-        let messages_before = now - retention.messages.as_micros() as i64;
-        let mut events = 0;
-        let mut messages = 0;
-        let mut left = (true, true);
+        let bodies_before = now - retention.messages.as_micros() as i64;
+        // A message's row lives as long as its events, and at least as long
+        // as its body.
+        let rows_before = events_before.min(bodies_before);
+        let (mut events, mut bodies, mut messages) = (0, 0, 0);
+        let mut rows_from = i64::MIN;
+        let mut left = [true; 3];
         for _ in 0..MAX_BATCHES {
-            if left.0 {
+            if left[0] {
                 match store.prune_events(events_before, BATCH).await {
-                    Ok(n) => (events, left.0) = (events + n, n > 0),
+                    Ok(n) => (events, left[0]) = (events + n, n > 0),
                     Err(e) => {
                         tracing::error!(error = %e, "could not prune old events; trying again later");
-                        left.0 = false;
+                        left[0] = false;
                     }
                 }
             }
-            if left.1 {
-                match store.prune_messages(messages_before, BATCH).await {
-                    Ok(n) => (messages, left.1) = (messages + n, n > 0),
+            if left[1] {
+                match store
+                    .clear_old_bodies(bodies_from, bodies_before, BATCH)
+                    .await
+                {
+                    Ok(w) => (bodies, bodies_from, left[1]) = (bodies + w.changed, w.next, !w.done),
                     Err(e) => {
-                        tracing::error!(error = %e, "could not prune old stored messages; trying again later");
-                        left.1 = false;
+                        tracing::error!(error = %e, "could not clear old stored messages; trying again later");
+                        left[1] = false;
+                    }
+                }
+            }
+            if left[2] {
+                match store.prune_messages(rows_from, rows_before, BATCH).await {
+                    Ok(w) => {
+                        (messages, rows_from, left[2]) = (messages + w.changed, w.next, !w.done)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not prune old messages; trying again later");
+                        left[2] = false;
                     }
                 }
             }
             if *stop.borrow() {
                 return;
             }
-            if left == (false, false) {
+            if left == [false; 3] {
                 break;
             }
         }
-        if events > 0 || messages > 0 {
+        if events > 0 || bodies > 0 || messages > 0 {
             tracing::info!(
                 events,
+                bodies,
                 messages,
-                "pruned events older than [events].retention (their counts stay in the stats) and stored messages older than [events].message_retention"
+                "pruned events older than [events].retention (their counts stay in the stats) and the messages they were about; cleared stored bodies older than [events].message_retention"
             );
         }
     }

@@ -202,6 +202,28 @@ fn testmode_is_recorded_and_never_queued_for_delivery() {
 }
 
 #[test]
+fn a_stored_message_whose_content_retention_cleared_answers_404_saying_why() {
+    let e = Envoi::start();
+    e.create_domain("kept.test");
+    let id = e.send("kept.test", "b@example.org", &[("o:testmode", "yes")]);
+    let ev = &e.events("kept.test", "event=accepted")[0];
+    let key = ev["storage"]["key"].as_str().unwrap().to_string();
+    // What `[events].message_retention` does to a done message: the body
+    // goes, the row (whom it was sent to) stays.
+    e.damage(
+        "UPDATE messages SET body = $1 WHERE message_id = $2",
+        Vec::<u8>::new(),
+        &id,
+    );
+    let r = e
+        .get(&format!("/v3/domains/kept.test/messages/{key}"), ADMIN_KEY)
+        .send()
+        .unwrap();
+    expect_error(r, 404, &["no longer kept", "3d", "message_retention"]);
+    assert_eq!(e.events("kept.test", "event=accepted").len(), 1);
+}
+
+#[test]
 fn batch_with_recipient_variables_gives_each_recipient_its_own_copy_under_the_one_id() {
     let e = Envoi::start();
     e.create_domain("batch.test");

@@ -155,6 +155,8 @@ struct Size {
     used: u64,
     events: i64,
     messages: i64,
+    /// Messages whose content is still kept.
+    bodies: i64,
 }
 
 impl std::fmt::Display for Size {
@@ -162,12 +164,13 @@ impl std::fmt::Display for Size {
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         write!(
             f,
-            "{:.0} MiB file + {:.0} MiB WAL, {:.0} MiB in use; {} events, {} stored messages",
+            "{:.0} MiB file + {:.0} MiB WAL, {:.0} MiB in use; {} events, {} messages ({} with their content)",
             mib(self.file),
             mib(self.wal),
             mib(self.used),
             self.events,
-            self.messages
+            self.messages,
+            self.bodies
         )
     }
 }
@@ -191,6 +194,7 @@ async fn size(pool: &sqlx::AnyPool, path: &std::path::Path) -> Size {
         used: ((pages - free) * page) as u64,
         events: one("SELECT COUNT(*) FROM events").await,
         messages: one("SELECT COUNT(*) FROM messages").await,
+        bodies: one("SELECT COUNT(*) FROM messages WHERE length(body) > 0").await,
     }
 }
 

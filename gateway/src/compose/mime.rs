@@ -187,7 +187,6 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Bare LF and bare CR become CRLF: what SMTP carries and DKIM signs.
 /// `normalise_line_endings`, without a copy when every line already ends
 /// in CRLF (SMTP DATA always does: a bare LF is refused there).
 pub fn into_crlf(raw: Vec<u8>) -> Vec<u8> {
@@ -202,6 +201,7 @@ pub fn into_crlf(raw: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// Bare LF and bare CR become CRLF: what SMTP carries and DKIM signs.
 pub fn normalise_line_endings(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
     let mut rest = raw;

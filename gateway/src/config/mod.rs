@@ -341,8 +341,9 @@ pub struct EventsConfig {
     pub retention: Dur,
     /// A message's stored MIME (GET /v3/domains/{domain}/messages/{key})
     /// is removed this long after it was accepted, once every recipient is
-    /// delivered or failed; a message still queued or held stays. Its
-    /// events stay for `retention`.
+    /// delivered or failed; a message still queued or held stays. Whom it
+    /// was sent to stays as long as its events (`retention`), so its
+    /// unsubscribe links, late bounces and complaints still count.
     pub message_retention: Dur,
 }
 

@@ -218,11 +218,18 @@ pub async fn stored(
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
-                "Message not found: no stored message {key:?} for {} (a message is kept {} after it was accepted, once it is delivered or failed: [events].message_retention)",
+                "Message not found: no stored message {key:?} for {} (messages are kept as long as their events: [events].retention, {})",
                 d.name,
-                crate::config::format_duration(app.config.events.message_retention.0)
+                crate::config::format_duration(app.config.events.retention.0)
             ))
         })?;
+    if m.sealed_body.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "Message not found: the content of stored message {key:?} for {} is no longer kept (a message is kept {} after it was accepted, once it is delivered or failed: [events].message_retention); its events still are",
+            d.name,
+            crate::config::format_duration(app.config.events.message_retention.0)
+        )));
+    }
     let body = app
         .master_key
         .open(&body_context(&m.storage_key), &m.sealed_body)

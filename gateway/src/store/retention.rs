@@ -6,6 +6,21 @@ use sqlx::Row;
 
 use super::{Result, Store};
 
+/// A message none of whose recipients is still to be delivered.
+const DONE: &str = "NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
+                    AND r.status IN ('queued', 'held'))";
+
+/// What one step of a walk over the oldest messages did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    /// Rows changed (cleared or removed).
+    pub changed: u64,
+    /// Where the next step starts: the last id walked.
+    pub next: i64,
+    /// The walk reached a message too young, or the end.
+    pub done: bool,
+}
+
 const HOUR_MICROS: i64 = 3600 * 1_000_000;
 
 impl Store {
@@ -49,22 +64,65 @@ impl Store {
         Ok(gone)
     }
 
-    /// Removes up to `batch` stored messages accepted before `before`
-    /// (microseconds) whose every recipient is delivered or failed, with
-    /// their recipients (ON DELETE CASCADE): the body is the bulk of the
-    /// store, and its events outlive it. Messages still queued or held stay,
-    /// however old. How many went.
-    pub async fn prune_messages(&self, before: i64, batch: i64) -> Result<u64> {
-        // Ids are in acceptance order: walk them from the oldest and stop
-        // at the first young one, so a pass costs what it prunes, not a
-        // scan of the table (there is no index on created_at to keep).
-        let mut cursor = i64::MIN;
-        let mut gone = 0u64;
+    /// Clears the stored body (the bulk of the store) of messages accepted
+    /// before `before` whose every recipient is delivered or failed, walking
+    /// ids from `from`. Their rows and recipients stay: an unsubscribe link,
+    /// a late bounce or a complaint still finds whom it concerns.
+    pub async fn clear_old_bodies(&self, from: i64, before: i64, batch: i64) -> Result<Walked> {
+        let empty = match self.backend {
+            super::Backend::Sqlite => "x''",
+            super::Backend::Postgres => "'\\x'::bytea",
+        };
+        self.walk_old_messages(
+            from,
+            before,
+            batch,
+            &format!(
+                "UPDATE messages SET body = {empty}, dkim_signature = NULL \
+                 WHERE id >= $1 AND id <= $2 AND created_at < $3 AND length(body) > 0 AND {DONE}"
+            ),
+        )
+        .await
+    }
+
+    /// Removes messages accepted before `before` whose every recipient is
+    /// delivered or failed, with their recipients (ON DELETE CASCADE),
+    /// walking ids from `from`. Messages still queued or held stay, however
+    /// old.
+    pub async fn prune_messages(&self, from: i64, before: i64, batch: i64) -> Result<Walked> {
+        self.walk_old_messages(
+            from,
+            before,
+            batch,
+            &format!(
+                "DELETE FROM messages WHERE id >= $1 AND id <= $2 AND created_at < $3 AND {DONE}"
+            ),
+        )
+        .await
+    }
+
+    /// Applies `statement` (over ids `$1..=$2`, accepted before `$3`) to the
+    /// oldest messages from `from` on, until it changed `batch` rows or the
+    /// walk reached one accepted after `before`. Ids are in acceptance
+    /// order, so a step costs what it walks, not a scan of the table (there
+    /// is no index on created_at to keep).
+    async fn walk_old_messages(
+        &self,
+        from: i64,
+        before: i64,
+        batch: i64,
+        statement: &str,
+    ) -> Result<Walked> {
+        let mut walked = Walked {
+            changed: 0,
+            next: from,
+            done: false,
+        };
         loop {
             let rows = sqlx::query(
                 "SELECT id, created_at FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
             )
-            .bind(cursor)
+            .bind(walked.next)
             .bind(batch)
             .fetch_all(self.reader())
             .await?;
@@ -74,23 +132,21 @@ impl Store {
                 .map(|r| r.get::<i64, _>(0))
                 .collect();
             let (Some(&first), Some(&last)) = (old.first(), old.last()) else {
-                return Ok(gone);
+                walked.done = true;
+                return Ok(walked);
             };
-            gone += sqlx::query(
-                "DELETE FROM messages WHERE id >= $1 AND id <= $2 AND created_at < $3 \
-                 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-                                 AND r.status IN ('queued', 'held'))",
-            )
-            .bind(first)
-            .bind(last)
-            .bind(before)
-            .execute(self.writer())
-            .await?
-            .rows_affected();
-            if old.len() < rows.len() || (rows.len() as i64) < batch || gone >= batch as u64 {
-                return Ok(gone);
+            walked.changed += sqlx::query(statement)
+                .bind(first)
+                .bind(last)
+                .bind(before)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+            walked.next = last;
+            walked.done = old.len() < rows.len() || (rows.len() as i64) < batch;
+            if walked.done || walked.changed >= batch as u64 {
+                return Ok(walked);
             }
-            cursor = last;
         }
     }
 
@@ -220,7 +276,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stored_messages_go_after_their_retention_once_every_recipient_is_done() {
+    async fn stored_bodies_go_after_their_retention_and_rows_after_the_events_once_every_recipient_is_done(
+    ) {
         let (store, dir) = crate::store::temp_sqlite("retention").await;
         store.migrate().await.unwrap();
         sqlx::query(
@@ -237,21 +294,52 @@ mod tests {
         message(&store, 5, 2, &["testmode"]).await;
         message(&store, 6, 9, &["delivered"]).await;
         message(&store, 7, 2, &["delivered"]).await;
-        // Before day 5, in batches of 2: the walk goes past the waiting ones
+        // Before day 5, in steps of 2: the walk goes past the waiting ones
         // and stops at the first young message (7 is after it: next time).
-        let mut gone = 0;
+        let ids = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_all(store.reader())
+                    .await
+                    .unwrap()
+            }
+        };
+        let (mut from, mut cleared) = (i64::MIN, 0);
         loop {
-            match store.prune_messages(5 * DAY, 2).await.unwrap() {
-                0 => break,
-                n => gone += n,
+            let w = store.clear_old_bodies(from, 5 * DAY, 2).await.unwrap();
+            (from, cleared) = (w.next, cleared + w.changed);
+            if w.done {
+                break;
+            }
+        }
+        assert_eq!(cleared, 3);
+        assert_eq!(
+            ids("SELECT id FROM messages WHERE length(body) > 0 ORDER BY id").await,
+            [2, 3, 6, 7]
+        );
+        assert_eq!(
+            ids("SELECT id FROM messages ORDER BY id").await.len(),
+            7,
+            "the rows stay, for unsubscribes and late reports"
+        );
+        // A second walk from where the first stopped finds nothing.
+        let again = store.clear_old_bodies(from, 5 * DAY, 2).await.unwrap();
+        assert_eq!((again.changed, again.done), (0, true));
+        // The rows go after the events' retention, the same way.
+        let (mut from, mut gone) = (i64::MIN, 0);
+        loop {
+            let w = store.prune_messages(from, 5 * DAY, 2).await.unwrap();
+            (from, gone) = (w.next, gone + w.changed);
+            if w.done {
+                break;
             }
         }
         assert_eq!(gone, 3);
-        let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM messages ORDER BY id")
-            .fetch_all(store.reader())
-            .await
-            .unwrap();
-        assert_eq!(left, [2, 3, 6, 7]);
+        assert_eq!(
+            ids("SELECT id FROM messages ORDER BY id").await,
+            [2, 3, 6, 7]
+        );
         let recipients: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM recipients WHERE message_id IN (1, 4, 5)")
                 .fetch_one(store.reader())
