@@ -56,36 +56,38 @@ pub async fn run(
         let mut left = [true; 3];
         for _ in 0..MAX_BATCHES {
             if left[0] {
-                match store.prune_events(events_before, BATCH).await {
-                    Ok(n) => (events, left[0]) = (events + n, n > 0),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not prune old events; trying again later");
-                        left[0] = false;
+                left[0] = match logged(
+                    store.prune_events(events_before, BATCH).await,
+                    "prune old events",
+                ) {
+                    Some(n) => {
+                        events += n;
+                        n > 0
                     }
-                }
+                    None => false,
+                };
             }
             if left[1] {
-                match store
+                let step = store
                     .clear_old_bodies(bodies_from, bodies_before, BATCH)
-                    .await
-                {
-                    Ok(w) => (bodies, bodies_from, left[1]) = (bodies + w.changed, w.next, !w.done),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not clear old stored messages; trying again later");
-                        left[1] = false;
+                    .await;
+                left[1] = match logged(step, "clear old stored messages") {
+                    Some(w) => {
+                        (bodies, bodies_from) = (bodies + w.changed, w.next);
+                        !w.done
                     }
-                }
+                    None => false,
+                };
             }
             if left[2] {
-                match store.prune_messages(rows_from, rows_before, BATCH).await {
-                    Ok(w) => {
-                        (messages, rows_from, left[2]) = (messages + w.changed, w.next, !w.done)
+                let step = store.prune_messages(rows_from, rows_before, BATCH).await;
+                left[2] = match logged(step, "prune old messages") {
+                    Some(w) => {
+                        (messages, rows_from) = (messages + w.changed, w.next);
+                        !w.done
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not prune old messages; trying again later");
-                        left[2] = false;
-                    }
-                }
+                    None => false,
+                };
             }
             if *stop.borrow() {
                 return;
@@ -103,4 +105,11 @@ pub async fn run(
             );
         }
     }
+}
+
+/// `r`'s value, or `None` once the failure to `what` is logged: the next
+/// pass tries again.
+fn logged<T>(r: crate::store::Result<T>, what: &str) -> Option<T> {
+    r.map_err(|e| tracing::error!(error = %e, "could not {what}; trying again later"))
+        .ok()
 }

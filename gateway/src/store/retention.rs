@@ -198,6 +198,19 @@ mod tests {
         }
     }
 
+    /// A migrated store with domain 1, `r.test`.
+    async fn store_with_domain() -> (crate::store::Store, std::path::PathBuf) {
+        let (store, dir) = crate::store::temp_sqlite("retention").await;
+        store.migrate().await.unwrap();
+        sqlx::query(
+            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        (store, dir)
+    }
+
     /// (event, total) over the whole range, summed over every group.
     async fn totals(store: &crate::store::Store) -> Vec<(String, i64)> {
         let mut t = std::collections::BTreeMap::new();
@@ -209,14 +222,7 @@ mod tests {
 
     #[tokio::test]
     async fn pruned_events_go_and_the_stats_keep_their_counts() {
-        let (store, dir) = crate::store::temp_sqlite("retention").await;
-        store.migrate().await.unwrap();
-        sqlx::query(
-            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
-        )
-        .execute(store.writer())
-        .await
-        .unwrap();
+        let (store, dir) = store_with_domain().await;
         let mut events = Vec::new();
         for day in [1, 2, 40, 41] {
             for n in 0..3 {
@@ -278,14 +284,7 @@ mod tests {
     #[tokio::test]
     async fn stored_bodies_go_after_their_retention_and_rows_after_the_events_once_every_recipient_is_done(
     ) {
-        let (store, dir) = crate::store::temp_sqlite("retention").await;
-        store.migrate().await.unwrap();
-        sqlx::query(
-            "INSERT INTO domains (id, name, dkim_selector, created_at) VALUES (1, 'r.test', 's', 0)",
-        )
-        .execute(store.writer())
-        .await
-        .unwrap();
+        let (store, dir) = store_with_domain().await;
         // Old and done, old but waiting, then young: in acceptance order.
         message(&store, 1, 1, &["delivered", "failed"]).await;
         message(&store, 2, 1, &["delivered", "queued"]).await;
