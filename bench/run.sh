@@ -5,6 +5,8 @@
 #
 # usage: bench/run.sh [ROUNDS] [N]      (defaults 3 and 5000; root)
 #        SIZE=102400 bench/run.sh 1 1000 (message size for every configuration)
+#        PROFILE=tls bench/run.sh        (every hop over TLS, as on the Internet)
+#        PROFILE=tls-many bench/run.sh   (and 200 destination domains, 5 % deferred once)
 #
 #   SMTP, every configuration: smtp-source -s 20 -m N -l 4096 -> server on
 #   127.0.0.1 -> smtp-sink 127.0.0.2:2526, DKIM RSA-2048 relaxed/relaxed with
@@ -17,6 +19,15 @@
 # run: load generator, server, milter, sink), envoi's ratios to each peer,
 # p50/p99 accept latency (HTTP), each system's peak memory (bench/memwatch.py)
 # and envoi's peak RSS.
+#
+#   The TLS profiles run Postfix + OpenDKIM and envoi over SMTP through the
+#   same harness, with bench/tls/ first in PATH: smtp-source becomes smtpload
+#   submitting with STARTTLS and verifying the server, smtp-sink becomes
+#   tlssink offering STARTTLS, and Postfix gets smtpd_tls_* and
+#   smtp_tls_security_level = verify; both verify the sink's certificate from a
+#   test CA made here (BENCH_STATE/tls) and retry after 1 s. tls-many sends to
+#   200 domains (every recipient different) and the sink answers 451 once to
+#   5 % of them.
 # env: BENCH_STATE (default /srv/envoi-bench), PEERS (the peers' folder).
 set -euo pipefail
 
@@ -31,6 +42,30 @@ trap 'rm -rf "$OUT"' EXIT
 
 "$PEERS/setup.sh" >&2
 (cd "$REPO" && cargo build --release -q -p gateway -p envoi-bench)
+
+PROFILE=${PROFILE:-plain}
+# test_ca DIR: a CA and one server certificate for every hop (submission to
+# Postfix or envoi, delivery to the sink, by name or by IP literal).
+test_ca() {
+  mkdir -p "$1"; cd "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+    -subj "/CN=envoi bench test CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+    -subj "/CN=relay.bench.example.test" 2>/dev/null
+  printf '%s\n' "subjectAltName=DNS:relay.bench.example.test,DNS:sink.bench.example.test,IP:127.0.0.1,IP:127.0.0.2" \
+    "basicConstraints=CA:FALSE" "extendedKeyUsage=serverAuth" >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+    -extfile server.ext -out server.pem 2>/dev/null
+  chmod 644 server.key; cd - >/dev/null
+}
+case $PROFILE in
+  plain) ;;
+  tls|tls-many)
+    export TLS_DIR=$BENCH_STATE/tls BENCH_BIN=$REPO/target/release PATH=$REPO/bench/tls:$PATH
+    test_ca "$TLS_DIR"
+    if [[ $PROFILE == tls-many ]]; then export LOAD_OPTS="--domains 200 --unique" SINK_DEFER=5; fi ;;
+  *) echo "bench: PROFILE is plain, tls or tls-many, not $PROFILE" >&2; exit 2 ;;
+esac
 
 # run NAME COMMAND... : one round of one configuration; keeps stdout and stderr
 run() {
@@ -49,6 +84,13 @@ run() {
 }
 
 for round in $(seq "$ROUNDS"); do
+  if [[ $PROFILE != plain ]]; then
+    run postfix+opendkim "$PEERS/peer_postfix.sh" dkim "$N"
+    cat "$TLS_DIR/postfix-tls.log" >&2
+    run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
+    grep -h 'envoi delivery sessions' "$OUT/envoi-smtp.$round.err" >&2 || true
+    continue
+  fi
   run postfix+opendkim "$PEERS/peer_postfix.sh" dkim "$N"
   run haraka+dkim "$PEERS/peer_haraka.sh" dkim "$N"
   run envoi-smtp "$REPO/bench/peer_envoi.sh" "$N"
@@ -68,11 +110,25 @@ envoi_rss() { for f in "$OUT"/envoi-smtp.*.err; do sed -n 's/.*envoi peak RSS: \
 peak_mem() { for f in "$OUT/$1".*.mem; do sed -n "s/^$2 peak_pss_mib=\([0-9.]*\).*/\1/p" "$f"; done | median; }
 
 pf_rate=$(smtp_rate postfix+opendkim); pf_cpu=$(smtp_cpu postfix+opendkim)
-hk_rate=$(smtp_rate haraka+dkim); hk_cpu=$(smtp_cpu haraka+dkim)
 es_rate=$(smtp_rate envoi-smtp); es_cpu=$(smtp_cpu envoi-smtp)
-eh_rate=$(http_field msg_s); eh_cpu=$(http_field cpu_ms)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", a/b}'; }
 inv() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f×", b/a}'; }
+
+if [[ $PROFILE != plain ]]; then
+  echo
+  echo "$(date -u +%F) $(nproc) cores, profile $PROFILE${LOAD_OPTS:+ ($LOAD_OPTS, ${SINK_DEFER:-0} % deferred once)}, $ROUNDS interleaved rounds of $N messages of ${SIZE:-4096} bytes (medians)"
+  echo
+  echo "| configuration | msg/s | CPU ms/msg | msg/s vs Postfix+OpenDKIM | CPU vs Postfix+OpenDKIM | peak memory (Pss) |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| Postfix + OpenDKIM | $pf_rate | $pf_cpu | 1.0× | 1.0× | $(peak_mem postfix+opendkim postfix) MiB |"
+  echo "| envoi, SMTP | $es_rate | $es_cpu | $(ratio "$es_rate" "$pf_rate") | $(inv "$es_cpu" "$pf_cpu") | $(peak_mem envoi-smtp envoi) MiB |"
+  echo
+  echo "CPU: every process of the run (cgroup): load generator, server, milter, sink; TLS on every hop."
+  exit 0
+fi
+
+hk_rate=$(smtp_rate haraka+dkim); hk_cpu=$(smtp_cpu haraka+dkim)
+eh_rate=$(http_field msg_s); eh_cpu=$(http_field cpu_ms)
 
 echo
 echo "$(date -u +%F) $(nproc) cores, $ROUNDS interleaved rounds of $N messages of ${SIZE:-4096} bytes (medians)"

@@ -5,10 +5,11 @@
 //! server's certificate against the given CA.
 //!
 //! smtpload ADDR [-s SESSIONS] [-m COUNT] [-l BYTES] [-f FROM] [-t TO]
-//!          [--tls CA.pem --name SERVER_NAME] [--domains K]
+//!          [--tls CA.pem --name SERVER_NAME] [--domains K] [--unique]
 //!
 //! --domains K sends to `TO`'s local part at d0.K..d(K-1).TO's domain in
-//! turn (many destinations). Prints `smtpload: N msgs in S s = R msg/s`.
+//! turn (many destinations); --unique makes every recipient different
+//! (`local+N@…`), so a sink can answer some of them differently. Prints `smtpload: N msgs in S s = R msg/s`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ struct Args {
     to: String,
     tls: Option<(String, String)>,
     domains: usize,
+    unique: bool,
 }
 
 fn args() -> Args {
@@ -38,6 +40,7 @@ fn args() -> Args {
         to: "b@example.test".into(),
         tls: None,
         domains: 1,
+        unique: false,
     };
     let mut ca = None;
     let mut name = None;
@@ -53,6 +56,7 @@ fn args() -> Args {
             "--tls" => ca = Some(value()),
             "--name" => name = Some(value()),
             "--domains" => a.domains = value().parse().expect("--domains K"),
+            "--unique" => a.unique = true,
             _ if a.addr.is_empty() => a.addr = arg,
             _ => panic!("unexpected argument {arg}"),
         }
@@ -119,11 +123,16 @@ async fn one(
     n: usize,
     message: &[u8],
 ) -> std::io::Result<()> {
+    let (local, domain) = a.to.split_once('@').expect("-t local@domain");
+    let local = if a.unique {
+        format!("{local}+{n}")
+    } else {
+        local.to_string()
+    };
     let to = if a.domains > 1 {
-        let (local, domain) = a.to.split_once('@').expect("-t local@domain");
         format!("{local}@d{}.{domain}", n % a.domains)
     } else {
-        a.to.clone()
+        format!("{local}@{domain}")
     };
     let mut s = BufReader::new(TcpStream::connect(&a.addr).await?);
     s.get_ref().set_nodelay(true)?;
