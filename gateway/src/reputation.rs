@@ -209,6 +209,11 @@ impl Reputation {
         }
     }
 
+    /// The configured thresholds (`[policy]`).
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
     /// The JSON of a report (`GET /v3/{domain}/reputation`).
     pub fn report_json(&self, domain: &str, r: &Report) -> Value {
         let t = &self.thresholds;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::{multipart, Client, RequestBuilder, Response};
 
+pub mod browser;
 pub mod ca;
 pub mod dkim;
 pub mod dns;

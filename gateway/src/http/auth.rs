@@ -136,8 +136,14 @@ async fn find_key(app: &App, secret: &str) -> Result<Option<(ApiKey, Matched)>, 
 /// Who the caller is, once its key is good now and within its request rate.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let secret = basic_password(headers)?;
+    authenticate_secret(app, &secret).await.map(|(who, _)| who)
+}
+
+/// Who holds `secret` (and its key), once the key is good now and within
+/// its request rate: the API's Basic auth and the dashboard's sign-in alike.
+pub async fn authenticate_secret(app: &App, secret: &str) -> Result<(Principal, ApiKey), ApiError> {
     let invalid = || ApiError::InvalidKey(format!("Invalid API key. {NEED_KEY}"));
-    let (key, matched) = find_key(app, &secret).await?.ok_or_else(invalid)?;
+    let (key, matched) = find_key(app, secret).await?.ok_or_else(invalid)?;
     let now = now_micros();
     match policy::secrets::check(matched, key.lifetime(), now) {
         Ok(()) => {}
@@ -172,13 +178,20 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
             let _ = store.touch_api_key(&id, now).await;
         });
     }
-    Ok(match key.scope {
-        KeyScope::Account => Principal::Admin { key_id: key.id },
-        KeyScope::Sending { domain } => Principal::Sending {
-            key_id: key.id,
-            domain,
+    Ok((principal_of(&key), key))
+}
+
+/// What a key may do, as the caller it makes.
+pub fn principal_of(key: &ApiKey) -> Principal {
+    match &key.scope {
+        KeyScope::Account => Principal::Admin {
+            key_id: key.id.clone(),
         },
-    })
+        KeyScope::Sending { domain } => Principal::Sending {
+            key_id: key.id.clone(),
+            domain: domain.clone(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ fn decode(app: &App, domain: &str, token: &str) -> ApiResult<EventQuery> {
     Ok(q)
 }
 
-fn query_from(form: &Form) -> ApiResult<EventQuery> {
+pub(crate) fn query_from(form: &Form) -> ApiResult<EventQuery> {
     let begin = form.time("begin")?;
     let end = form.time("end")?;
     let asc = form.bool("ascending")?;

@@ -212,28 +212,7 @@ pub async fn stored(
     headers: HeaderMap,
     Path((_, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let m = app
-        .store
-        .message_by_storage_key(d.id, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "Message not found: no stored message {key:?} for {} (messages are kept as long as their events: [events].retention, {})",
-                d.name,
-                crate::config::format_duration(app.config.events.retention.0)
-            ))
-        })?;
-    if m.sealed_body.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "Message not found: the content of stored message {key:?} for {} is no longer kept (a message is kept {} after it was accepted, once it is delivered or failed: [events].message_retention); its events still are",
-            d.name,
-            crate::config::format_duration(app.config.events.message_retention.0)
-        )));
-    }
-    let body = app
-        .master_key
-        .open(&body_context(&m.storage_key), &m.sealed_body)
-        .map_err(|e| ApiError::Internal(format!("stored message {key} cannot be opened: {e}")))?;
+    let (m, body) = stored_body(&app, &d, &key).await?;
     let recipients = app.store.recipients_of(m.id).await?;
     let parsed = mail_parser::MessageParser::default().parse(&body);
     let mut out = json!({
@@ -276,4 +255,36 @@ pub async fn stored(
         out["body-mime"] = json!(String::from_utf8_lossy(&body));
     }
     Ok(Json(out))
+}
+
+/// A stored message of `d` and its opened content; 404 saying why when it
+/// is gone or its content no longer kept (the API and the dashboard).
+pub(crate) async fn stored_body(
+    app: &App,
+    d: &crate::store::domains::Domain,
+    key: &str,
+) -> ApiResult<(crate::store::messages::StoredMessage, Vec<u8>)> {
+    let m = app
+        .store
+        .message_by_storage_key(d.id, key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Message not found: no stored message {key:?} for {} (messages are kept as long as their events: [events].retention, {})",
+                d.name,
+                crate::config::format_duration(app.config.events.retention.0)
+            ))
+        })?;
+    if m.sealed_body.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "Message not found: the content of stored message {key:?} for {} is no longer kept (a message is kept {} after it was accepted, once it is delivered or failed: [events].message_retention); its events still are",
+            d.name,
+            crate::config::format_duration(app.config.events.message_retention.0)
+        )));
+    }
+    let body = app
+        .master_key
+        .open(&body_context(&m.storage_key), &m.sealed_body)
+        .map_err(|e| ApiError::Internal(format!("stored message {key} cannot be opened: {e}")))?;
+    Ok((m, body))
 }

@@ -24,6 +24,7 @@ pub mod shield;
 mod stats;
 mod suppressions;
 mod templates;
+pub mod ui;
 pub(crate) mod unserved;
 mod unsubscribe;
 mod verify;
@@ -183,6 +184,7 @@ pub fn router(app: App) -> Router {
             "/v3/{domain}/{table}/{address}",
             get(suppressions::get_one).delete(suppressions::remove),
         )
+        .merge(ui::router().layer(axum::middleware::from_fn_with_state(app.clone(), ui::layer)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -70,3 +70,19 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Recipients of one sending domain still queued, and when the oldest
+    /// of their messages was accepted (the dashboard's overview).
+    pub async fn queued_of_domain(&self, domain_id: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(m.created_at) FROM recipients r \
+             JOIN messages m ON m.id = r.message_id \
+             WHERE r.status = 'queued' AND m.domain_id = $1",
+        )
+        .bind(domain_id)
+        .fetch_one(self.reader())
+        .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+}

@@ -1,0 +1,296 @@
+//! The dashboard (issue 23), used the way a person uses it: headless
+//! Chromium signing in, searching, clicking. Screenshots of each view go to
+//! `target/screenshots/` (`ENVOI_BLESS=1` also refreshes those in `docs/`).
+
+use std::time::Duration;
+
+use envoi_tests::browser::Browser;
+use envoi_tests::*;
+
+const SHOP: &str = "shop.test";
+const NEWS: &str = "news.test";
+
+fn envoi() -> Envoi {
+    let e = Envoi::start();
+    e.create_domain(SHOP);
+    e.create_domain(NEWS);
+    e
+}
+
+fn sign_in(b: &Browser, e: &Envoi, key: &str) {
+    b.goto(&e.url("/ui/"));
+    assert!(
+        b.url().contains("/ui/login"),
+        "not sent to sign in: {}",
+        b.url()
+    );
+    b.fill("key", key);
+    b.click("form.signin button[type=submit]");
+}
+
+/// A view's screenshot as a test artefact, and for README when blessing.
+fn shot(b: &Browser, name: &str) {
+    let path = b.screenshot(name);
+    if std::env::var_os("ENVOI_BLESS").is_some() {
+        let docs = workspace_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&path, docs.join(format!("{name}.png"))).unwrap();
+    }
+}
+
+#[test]
+fn the_account_key_signs_in_and_sees_every_domain() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    // news.test comes first on the page: it has traffic in the screenshot.
+    for to in ["ada@example.org", "bob@example.org", "eve@example.net"] {
+        e.send(NEWS, to, &[]);
+    }
+    sign_in(&b, &e, ADMIN_KEY);
+    assert!(b.url().ends_with("/ui/"), "{}", b.url());
+    let text = b.text();
+    for needle in [
+        SHOP,
+        NEWS,
+        "bounce rate",
+        "complaint rate",
+        "unsubscribe rate",
+        "Last 30 days",
+        "Per hour",
+    ] {
+        assert!(text.contains(needle), "overview lacks {needle:?}:\n{text}");
+    }
+    assert!(b.html().contains("<svg class=\"chart\""), "no chart");
+    shot(&b, "overview");
+}
+
+#[test]
+fn a_wrong_key_gets_the_sign_in_page_again_with_why() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, "not-a-key");
+    assert!(b.url().contains("/ui/login"), "{}", b.url());
+    assert!(b.text().contains("That key is not valid"), "{}", b.text());
+    b.goto(&e.url("/ui/keys"));
+    assert!(
+        b.url().contains("/ui/login"),
+        "a wrong key opened a page: {}",
+        b.url()
+    );
+}
+
+#[test]
+fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    let id = e.send(SHOP, "ada@example.org", &[("o:tag", "receipt")]);
+    e.wait_event(SHOP, "event=accepted", Duration::from_secs(10));
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url("/ui/logs"));
+    b.select("domain", SHOP);
+    b.fill("recipient", "ada@example.org");
+    b.click("form.search button[type=submit]");
+    let text = b.text();
+    assert!(
+        text.contains("accepted") && text.contains("ada@example.org"),
+        "{text}"
+    );
+    assert!(text.contains("tags: receipt"), "{text}");
+    shot(&b, "logs");
+    b.follow("Timeline");
+    let text = b.text();
+    assert!(
+        text.contains(&id),
+        "the timeline lacks the Message-ID:\n{text}"
+    );
+    assert!(text.contains("accepted"), "{text}");
+    shot(&b, "timeline");
+    b.follow("View the MIME");
+    let mime = b.text();
+    assert!(
+        mime.contains("Subject: Hello") && mime.contains("Delivered by envoi."),
+        "{mime}"
+    );
+}
+
+#[test]
+fn a_suppression_added_then_removed_in_the_dashboard_is_seen_by_the_api() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}&list=unsubscribes")));
+    b.fill("address", "gone@example.org");
+    b.fill("tag", "newsletter");
+    b.click("form.add button[type=submit]");
+    assert!(
+        b.text()
+            .contains("1 addresses have been added to the unsubscribes table"),
+        "{}",
+        b.text()
+    );
+    let api = format!("/v3/{SHOP}/unsubscribes/gone@example.org");
+    let one = expect_json(e.get(&api, ADMIN_KEY).send().unwrap(), 200);
+    assert_eq!(one["tags"], serde_json::json!(["newsletter"]));
+    shot(&b, "suppressions");
+
+    b.click("form.inline button[aria-label='Remove gone@example.org']");
+    assert!(
+        b.text().contains("Unsubscribe event has been removed"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(e.get(&api, ADMIN_KEY).send().unwrap().status(), 404);
+}
+
+#[test]
+fn rotating_a_key_shows_the_new_secret_once_and_the_old_one_stops() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    let old = e.sending_key(SHOP);
+    // A secret is `{32 hex}-{key id}`.
+    let id = old[33..].to_string();
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url("/ui/keys"));
+    shot(&b, "keys");
+    b.select(&format!("grace-{id}"), "0s");
+    b.click(&format!("form[action='/ui/keys/{id}/rotate'] button"));
+    let text = b.text();
+    assert!(text.contains("Key rotated"), "{text}");
+    let new = b.script("return document.getElementById('secret').textContent.trim();");
+    let new = new.as_str().unwrap();
+    assert_ne!(new, old);
+    let sent = e
+        .post(&format!("/v3/{SHOP}/messages"), new)
+        .form(&[
+            ("from", "a@shop.test"),
+            ("to", "b@example.org"),
+            ("text", "hi"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), 200, "the new secret does not send");
+    let refused = e
+        .post(&format!("/v3/{SHOP}/messages"), &old)
+        .form(&[
+            ("from", "a@shop.test"),
+            ("to", "b@example.org"),
+            ("text", "hi"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the old secret still works");
+    // The secret is not shown again: the keys page has no secret on it.
+    b.goto(&e.url("/ui/keys"));
+    assert!(!b.html().contains(new), "the keys page shows the secret");
+    b.goto(&e.url("/ui/audit"));
+    assert!(b.text().contains("key.rotated"), "{}", b.text());
+}
+
+#[test]
+fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    let key = e.sending_key(SHOP);
+    sign_in(&b, &e, &key);
+    let text = b.text();
+    assert!(text.contains(SHOP) && !text.contains(NEWS), "{text}");
+    assert!(text.contains("read-only"), "{text}");
+    assert!(
+        !text.contains("Keys") && !text.contains("Audit"),
+        "account sections shown:\n{text}"
+    );
+    for path in [
+        format!("/ui/logs?domain={NEWS}"),
+        format!("/ui/suppressions?domain={NEWS}"),
+        "/ui/keys".to_string(),
+        "/ui/audit".to_string(),
+    ] {
+        b.goto(&e.url(&path));
+        let text = b.text();
+        assert!(
+            text.contains("Not for this key"),
+            "{path} answered:\n{text}"
+        );
+    }
+    shot(&b, "forbidden");
+    b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}")));
+    assert!(
+        !b.html().contains("/ui/suppressions/add"),
+        "a read-only key got the add form"
+    );
+}
+
+#[test]
+fn a_form_post_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    let session = b.cookie("envoi_ui").expect("signed in");
+    let client = reqwest::blocking::Client::new();
+    for csrf in [None, Some("0123456789abcdef0123456789abcdef")] {
+        let mut form = vec![
+            ("domain", SHOP),
+            ("list", "bounces"),
+            ("address", "x@example.org"),
+        ];
+        if let Some(t) = csrf {
+            form.push(("csrf", t));
+        }
+        let r = client
+            .post(e.url("/ui/suppressions/add"))
+            .header("cookie", format!("envoi_ui={session}"))
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().unwrap().contains("security token"));
+    }
+    let api = format!("/v3/{SHOP}/bounces/x@example.org");
+    assert_eq!(e.get(&api, ADMIN_KEY).send().unwrap().status(), 404);
+}
+
+#[test]
+fn no_page_requests_anything_from_another_origin() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    e.send(SHOP, "ada@example.org", &[]);
+    sign_in(&b, &e, ADMIN_KEY);
+    let origin = e.url("");
+    for path in [
+        "/ui/",
+        "/ui/logs",
+        "/ui/suppressions",
+        "/ui/keys",
+        "/ui/audit",
+    ] {
+        b.goto(&e.url(path));
+        let loaded = b.requested();
+        assert!(
+            loaded.len() >= 3,
+            "{path}: the stylesheet and script were not loaded: {loaded:?}"
+        );
+        for url in loaded {
+            assert!(url.starts_with(&origin), "{path} requested {url}");
+        }
+    }
+}
+
+#[test]
+fn pages_fit_a_phone_screen() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    b.resize(390, 844);
+    for path in ["/ui/", "/ui/logs", "/ui/suppressions"] {
+        b.goto(&e.url(path));
+        let fits =
+            b.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{path} scrolls sideways on a phone"
+        );
+    }
+    b.goto(&e.url("/ui/"));
+    shot(&b, "overview-phone");
+}
