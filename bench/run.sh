@@ -25,7 +25,7 @@
 #   submitting with STARTTLS and verifying the server, smtp-sink becomes
 #   tlssink offering STARTTLS, and Postfix gets smtpd_tls_* and
 #   smtp_tls_security_level = verify; both verify the sink's certificate from a
-#   test CA made here (BENCH_STATE/tls) and retry after 1 s. tls-many sends to
+#   test CA made here (BENCH_STATE/tls) and retry after 5 s. tls-many sends to
 #   200 domains (every recipient different) and the sink answers 451 once to
 #   5 % of them.
 # env: BENCH_STATE (default /srv/envoi-bench), PEERS (the peers' folder).
