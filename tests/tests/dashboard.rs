@@ -294,3 +294,67 @@ fn pages_fit_a_phone_screen() {
     b.goto(&e.url("/ui/"));
     shot(&b, "overview-phone");
 }
+
+#[test]
+fn the_domains_page_shows_what_to_publish_and_changes_connection_settings() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/domains?domain={SHOP}")));
+    let text = b.text();
+    for needle in [
+        "v=spf1",
+        "k1._domainkey.shop.test",
+        "_dmarc.shop.test",
+        "v=DMARC1; p=none",
+        "Require TLS",
+        "Skip verification",
+    ] {
+        assert!(
+            text.contains(needle),
+            "the domains page lacks {needle:?}:\n{text}"
+        );
+    }
+    shot(&b, "domains");
+    b.select("require_tls", "true");
+    b.click(&format!(
+        "form[action='/ui/domains/{SHOP}/connection'] button"
+    ));
+    assert!(
+        b.text().contains("connection settings have been updated"),
+        "{}",
+        b.text()
+    );
+    let conn = expect_json(
+        e.get(&format!("/v3/domains/{SHOP}/connection"), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(conn["connection"]["require_tls"], true, "{conn}");
+}
+
+#[test]
+fn the_queue_shows_waiting_mail_by_destination_and_a_domain_key_only_its_own() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    e.send(SHOP, "ada@example.org", &[]);
+    e.send(NEWS, "bob@example.net", &[]);
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url("/ui/queue"));
+    let text = b.text();
+    assert!(
+        text.contains("example.org") && text.contains("example.net"),
+        "{text}"
+    );
+    shot(&b, "queue");
+    let key = e.sending_key(SHOP);
+    b.click("form.signout button");
+    sign_in(&b, &e, &key);
+    b.goto(&e.url("/ui/queue"));
+    let text = b.text();
+    assert!(
+        text.contains("example.org") && !text.contains("example.net"),
+        "{text}"
+    );
+}

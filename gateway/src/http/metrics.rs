@@ -169,6 +169,7 @@ mod tests {
                 recipients: 100 - i,
                 leased: 1,
                 oldest_at: 1_000_000 * i,
+                next_attempt_at: 0,
             })
             .collect();
         let s = Snapshot {

@@ -17,6 +17,8 @@ pub struct QueuedFor {
     pub leased: i64,
     /// When the oldest of their messages was accepted (microseconds).
     pub oldest_at: i64,
+    /// The soonest next attempt among them (microseconds).
+    pub next_attempt_at: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -31,26 +33,7 @@ pub struct Snapshot {
 
 impl Store {
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        // The queued rows through `recipients_due` (status first); the join
-        // finds each message's acceptance time.
-        // COUNT(column) counts the leased ones (SUM would be NUMERIC on
-        // PostgreSQL).
-        let rows = sqlx::query(
-            "SELECT r.domain, COUNT(*), COUNT(r.lease_node), MIN(m.created_at) \
-             FROM recipients r JOIN messages m ON m.id = r.message_id \
-             WHERE r.status = 'queued' GROUP BY r.domain ORDER BY 2 DESC, 1",
-        )
-        .fetch_all(self.reader())
-        .await?;
-        let queue = rows
-            .iter()
-            .map(|r| QueuedFor {
-                destination: r.get(0),
-                recipients: r.get(1),
-                leased: r.get(2),
-                oldest_at: r.get(3),
-            })
-            .collect();
+        let queue = self.queue_by_destination(None).await?;
         let reputation = sqlx::query(
             "SELECT d.name, COALESCE(r.state, 'ok') FROM domains d \
              LEFT JOIN reputation r ON r.domain_id = d.id ORDER BY d.name",
@@ -72,6 +55,33 @@ impl Store {
 }
 
 impl Store {
+    /// The queue by destination domain, most recipients first: all of it,
+    /// or the mail of one sending domain (the dashboard's queue page).
+    pub async fn queue_by_destination(&self, sender: Option<i64>) -> Result<Vec<QueuedFor>> {
+        // The queued rows through `recipients_due` (status first); the join
+        // finds each message's acceptance time and sender. COUNT(column)
+        // counts the leased ones (SUM would be NUMERIC on PostgreSQL).
+        let rows = sqlx::query(
+            "SELECT r.domain, COUNT(*), COUNT(r.lease_node), MIN(m.created_at), MIN(r.next_attempt_at) \
+             FROM recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE r.status = 'queued' AND ($1 = 0 OR m.domain_id = $1) \
+             GROUP BY r.domain ORDER BY 2 DESC, 1",
+        )
+        .bind(sender.unwrap_or(0))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| QueuedFor {
+                destination: r.get(0),
+                recipients: r.get(1),
+                leased: r.get(2),
+                oldest_at: r.get(3),
+                next_attempt_at: r.get(4),
+            })
+            .collect())
+    }
+
     /// Recipients of one sending domain still queued, and when the oldest
     /// of their messages was accepted (the dashboard's overview).
     pub async fn queued_of_domain(&self, domain_id: i64) -> Result<(i64, Option<i64>)> {

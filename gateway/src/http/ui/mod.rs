@@ -8,10 +8,12 @@
 //! API, so they check, record and audit exactly what the API does.
 
 mod chart;
+mod domains;
 mod keys;
 mod logs;
 mod overview;
 mod page;
+mod queue;
 pub mod session;
 mod signin;
 mod suppressions;
@@ -39,7 +41,15 @@ pub fn router() -> Router<App> {
         .route("/ui/login", get(signin::form).post(signin::submit))
         .route("/ui/logout", post(signin::logout))
         .route("/ui/assets/{name}", get(asset))
+        .route("/ui/domains", get(domains::get))
         .route("/ui/domains/{domain}/reinstate", post(overview::reinstate))
+        .route("/ui/domains/{domain}/verify", post(domains::verify))
+        .route("/ui/domains/{domain}/rotate", post(domains::rotate))
+        .route(
+            "/ui/domains/{domain}/connection",
+            post(domains::set_connection),
+        )
+        .route("/ui/queue", get(queue::get))
         .route("/ui/logs", get(logs::search))
         .route("/ui/logs/{domain}/message", get(logs::timeline))
         .route("/ui/logs/{domain}/mime/{key}", get(logs::mime))

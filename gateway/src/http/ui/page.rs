@@ -12,7 +12,9 @@ use crate::time::iso8601;
 /// account key.
 const SECTIONS: &[(&str, &str, bool)] = &[
     ("Overview", "/ui/", false),
+    ("Domains", "/ui/domains", false),
     ("Logs", "/ui/logs", false),
+    ("Queue", "/ui/queue", false),
     ("Suppressions", "/ui/suppressions", false),
     ("Keys", "/ui/keys", true),
     ("Audit", "/ui/audit", true),
