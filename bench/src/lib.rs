@@ -1,5 +1,5 @@
-//! What the benchmarks share: CPU and memory of a process from /proc, and
-//! percentiles.
+//! What the benchmarks share: CPU and memory of a process from /proc,
+//! percentiles, and the columns of a SQLite table (to copy rows in SQL).
 
 use std::time::Duration;
 
@@ -27,4 +27,17 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 /// The `p` percentile (0..=1) of sorted durations.
 pub fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Every column of a SQLite `table` but its id.
+pub async fn columns(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .filter(|c| c != "id")
+        .collect()
 }

@@ -1,7 +1,8 @@
 //! `[events].retention` and `message_retention`: one node of the cluster
 //! clears the stored bodies of messages whose recipients are all done, and
 //! prunes older events (their counts kept for the stats) with the messages
-//! they were about, in batches (`store::retention`).
+//! they were about, in batches (`store::retention`). It also counts the
+//! events of each hour that is over for the stats (`store::rollup`).
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ const FIRST: Duration = Duration::from_secs(5);
 const BATCH: i64 = 5_000;
 /// Batches per pass at most; the rest waits for the next pass.
 const MAX_BATCHES: usize = 200;
+const HOUR: i64 = 3_600_000_000;
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy)]
@@ -51,10 +53,24 @@ pub async fn run(
         // A message's row lives as long as its events, and at least as long
         // as its body.
         let rows_before = events_before.min(bodies_before);
-        let (mut events, mut bodies, mut messages) = (0, 0, 0);
+        let (mut events, mut bodies, mut messages, mut rolled) = (0, 0, 0, 0);
         let mut rows_from = i64::MIN;
-        let mut left = [true; 3];
+        // The hours that are over get counted for the stats (`store::rollup`).
+        let hour_over = (now / HOUR) * HOUR;
+        let mut left = [true; 4];
         for _ in 0..MAX_BATCHES {
+            if left[3] {
+                left[3] = match logged(
+                    store.roll_up_events(hour_over, BATCH).await,
+                    "count past hours' events for the stats",
+                ) {
+                    Some(n) => {
+                        rolled += n;
+                        n > 0
+                    }
+                    None => false,
+                };
+            }
             if left[0] {
                 left[0] = match logged(
                     store.prune_events(events_before, BATCH).await,
@@ -92,9 +108,12 @@ pub async fn run(
             if *stop.borrow() {
                 return;
             }
-            if left == [false; 3] {
+            if left == [false; 4] {
                 break;
             }
+        }
+        if rolled > 0 {
+            tracing::debug!(events = rolled, "past hours' events counted for the stats");
         }
         if events > 0 || bodies > 0 || messages > 0 {
             tracing::info!(

@@ -14,11 +14,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use envoi_bench::{cpu_seconds, pct, proc_field};
+use envoi_bench::{columns, cpu_seconds, pct, proc_field};
 use envoi_tests::dns::TestDns;
 use envoi_tests::sink::{Script, Sink};
 use envoi_tests::*;
-use sqlx::Row;
 
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 /// The history's span: twice the events' default retention.
@@ -196,18 +195,6 @@ async fn size(pool: &sqlx::AnyPool, path: &std::path::Path) -> Size {
         messages: one("SELECT COUNT(*) FROM messages").await,
         bodies: one("SELECT COUNT(*) FROM messages WHERE length(body) > 0").await,
     }
-}
-
-/// Every column of `table` but its id.
-async fn columns(pool: &sqlx::AnyPool, table: &str) -> Vec<String> {
-    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>(0))
-        .filter(|c| c != "id")
-        .collect()
 }
 
 /// The first round's rows: ids 1 to these.

@@ -22,6 +22,7 @@ mod queue_tests;
 pub mod relaxed;
 pub mod reputation;
 pub mod retention;
+pub mod rollup;
 pub mod settings;
 pub mod snapshot;
 pub mod suppressions;

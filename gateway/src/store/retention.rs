@@ -1,6 +1,7 @@
 //! Events older than `[events].retention` go, in batches, after their
-//! counts are added to `stats_hourly`: the event log stays the size of its
-//! retention, and the stats keep their totals.
+//! counts are added to `stats_hourly` (unless `store::rollup` counted them
+//! there already): the event log stays the size of its retention, and the
+//! stats keep their totals.
 
 use sqlx::Row;
 
@@ -21,7 +22,7 @@ pub struct Walked {
     pub done: bool,
 }
 
-const HOUR_MICROS: i64 = 3600 * 1_000_000;
+pub(crate) const HOUR_MICROS: i64 = 3600 * 1_000_000;
 
 impl Store {
     /// Prunes up to `batch` of the oldest events written before `before`
@@ -47,7 +48,8 @@ impl Store {
             "INSERT INTO stats_hourly (domain_id, hour, event, severity, reason, method, n) \
              SELECT domain_id, (ts / $2) * $2, event, COALESCE(severity, ''), COALESCE(reason, ''), \
                     COALESCE(method, ''), COUNT(*) \
-             FROM events WHERE id <= $1 GROUP BY 1, 2, 3, 4, 5, 6 \
+             FROM events WHERE id <= $1 AND id > (SELECT upto FROM stats_rollup WHERE id = 1) \
+             GROUP BY 1, 2, 3, 4, 5, 6 \
              ON CONFLICT (domain_id, hour, event, severity, reason, method) \
              DO UPDATE SET n = stats_hourly.n + excluded.n",
         )
@@ -149,34 +151,35 @@ impl Store {
             }
         }
     }
+}
 
-    /// The counts kept of pruned events in `[start, end]`, per `group`, as
-    /// `(at, event, severity, reason, method, n)` rows like the events'.
-    pub(crate) async fn pruned_counts(
-        &self,
-        domain_id: i64,
-        start: i64,
-        end: i64,
-        group: i64,
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
-        Ok(sqlx::query(
-            "SELECT (hour / $4) * $4 AS at, event, NULLIF(severity, ''), NULLIF(reason, ''), \
-                    NULLIF(method, ''), CAST(SUM(n) AS BIGINT) \
-             FROM stats_hourly WHERE domain_id = $1 AND hour >= ($2 / $5) * $5 AND hour <= $3 \
-             GROUP BY 1, 2, 3, 4, 5",
-        )
-        .bind(domain_id)
-        .bind(start)
-        .bind(end)
-        .bind(group)
-        .bind(HOUR_MICROS)
-        .fetch_all(self.reader())
-        .await?)
-    }
+/// The hourly counts (of pruned or rolled-up events) in `[start, end]`, per
+/// `group`, as `(at, event, severity, reason, method, n)` rows like the
+/// events'.
+pub(crate) async fn hourly_counts(
+    conn: &mut sqlx::AnyConnection,
+    domain_id: i64,
+    start: i64,
+    end: i64,
+    group: i64,
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    Ok(sqlx::query(
+        "SELECT (hour / $4) * $4 AS at, event, NULLIF(severity, ''), NULLIF(reason, ''), \
+                NULLIF(method, ''), CAST(SUM(n) AS BIGINT) \
+         FROM stats_hourly WHERE domain_id = $1 AND hour >= ($2 / $5) * $5 AND hour <= $3 \
+         GROUP BY 1, 2, 3, 4, 5",
+    )
+    .bind(domain_id)
+    .bind(start)
+    .bind(end)
+    .bind(group)
+    .bind(HOUR_MICROS)
+    .fetch_all(conn)
+    .await?)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use policy::events::{EventKind, Severity};
 
     use crate::store::events::NewEvent;
@@ -199,7 +202,7 @@ mod tests {
     }
 
     /// A migrated store with domain 1, `r.test`.
-    async fn store_with_domain() -> (crate::store::Store, std::path::PathBuf) {
+    pub(crate) async fn store_with_domain() -> (crate::store::Store, std::path::PathBuf) {
         let (store, dir) = crate::store::temp_sqlite("retention").await;
         store.migrate().await.unwrap();
         sqlx::query(
