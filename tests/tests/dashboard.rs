@@ -358,3 +358,39 @@ fn the_queue_shows_waiting_mail_by_destination_and_a_domain_key_only_its_own() {
         "{text}"
     );
 }
+
+#[test]
+fn smtp_credentials_made_in_the_dashboard_log_in_until_deleted_there() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url("/ui/keys"));
+    b.fill(&format!("login-{SHOP}"), "app");
+    b.click(&format!("form[action='/ui/credentials/{SHOP}'] button"));
+    assert!(
+        b.text()
+            .contains("SMTP credentials app@shop.test were created"),
+        "{}",
+        b.text()
+    );
+    let password = b.script("return document.getElementById('secret').textContent.trim();");
+    let password = password.as_str().unwrap().to_string();
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.smtp_port);
+    let reply = c.login("app@shop.test", &password);
+    assert!(reply.starts_with("235"), "{reply}");
+
+    b.goto(&e.url("/ui/keys"));
+    // The person confirms the prompt the delete button asks.
+    b.script("window.confirm = () => true; return null;");
+    b.click(&format!(
+        "form[action='/ui/credentials/{SHOP}/delete'] button"
+    ));
+    assert!(
+        b.text().contains("app@shop.test was deleted"),
+        "{}",
+        b.text()
+    );
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.smtp_port);
+    let reply = c.login("app@shop.test", &password);
+    assert!(reply.starts_with("535"), "{reply}");
+}

@@ -1,6 +1,7 @@
 //! Keys (account key only): list with last use, create (the secret shown
 //! once, on the page that answers the form, never stored in a cookie or a
-//! URL), rotate with a grace period, delete; and the audit trail.
+//! URL), rotate with a grace period, delete; SMTP credentials per domain
+//! (create with a generated password, delete); and the audit trail.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -11,14 +12,19 @@ use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
 use crate::http::auth::Admin;
-use crate::http::extract::SmallForm;
+use crate::http::extract::{AdminDomain, SmallForm};
 use crate::http::form::Form;
 use crate::store::keys::{ApiKey, KeyScope};
 
 pub async fn list(State(app): State<App>, user: User, flash: Flash) -> Result<Markup, Refusal> {
     user.require_account()?;
     let keys = app.store.api_keys(None, None).await?;
-    let (domains, _) = app.store.domains(10_000, 0, None).await?;
+    let (mut domains, _) = app.store.domains(10_000, 0, None).await?;
+    domains.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut credentials = Vec::new();
+    for d in &domains {
+        credentials.push((d.name.clone(), app.store.credentials(d.id).await?));
+    }
     Ok(page(
         Some(&user),
         "Keys",
@@ -44,7 +50,48 @@ pub async fn list(State(app): State<App>, user: User, flash: Flash) -> Result<Ma
                 input id="description" name="description" type="text";
                 button type="submit" { "Create" }
             }
-            p { a href="/ui/audit" { "The audit trail of key changes" } }
+            h2 { "SMTP credentials" }
+            @for (d, creds) in &credentials {
+                h3 { (d) }
+                @if creds.is_empty() { p { "None." } }
+                @else {
+                    table {
+                        thead { tr {
+                            th scope="col" { "Login" } th scope="col" { "Created" } th scope="col" { "Password change" }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        } }
+                        tbody {
+                            @for c in creds {
+                                tr {
+                                    td { code { (c.login) } }
+                                    td { (when(c.created_at)) }
+                                    td {
+                                        @if let Some(u) = c.previous_valid_until.filter(|u| *u > crate::store::now_micros()) {
+                                            "old password works until " (when(u))
+                                        }
+                                    }
+                                    td {
+                                        form.inline.confirm method="post" action={"/ui/credentials/" (d) "/delete"}
+                                            data-confirm={"Delete " (c.login) "? Its sender can no longer log in."} {
+                                            (csrf(&user))
+                                            input type="hidden" name="login" value=(c.login);
+                                            button.danger type="submit" { "Delete" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.add method="post" action={"/ui/credentials/" (d)} {
+                    (csrf(&user))
+                    label for={"login-" (d)} { "New login" }
+                    input id={"login-" (d)} name="login" type="text" required placeholder="app";
+                    span.hint { "@" (d) ", with a generated password shown once" }
+                    button type="submit" { "Create" }
+                }
+            }
+            p { a href="/ui/audit" { "The audit trail of key and credential changes" } }
         },
     ))
 }
@@ -98,7 +145,7 @@ fn secret_page(user: &User, title: &str, id: &str, secret: &str, note: &str) -> 
         title,
         html! {
             p.notice.ok role="status" { (note) }
-            p { "The secret of key " code { (id) } ". It is shown this once: envoi keeps only its hash." }
+            p { "The secret of " code { (id) } ". It is shown this once: envoi keeps only its hash." }
             p.secret {
                 output id="secret" { (secret) }
                 " "
@@ -218,4 +265,55 @@ pub async fn audit(
             }
         },
     ))
+}
+
+/// The domain, for a credential change (account key only).
+async fn credential_domain(app: &App, user: &User, name: &str) -> Result<AdminDomain, Refusal> {
+    user.require_account()?;
+    let domain = crate::http::domains::find(app, name).await?;
+    Ok(AdminDomain {
+        who: user.who.clone(),
+        domain,
+    })
+}
+
+/// A new login with a generated password, shown once.
+pub async fn create_credential(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Posted { user, form }: Posted,
+) -> Result<Response, Refusal> {
+    let target = credential_domain(&app, &user, &name).await?;
+    let login = form.get("login").unwrap_or("").to_string();
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .append_pair("login", &login)
+        .finish();
+    let api_form = Form::from_query(Some(&encoded))?;
+    match crate::http::credentials::create(State(app), target, SmallForm(api_form)).await {
+        Ok(j) => {
+            let (full, password) = j.0["credentials"]
+                .as_object()
+                .and_then(|m| m.iter().next())
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .unwrap_or_default();
+            let note = format!("SMTP credentials {full} were created.");
+            Ok(secret_page(&user, "Credentials created", &full, &password, &note).into_response())
+        }
+        Err(e) => Ok(Flash::redirect("/ui/keys", false, &e.to_string())),
+    }
+}
+
+pub async fn delete_credential(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Posted { user, form }: Posted,
+) -> Result<Response, Refusal> {
+    let target = credential_domain(&app, &user, &name).await?;
+    let login = form.get("login").unwrap_or("").to_string();
+    let answer =
+        crate::http::credentials::remove(State(app), target, Path((name, login.clone()))).await;
+    Ok(match answer {
+        Ok(_) => Flash::redirect("/ui/keys", true, &format!("{login} was deleted.")),
+        Err(e) => Flash::redirect("/ui/keys", false, &e.to_string()),
+    })
 }

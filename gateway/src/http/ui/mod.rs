@@ -61,6 +61,11 @@ pub fn router() -> Router<App> {
         .route("/ui/keys", get(keys::list).post(keys::create))
         .route("/ui/keys/{id}/rotate", post(keys::rotate))
         .route("/ui/keys/{id}/delete", post(keys::delete))
+        .route("/ui/credentials/{domain}", post(keys::create_credential))
+        .route(
+            "/ui/credentials/{domain}/delete",
+            post(keys::delete_credential),
+        )
         .route("/ui/audit", get(keys::audit))
 }
 
@@ -120,12 +125,7 @@ pub struct Flash(Option<(bool, String)>);
 
 impl Flash {
     fn read(headers: &axum::http::HeaderMap) -> Option<(bool, String)> {
-        let raw = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix(FLASH)?.strip_prefix('='))?;
+        let raw = page::cookie(headers, FLASH)?;
         let (ok, text) = raw.split_once(':')?;
         let text: String = form_urlencoded::parse(format!("t={text}").as_bytes())
             .next()

@@ -80,6 +80,16 @@ pub fn csrf(user: &User) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf); }
 }
 
+/// The value of the cookie `name` in a request's headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
 /// A time for people: ISO 8601, UTC, to the second.
 pub fn when(micros: i64) -> String {
     let s = iso8601(micros);

@@ -10,7 +10,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::page::Refusal;
@@ -107,15 +107,6 @@ pub fn set_cookie(app: &App, value: &str) -> String {
     )
 }
 
-fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-}
-
 /// Who is signed in: the key (read again on each request, so a deleted,
 /// expired or rotated key ends the session) and what it may see.
 #[derive(Debug, Clone)]
@@ -163,7 +154,7 @@ impl User {
 /// The session of a request, if it has a good one; and the cookie to send
 /// back when its idle clock should be reset.
 pub async fn current(app: &App, headers: &HeaderMap) -> Option<(User, Option<String>)> {
-    let (session, tag) = Session::parse(cookie_value(headers)?)?;
+    let (session, tag) = Session::parse(super::page::cookie(headers, COOKIE)?)?;
     let now = now_micros() / 1_000_000;
     if !session.alive(now) {
         return None;

@@ -88,14 +88,7 @@ pub async fn submit(
         .await
         .map_err(|e| Refusal::BadRequest(e.to_string()))?;
     let next = safe_next(form.get("next")).to_string();
-    let cookie = parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(LOGIN_COOKIE)?.strip_prefix('='))
-        .unwrap_or("");
+    let cookie = super::page::cookie(&parts.headers, LOGIN_COOKIE).unwrap_or("");
     let sent = form.get("login_token").unwrap_or("");
     if cookie.is_empty() || !bool::from(cookie.as_bytes().ct_eq(sent.as_bytes())) {
         return Ok(with_login_token(
