@@ -394,3 +394,33 @@ fn smtp_credentials_made_in_the_dashboard_log_in_until_deleted_there() {
     let reply = c.login("app@shop.test", &password);
     assert!(reply.starts_with("535"), "{reply}");
 }
+
+#[test]
+fn the_dmarc_page_shows_the_published_step_and_what_comes_next() {
+    let Some(b) = Browser::start() else { return };
+    let dns = envoi_tests::dns::TestDns::start();
+    dns.txt(
+        "_dmarc.shop.test",
+        "v=DMARC1; p=none; rua=mailto:dmarc@shop.test",
+    );
+    let e = Envoi::start_with(Options {
+        extra_config: format!("[delivery]\n{}\n", dns.config_line()),
+        ..Options::default()
+    });
+    e.create_domain(SHOP);
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/dmarc?domain={SHOP}")));
+    let text = b.text();
+    for needle in [
+        "v=DMARC1; p=none",
+        "Current step",
+        "Next step",
+        "No aggregate report yet",
+    ] {
+        assert!(
+            text.contains(needle),
+            "the DMARC page lacks {needle:?}:\n{text}"
+        );
+    }
+    shot(&b, "dmarc");
+}

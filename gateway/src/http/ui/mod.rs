@@ -8,6 +8,7 @@
 //! API, so they check, record and audit exactly what the API does.
 
 mod chart;
+mod dmarc;
 mod domains;
 mod keys;
 mod logs;
@@ -50,6 +51,7 @@ pub fn router() -> Router<App> {
             post(domains::set_connection),
         )
         .route("/ui/queue", get(queue::get))
+        .route("/ui/dmarc", get(dmarc::get))
         .route("/ui/logs", get(logs::search))
         .route("/ui/logs/{domain}/message", get(logs::timeline))
         .route("/ui/logs/{domain}/mime/{key}", get(logs::mime))

@@ -16,6 +16,7 @@ const SECTIONS: &[(&str, &str, bool)] = &[
     ("Logs", "/ui/logs", false),
     ("Queue", "/ui/queue", false),
     ("Suppressions", "/ui/suppressions", false),
+    ("DMARC", "/ui/dmarc", false),
     ("Keys", "/ui/keys", true),
     ("Audit", "/ui/audit", true),
 ];
