@@ -113,6 +113,8 @@ pub struct DeliveryStatus {
     pub mx_host: String,
     pub attempt_no: i64,
     pub tls: bool,
+    /// envoi's own: "TLSv1.3" or "TLSv1.2" when `tls`.
+    pub tls_version: Option<String>,
     pub certificate_verified: bool,
     pub session_seconds: f64,
     pub retry_seconds: Option<u64>,
@@ -190,6 +192,7 @@ pub fn delivery(
             "mx-host": st.mx_host,
             "attempt-no": st.attempt_no,
             "tls": st.tls,
+            "tls-version": st.tls_version,
             "certificate-verified": st.certificate_verified,
             "utf8": true,
             "session-seconds": st.session_seconds,

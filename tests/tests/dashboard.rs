@@ -104,7 +104,7 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
         "the timeline lacks the Message-ID:\n{text}"
     );
     assert!(text.contains("accepted"), "{text}");
-    shot(&b, "timeline");
+    shot(&b, "timeline-deferred");
     b.follow("View the MIME");
     let mime = b.text();
     assert!(
@@ -423,4 +423,49 @@ fn the_dmarc_page_shows_the_published_step_and_what_comes_next() {
         );
     }
     shot(&b, "dmarc");
+}
+
+#[test]
+fn a_delivery_shows_in_its_timeline_with_the_mx_tls_version_and_certificate_check() {
+    use envoi_tests::ca::{CertKind, TestCa};
+    use envoi_tests::sink::{Script, Sink};
+    let Some(b) = Browser::start() else { return };
+    let ca = TestCa::new();
+    let sink = Sink::start(Script {
+        cert: Some(ca.server_cert(CertKind::Good, "mx.dest.test")),
+        ..Script::default()
+    });
+    let dns = envoi_tests::dns::TestDns::start();
+    dns.mx("dest.test", 10, "mx.dest.test");
+    dns.a("mx.dest.test", std::net::Ipv4Addr::LOCALHOST);
+    let ca_file = temp_dir("ca").join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let e = Envoi::start_with(Options {
+        extra_config: format!(
+            "[delivery]\nport = {}\n{}\nextra_ca_file = \"{}\"\nhelo_name = \"envoi.test\"\n",
+            sink.addr.port(),
+            dns.config_line(),
+            ca_file.display()
+        ),
+        ..Options::default()
+    });
+    e.create_domain(SHOP);
+    let id = e.send(SHOP, "ada@dest.test", &[]);
+    e.wait_event(SHOP, "event=delivered", Duration::from_secs(30));
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/logs/{SHOP}/message?id={id}")));
+    let text = b.text();
+    for needle in [
+        "accepted",
+        "delivered",
+        "MX mx.dest.test",
+        "TLSv1.3, certificate verified",
+        "attempt 1",
+    ] {
+        assert!(
+            text.contains(needle),
+            "the timeline lacks {needle:?}:\n{text}"
+        );
+    }
+    shot(&b, "timeline");
 }

@@ -120,6 +120,7 @@ pub(super) fn finish(
         mx_host: facts.mx_host.clone(),
         attempt_no,
         tls: facts.tls,
+        tls_version: facts.tls_version.clone(),
         certificate_verified: facts.verified,
         session_seconds: facts.started.map_or(0.0, |s| s.elapsed().as_secs_f64()),
         retry_seconds: match disp.next {

@@ -61,6 +61,8 @@ pub struct DeliveryView {
     #[serde(rename = "attempt-no")]
     pub attempt_no: Option<i64>,
     pub tls: bool,
+    #[serde(rename = "tls-version")]
+    pub tls_version: Option<String>,
     #[serde(rename = "certificate-verified")]
     pub certificate_verified: bool,
 }
@@ -215,16 +217,19 @@ fn details(e: &EventView) -> String {
         }
         if !d.mx_host.is_empty() {
             parts.push(format!("MX {}", d.mx_host));
+            let tls = d.tls_version.as_deref().unwrap_or("TLS");
             parts.push(match (d.tls, d.certificate_verified) {
-                (true, true) => "TLS, certificate verified".into(),
-                (true, false) => "TLS, certificate not verified".into(),
+                (true, true) => format!("{tls}, certificate verified"),
+                (true, false) => format!("{tls}, certificate not verified"),
                 (false, _) => "no TLS".into(),
             });
         }
         if let Some(n) = d.attempt_no {
             parts.push(format!("attempt {n}"));
         }
-        if !d.description.is_empty() && d.description != d.message {
+        // The description is the reply again with its enhanced code: said
+        // once is enough.
+        if !d.description.is_empty() && !d.description.ends_with(&d.message) {
             parts.push(d.description.clone());
         }
     }
