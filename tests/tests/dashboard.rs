@@ -202,6 +202,7 @@ fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
     for path in [
         format!("/ui/logs?domain={NEWS}"),
         format!("/ui/suppressions?domain={NEWS}"),
+        format!("/ui/webhooks?domain={SHOP}"),
         "/ui/keys".to_string(),
         "/ui/audit".to_string(),
     ] {
@@ -468,4 +469,40 @@ fn a_delivery_shows_in_its_timeline_with_the_mx_tls_version_and_certificate_chec
         );
     }
     shot(&b, "timeline");
+}
+
+#[test]
+fn the_webhooks_page_shows_each_events_urls_and_the_calls_being_retried() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    // Nobody listens there: the call fails and waits for its retry.
+    let url = format!("http://127.0.0.1:{}/hook", free_port());
+    expect_json(
+        e.post(&format!("/v3/domains/{SHOP}/webhooks"), ADMIN_KEY)
+            .form(&[("id", "temporary_fail"), ("url", &url)])
+            .send()
+            .unwrap(),
+        200,
+    );
+    e.send(SHOP, "ada@example.org", &[]);
+    e.wait_event(SHOP, "event=failed", Duration::from_secs(30));
+    sign_in(&b, &e, ADMIN_KEY);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        b.goto(&e.url(&format!("/ui/webhooks?domain={SHOP}")));
+        let text = b.text();
+        assert!(
+            text.contains("temporary_fail") && text.contains(&url),
+            "{text}"
+        );
+        if !text.contains("None: every call was made") && text.contains("Last attempt") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pending call shown:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    shot(&b, "webhooks");
 }

@@ -380,3 +380,44 @@ impl Store {
         Ok(())
     }
 }
+
+/// A webhook call not made yet, or being retried.
+#[derive(Debug, Clone)]
+pub struct PendingCall {
+    pub kind: String,
+    pub url: String,
+    pub attempts: i64,
+    /// When it is due (or when a node's lease on it ends).
+    pub next_at: i64,
+    /// What the last attempt met, empty before the first.
+    pub last_error: String,
+}
+
+impl Store {
+    /// The calls of a domain still to make, soonest first, at most `limit`
+    /// (the dashboard's webhooks page).
+    pub async fn pending_webhook_calls(
+        &self,
+        domain_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingCall>> {
+        let rows = sqlx::query(
+            "SELECT kind, url, attempts, next_at, last_error FROM webhook_calls \
+             WHERE domain_id = $1 ORDER BY next_at LIMIT $2",
+        )
+        .bind(domain_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingCall {
+                kind: r.get(0),
+                url: r.get(1),
+                attempts: r.get(2),
+                next_at: r.get(3),
+                last_error: r.get(4),
+            })
+            .collect())
+    }
+}

@@ -18,6 +18,7 @@ mod queue;
 pub mod session;
 mod signin;
 mod suppressions;
+mod webhooks;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -52,6 +53,7 @@ pub fn router() -> Router<App> {
         )
         .route("/ui/queue", get(queue::get))
         .route("/ui/dmarc", get(dmarc::get))
+        .route("/ui/webhooks", get(webhooks::get))
         .route("/ui/logs", get(logs::search))
         .route("/ui/logs/{domain}/message", get(logs::timeline))
         .route("/ui/logs/{domain}/mime/{key}", get(logs::mime))

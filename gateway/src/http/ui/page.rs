@@ -17,6 +17,7 @@ const SECTIONS: &[(&str, &str, bool)] = &[
     ("Queue", "/ui/queue", false),
     ("Suppressions", "/ui/suppressions", false),
     ("DMARC", "/ui/dmarc", false),
+    ("Webhooks", "/ui/webhooks", true),
     ("Keys", "/ui/keys", true),
     ("Audit", "/ui/audit", true),
 ];
