@@ -196,7 +196,7 @@ fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
     assert!(text.contains(SHOP) && !text.contains(NEWS), "{text}");
     assert!(text.contains("read-only"), "{text}");
     assert!(
-        !text.contains("Keys") && !text.contains("Audit"),
+        !text.contains("Keys") && !text.contains("Audit") && !text.contains("Webhooks"),
         "account sections shown:\n{text}"
     );
     for path in [
