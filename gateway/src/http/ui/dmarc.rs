@@ -5,7 +5,7 @@
 use axum::extract::{RawQuery, State};
 use maud::{html, Markup};
 
-use super::page::{page, Refusal};
+use super::page::{domain_select, page, Refusal};
 use super::session::User;
 use crate::app::App;
 use crate::http::extract::AdminDomain;
@@ -28,17 +28,7 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, Refusal> {
     let asked = Form::from_query(raw.as_deref())?;
-    let all = super::overview::domains_in_view(&app, &user).await?;
-    let d = match asked.get("domain").filter(|n| !n.is_empty()) {
-        Some(n) => {
-            user.may_see(n)?;
-            crate::http::domains::find(&app, n).await?
-        }
-        None => all
-            .first()
-            .cloned()
-            .ok_or_else(|| Refusal::NotFound("There is no domain yet.".into()))?,
-    };
+    let (d, all) = super::overview::chosen(&app, &user, asked.get("domain")).await?;
     let target = AdminDomain {
         who: user.who.clone(),
         domain: d.clone(),
@@ -61,10 +51,7 @@ pub async fn get(
         "DMARC",
         html! {
             form.search method="get" action="/ui/dmarc" {
-                label for="domain" { "Domain" }
-                select id="domain" name="domain" {
-                    @for o in &all { option value=(o.name) selected[o.id == d.id] { (o.name) } }
-                }
+                (domain_select(&all, &d))
                 button type="submit" { "Show" }
             }
             h2 { "The policy ramp of " (d.name) }

@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::Value;
 
-use super::page::{csrf, page, when, Refusal};
+use super::page::{csrf, domain_select, page, when, Refusal};
 use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
 use crate::dns_records::{DnsRecord, Role};
 use crate::http::auth::Admin;
-use crate::http::extract::{AdminDomain, SmallForm};
+use crate::http::extract::SmallForm;
 use crate::http::form::Form;
 use crate::store::domains::Domain;
 
@@ -60,17 +60,7 @@ pub async fn get(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, Refusal> {
     let asked = Form::from_query(raw.as_deref())?;
-    let all = super::overview::domains_in_view(&app, &user).await?;
-    let d = match asked.get("domain").filter(|n| !n.is_empty()) {
-        Some(n) => {
-            user.may_see(n)?;
-            crate::http::domains::find(&app, n).await?
-        }
-        None => all
-            .first()
-            .cloned()
-            .ok_or_else(|| Refusal::NotFound("There is no domain yet.".into()))?,
-    };
+    let (d, all) = super::overview::chosen(&app, &user, asked.get("domain")).await?;
     let keys = app.store.dkim_keys(d.id).await?;
     let mut records = crate::dns_records::sending(&app.config, &d.name, &keys);
     records.extend(crate::dns_records::receiving(&app.config, &d.name));
@@ -80,10 +70,7 @@ pub async fn get(
         html! {
             (flash.markup())
             form.search method="get" action="/ui/domains" {
-                label for="domain" { "Domain" }
-                select id="domain" name="domain" {
-                    @for o in &all { option value=(o.name) selected[o.id == d.id] { (o.name) } }
-                }
+                (domain_select(&all, &d))
                 button type="submit" { "Show" }
             }
             h2 { (d.name) }
@@ -174,15 +161,6 @@ fn connection(user: &User, d: &Domain) -> Markup {
     }
 }
 
-async fn account_domain(app: &App, user: &User, name: &str) -> Result<AdminDomain, Refusal> {
-    user.require_account()?;
-    let domain = crate::http::domains::find(app, name).await?;
-    Ok(AdminDomain {
-        who: user.who.clone(),
-        domain,
-    })
-}
-
 /// Looks the records up now; the page says, per record, what was found and
 /// what to change.
 pub async fn verify(
@@ -190,7 +168,7 @@ pub async fn verify(
     Path(name): Path<String>,
     Posted { user, .. }: Posted,
 ) -> Result<Markup, Refusal> {
-    let target = account_domain(&app, &user, &name).await?;
+    let target = user.changing(&app, &name).await?;
     let answer = crate::http::verify::verify(State(app), target).await?.0;
     let rows = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
     let records: Vec<Value> = rows("sending_dns_records")
@@ -246,7 +224,7 @@ pub async fn rotate(
     Path(name): Path<String>,
     Posted { user, .. }: Posted,
 ) -> Result<Response, Refusal> {
-    let target = account_domain(&app, &user, &name).await?;
+    let target = user.changing(&app, &name).await?;
     let back = format!("/ui/domains?domain={name}");
     Ok(
         match crate::http::dkim_rotation::rotate(State(app), target).await {

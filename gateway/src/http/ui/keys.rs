@@ -12,7 +12,7 @@ use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
 use crate::http::auth::Admin;
-use crate::http::extract::{AdminDomain, SmallForm};
+use crate::http::extract::SmallForm;
 use crate::http::form::Form;
 use crate::store::keys::{ApiKey, KeyScope};
 
@@ -267,23 +267,13 @@ pub async fn audit(
     ))
 }
 
-/// The domain, for a credential change (account key only).
-async fn credential_domain(app: &App, user: &User, name: &str) -> Result<AdminDomain, Refusal> {
-    user.require_account()?;
-    let domain = crate::http::domains::find(app, name).await?;
-    Ok(AdminDomain {
-        who: user.who.clone(),
-        domain,
-    })
-}
-
 /// A new login with a generated password, shown once.
 pub async fn create_credential(
     State(app): State<App>,
     Path(name): Path<String>,
     Posted { user, form }: Posted,
 ) -> Result<Response, Refusal> {
-    let target = credential_domain(&app, &user, &name).await?;
+    let target = user.changing(&app, &name).await?;
     let login = form.get("login").unwrap_or("").to_string();
     let encoded = form_urlencoded::Serializer::new(String::new())
         .append_pair("login", &login)
@@ -308,7 +298,7 @@ pub async fn delete_credential(
     Path(name): Path<String>,
     Posted { user, form }: Posted,
 ) -> Result<Response, Refusal> {
-    let target = credential_domain(&app, &user, &name).await?;
+    let target = user.changing(&app, &name).await?;
     let login = form.get("login").unwrap_or("").to_string();
     let answer =
         crate::http::credentials::remove(State(app), target, Path((name, login.clone()))).await;

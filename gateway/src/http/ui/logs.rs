@@ -8,12 +8,11 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::overview::domains_in_view;
-use super::page::{page, when, Refusal};
+use super::overview::chosen;
+use super::page::{domain_select, page, when, Refusal};
 use super::session::User;
 use crate::app::App;
 use crate::http::form::Form;
-use crate::store::domains::Domain;
 
 /// What the pages show of a stored event (its Mailgun JSON), typed.
 #[derive(Debug, Default, Deserialize)]
@@ -75,27 +74,6 @@ fn view(data: &str) -> Result<EventView, Refusal> {
     })
 }
 
-/// The domain a page is about: the one asked for (if this user may see
-/// it), else the first in view.
-async fn chosen(
-    app: &App,
-    user: &User,
-    asked: Option<&str>,
-) -> Result<(Domain, Vec<Domain>), Refusal> {
-    let all = domains_in_view(app, user).await?;
-    let d = match asked.filter(|a| !a.is_empty()) {
-        Some(name) => {
-            user.may_see(name)?;
-            crate::http::domains::find(app, name).await?
-        }
-        None => all
-            .first()
-            .cloned()
-            .ok_or_else(|| Refusal::NotFound("There is no domain yet.".into()))?,
-    };
-    Ok((d, all))
-}
-
 /// `datetime-local` (UTC) or anything the API takes, as the API's time.
 fn api_time(v: &str) -> String {
     chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
@@ -148,12 +126,7 @@ pub async fn search(
         "Logs",
         html! {
             form.search method="get" action="/ui/logs" {
-                label for="domain" { "Domain" }
-                select id="domain" name="domain" {
-                    @for o in &all {
-                        option value=(o.name) selected[o.id == d.id] { (o.name) }
-                    }
-                }
+                (domain_select(&all, &d))
                 label for="recipient" { "Recipient" }
                 input id="recipient" name="recipient" type="text" value=(field("recipient"));
                 label for="message-id" { "Message ID" }

@@ -66,6 +66,28 @@ pub async fn domains_in_view(app: &App, user: &User) -> Result<Vec<Domain>, Refu
     Ok(all)
 }
 
+/// The domain a page is about: the one asked for (if this user may see
+/// it), else the first in view.
+pub async fn chosen(
+    app: &App,
+    user: &User,
+    asked: Option<&str>,
+) -> Result<(Domain, Vec<Domain>), Refusal> {
+    let all = domains_in_view(app, user).await?;
+    let d = match asked.filter(|a| !a.is_empty()) {
+        Some(name) => {
+            user.may_see(name)?;
+            crate::http::domains::find(app, name).await?
+        }
+        None => all.first().cloned().ok_or_else(|| {
+            Refusal::NotFound(
+                "There is no domain yet: add one with POST /v4/domains (see README).".into(),
+            )
+        })?,
+    };
+    Ok((d, all))
+}
+
 pub async fn get(State(app): State<App>, user: User, flash: Flash) -> Result<Markup, Refusal> {
     let now = now_micros();
     let mut sections = Vec::new();

@@ -77,6 +77,20 @@ pub fn notice(ok: bool, text: &str) -> Markup {
     }
 }
 
+/// The "Domain" choice of a page's form: the domains in view, `current`
+/// selected.
+pub fn domain_select(
+    all: &[crate::store::domains::Domain],
+    current: &crate::store::domains::Domain,
+) -> Markup {
+    html! {
+        label for="domain" { "Domain" }
+        select id="domain" name="domain" {
+            @for o in all { option value=(o.name) selected[o.id == current.id] { (o.name) } }
+        }
+    }
+}
+
 /// A hidden CSRF field, for every form that changes something.
 pub fn csrf(user: &User) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf); }

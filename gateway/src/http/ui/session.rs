@@ -140,6 +140,21 @@ impl User {
         }
     }
 
+    /// The domain `name` for a change, as the API's handlers take it: the
+    /// account key only.
+    pub async fn changing(
+        &self,
+        app: &App,
+        name: &str,
+    ) -> Result<crate::http::extract::AdminDomain, Refusal> {
+        self.require_account()?;
+        let domain = crate::http::domains::find(app, name).await?;
+        Ok(crate::http::extract::AdminDomain {
+            who: self.who.clone(),
+            domain,
+        })
+    }
+
     /// Account pages and every change need the account key.
     pub fn require_account(&self) -> Result<(), Refusal> {
         match self.confined_to() {

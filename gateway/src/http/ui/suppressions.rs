@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use policy::suppression::List;
 
-use super::page::{csrf, page, when, Refusal};
+use super::page::{csrf, domain_select, page, when, Refusal};
 use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
@@ -54,16 +54,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, Refusal> {
     let asked = Form::from_query(raw.as_deref())?;
-    let all = super::overview::domains_in_view(&app, &user).await?;
-    let name = match asked.get("domain").filter(|d| !d.is_empty()) {
-        Some(n) => n.to_string(),
-        None => all
-            .first()
-            .map(|d| d.name.clone())
-            .ok_or_else(|| Refusal::NotFound("There is no domain yet.".into()))?,
-    };
-    user.may_see(&name)?;
-    let d = crate::http::domains::find(&app, &name).await?;
+    let (d, all) = super::overview::chosen(&app, &user, asked.get("domain")).await?;
     let (list, table, title) = list_named(asked.get("list").unwrap_or("bounces"))?;
     let term = asked.get("term").unwrap_or("");
     let after = asked.get("after").unwrap_or("");
@@ -88,10 +79,7 @@ pub async fn list(
                 }
             }
             form.search method="get" action="/ui/suppressions" {
-                label for="domain" { "Domain" }
-                select id="domain" name="domain" {
-                    @for o in &all { option value=(o.name) selected[o.id == d.id] { (o.name) } }
-                }
+                (domain_select(&all, &d))
                 input type="hidden" name="list" value=(table);
                 label for="term" { "Address starts with" }
                 input id="term" name="term" type="search" value=(term);
@@ -180,17 +168,9 @@ async fn target(
     user: &User,
     form: &Form,
 ) -> Result<(AdminDomain, &'static str), Refusal> {
-    user.require_account()?;
-    let name = form.get("domain").unwrap_or("");
-    let domain = crate::http::domains::find(app, name).await?;
+    let target = user.changing(app, form.get("domain").unwrap_or("")).await?;
     let (_, table, _) = list_named(form.get("list").unwrap_or(""))?;
-    Ok((
-        AdminDomain {
-            who: user.who.clone(),
-            domain,
-        },
-        table,
-    ))
+    Ok((target, table))
 }
 
 fn body_of(pairs: &[(&str, &str)], kind: &'static str) -> (HeaderMap, String) {

@@ -6,7 +6,7 @@
 use axum::extract::{RawQuery, State};
 use maud::{html, Markup};
 
-use super::page::{page, when, Refusal};
+use super::page::{domain_select, page, when, Refusal};
 use super::session::User;
 use crate::app::App;
 use crate::http::form::Form;
@@ -18,17 +18,7 @@ pub async fn get(
 ) -> Result<Markup, Refusal> {
     user.require_account()?;
     let asked = Form::from_query(raw.as_deref())?;
-    let all = super::overview::domains_in_view(&app, &user).await?;
-    let d = match asked.get("domain").filter(|n| !n.is_empty()) {
-        Some(n) => {
-            user.may_see(n)?;
-            crate::http::domains::find(&app, n).await?
-        }
-        None => all
-            .first()
-            .cloned()
-            .ok_or_else(|| Refusal::NotFound("There is no domain yet.".into()))?,
-    };
+    let (d, all) = super::overview::chosen(&app, &user, asked.get("domain")).await?;
     let hooks = app.store.webhooks(d.id).await?;
     let pending = app.store.pending_webhook_calls(d.id, 100).await?;
     Ok(page(
@@ -36,10 +26,7 @@ pub async fn get(
         "Webhooks",
         html! {
             form.search method="get" action="/ui/webhooks" {
-                label for="domain" { "Domain" }
-                select id="domain" name="domain" {
-                    @for o in &all { option value=(o.name) selected[o.id == d.id] { (o.name) } }
-                }
+                (domain_select(&all, &d))
                 button type="submit" { "Show" }
             }
             h2 { "Events posted by " (d.name) }
