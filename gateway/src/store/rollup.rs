@@ -102,48 +102,24 @@ mod tests {
             .chain((0..4).map(|i| event(now - 1, 100 + i)))
             .collect();
         store.insert_events(domain, &events).await.unwrap();
-        let total = |counts: Vec<crate::stats::Count>| counts.iter().map(|c| c.n).sum::<i64>();
-        let span = (hour - 10 * HOUR, now + HOUR);
-        let before = total(
-            store
-                .event_counts(domain, span.0, span.1, HOUR)
+        // Every event the stats count over the ten hours before now.
+        let counted = || async {
+            let counts = store
+                .event_counts(domain, hour - 10 * HOUR, now + HOUR, HOUR)
                 .await
-                .unwrap(),
-        );
-        assert_eq!(before, 14);
+                .unwrap();
+            counts.iter().map(|c| c.n).sum::<i64>()
+        };
+        assert_eq!(counted().await, 14);
         // A batch of 4 rolls 4 events; then the rest of the old hour.
         assert_eq!(store.roll_up_events(hour, 4).await.unwrap(), 4);
-        assert_eq!(
-            total(
-                store
-                    .event_counts(domain, span.0, span.1, HOUR)
-                    .await
-                    .unwrap()
-            ),
-            14
-        );
+        assert_eq!(counted().await, 14);
         assert_eq!(store.roll_up_events(hour, 100).await.unwrap(), 6);
         // The current hour is not over: nothing more is rolled.
         assert_eq!(store.roll_up_events(hour, 100).await.unwrap(), 0);
-        assert_eq!(
-            total(
-                store
-                    .event_counts(domain, span.0, span.1, HOUR)
-                    .await
-                    .unwrap()
-            ),
-            14
-        );
+        assert_eq!(counted().await, 14);
         // And pruning the rolled events does not count them again.
         store.prune_events(hour, 100).await.unwrap();
-        assert_eq!(
-            total(
-                store
-                    .event_counts(domain, span.0, span.1, HOUR)
-                    .await
-                    .unwrap()
-            ),
-            14
-        );
+        assert_eq!(counted().await, 14);
     }
 }

@@ -80,7 +80,12 @@ pub async fn layer(State(app): State<App>, mut req: Request, next: Next) -> Resp
     if !req.uri().path().starts_with("/ui") {
         return next.run(req).await;
     }
-    let found = session::current(&app, req.headers()).await;
+    // The stylesheet and script need no session: no key lookup for them.
+    let found = if req.uri().path().starts_with("/ui/assets/") {
+        None
+    } else {
+        session::current(&app, req.headers()).await
+    };
     let had_flash = Flash::read(req.headers()).is_some();
     let mut refresh = None;
     if let Some((user, r)) = found {
