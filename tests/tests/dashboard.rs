@@ -506,3 +506,30 @@ fn the_webhooks_page_shows_each_events_urls_and_the_calls_being_retried() {
     }
     shot(&b, "webhooks");
 }
+
+#[test]
+fn an_import_over_the_form_limit_says_to_split_the_file() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    sign_in(&b, &e, ADMIN_KEY);
+    let session = b.cookie("envoi_ui").expect("signed in");
+    b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}")));
+    let csrf = b.script("return document.querySelector('input[name=csrf]').value;");
+    let big = "address\n".to_string() + &"someone@example.org\n".repeat(60_000);
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("csrf", csrf.as_str().unwrap().to_string())
+        .text("domain", SHOP)
+        .text("list", "bounces")
+        .part(
+            "file",
+            reqwest::blocking::multipart::Part::text(big).file_name("big.csv"),
+        );
+    let r = reqwest::blocking::Client::new()
+        .post(e.url("/ui/suppressions/import"))
+        .header("cookie", format!("envoi_ui={session}"))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("split the CSV file"));
+}

@@ -240,7 +240,13 @@ impl FromRequest<App> for Posted {
         let user = User::from_request_parts(&mut parts, app).await?;
         let form = crate::http::small_form(&parts.headers, body, None)
             .await
-            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+            .map_err(|e| match e {
+                // read_body's text names the message size limit: not this.
+                crate::http::error::ApiError::TooLarge(_) => Refusal::BadRequest(
+                    "This form is larger than the 1 MiB a dashboard form may be: split the CSV file into smaller ones and import each.".into(),
+                ),
+                other => Refusal::BadRequest(other.to_string()),
+            })?;
         let sent = form.get("csrf").unwrap_or("");
         if !bool::from(sent.as_bytes().ct_eq(user.csrf.as_bytes())) {
             return Err(Refusal::Forbidden(
