@@ -533,3 +533,96 @@ fn an_import_over_the_form_limit_says_to_split_the_file() {
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("split the CSV file"));
 }
+
+#[test]
+fn queue_actions_hold_release_retry_now_and_drop_with_a_reason_recorded_as_events() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    e.send(SHOP, "ada@example.org", &[]);
+    // The test relay refuses connections: the destination is held as unreachable.
+    e.wait_event(SHOP, "event=failed", Duration::from_secs(30));
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url("/ui/queue"));
+    let text = b.text();
+    assert!(
+        text.contains("unreachable (1 failure(s) in a row)"),
+        "{text}"
+    );
+
+    b.click("form[action='/ui/queue/example.org/hold'] button");
+    let text = b.text();
+    assert!(text.contains("example.org is held"), "{text}");
+    assert!(text.contains("by an operator"), "{text}");
+    shot(&b, "queue-held");
+    b.click("form[action='/ui/queue/example.org/release'] button");
+    let text = b.text();
+    assert!(text.contains("example.org is released"), "{text}");
+    assert!(!text.contains("by an operator"), "{text}");
+
+    // Retry now: a second attempt at once, not after the retry schedule's minutes.
+    b.click("form[action='/ui/queue/example.org/retry'] button");
+    assert!(b.text().contains("1 recipient(s) due now"), "{}", b.text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while e.events(SHOP, "event=failed").len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second attempt after retry now"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    b.script("window.confirm = () => true; return null;");
+    b.fill("drop-example-org", "the customer closed the account");
+    b.click("form[action='/ui/queue/example.org/drop'] button");
+    let text = b.text();
+    assert!(
+        text.contains("example.org: 1 recipient(s) dropped"),
+        "{text}"
+    );
+    let dropped = e.wait_event(
+        SHOP,
+        "event=failed&severity=permanent",
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        dropped["delivery-status"]["message"],
+        "Dropped by an operator: the customer closed the account"
+    );
+    assert_eq!(dropped["recipient"], "ada@example.org");
+    b.goto(&e.url("/ui/queue"));
+    assert!(b.text().contains("0 recipient(s)"), "{}", b.text());
+    b.goto(&e.url("/ui/audit"));
+    let text = b.text();
+    for action in ["queue.hold", "queue.release", "queue.retry", "queue.drop"] {
+        assert!(text.contains(action), "{action} not audited:\n{text}");
+    }
+}
+
+#[test]
+fn a_domain_key_gets_no_queue_actions_and_its_posts_are_refused() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    e.send(SHOP, "ada@example.org", &[]);
+    sign_in(&b, &e, &e.sending_key(SHOP));
+    b.goto(&e.url("/ui/queue"));
+    assert!(b.html().contains("example.org"));
+    assert!(
+        !b.html().contains("/ui/queue/example.org/drop"),
+        "{}",
+        b.html()
+    );
+    // Even with its good CSRF token, the post is refused with a 403 page.
+    let csrf = b.script("return document.querySelector('form.signout input[name=csrf]').value;");
+    let r = reqwest::blocking::Client::new()
+        .post(e.url("/ui/queue/example.org/hold"))
+        .header(
+            "cookie",
+            format!("envoi_ui={}", b.cookie("envoi_ui").unwrap()),
+        )
+        .form(&[("csrf", csrf.as_str().unwrap())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    b.goto(&e.url("/ui/queue"));
+    assert!(!b.text().contains("by an operator"), "{}", b.text());
+}

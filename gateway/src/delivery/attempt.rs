@@ -86,6 +86,9 @@ async fn deliver_group_into(
         };
         lists.insert(domain_id, found);
     }
+    // A destination that refused connections just now: defer at once,
+    // without signing or connecting.
+    let held = d.holds.held(&d.ctx.store, domain).await;
     let mut ready: Vec<(Job, Prepared)> = Vec::new();
     for mut job in jobs {
         // A damaged stored message is deferred with its reason, like one
@@ -112,9 +115,7 @@ async fn deliver_group_into(
         if job.recipients.is_empty() {
             continue;
         }
-        // A destination that refused connections just now: defer at once,
-        // without signing or connecting.
-        if let Some(why) = d.holds.held(domain) {
+        if let Some(why) = &held {
             let reply = local_temp(format!("delivery to {domain} temporarily suspended: {why}"));
             defer(d, &job, reply, out);
             continue;
@@ -186,10 +187,12 @@ async fn deliver_group_into(
     }
     let ending = dispatcher.finish();
     if ending.reached {
-        d.holds.reachable(domain);
+        d.holds.reachable(&d.ctx.store, domain).await;
     } else {
         let why = ending.failure.reply.text();
-        d.holds.unreachable(domain, &why, &d.retry_schedule);
+        d.holds
+            .unreachable(&d.ctx.store, domain, &why, &d.retry_schedule)
+            .await;
     }
     for (job, p) in &remaining {
         for r in &job.recipients {

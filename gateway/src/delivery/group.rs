@@ -31,14 +31,7 @@ impl Deliverer {
             .await?
             .into_iter()
             .map(|(id, dm)| {
-                let (opts, held) =
-                    match SendOptions::from_stored(&dm.msg.options, &dm.msg.message_id) {
-                        Ok(o) => (o, None),
-                        Err(why) => {
-                            tracing::error!(message = %dm.msg.message_id, error = %why, "stored message held");
-                            (SendOptions::default(), Some(why))
-                        }
-                    };
+                let (opts, held) = options_of(&dm);
                 (id, (Arc::new(dm), Arc::new(opts), held))
             })
             .collect();
@@ -88,5 +81,17 @@ impl Deliverer {
             .into_iter()
             .map(|(k, jobs)| (k, jobs.into_values().collect()))
             .collect())
+    }
+}
+
+/// A stored message's options; when they do not parse, empty ones (for its
+/// events) and why the message cannot be sent as stored.
+pub(super) fn options_of(dm: &DeliveryMessage) -> (SendOptions, Option<String>) {
+    match SendOptions::from_stored(&dm.msg.options, &dm.msg.message_id) {
+        Ok(o) => (o, None),
+        Err(why) => {
+            tracing::error!(message = %dm.msg.message_id, error = %why, "stored message held");
+            (SendOptions::default(), Some(why))
+        }
     }
 }

@@ -18,6 +18,7 @@
 pub mod attempt;
 mod connect;
 mod dispatcher;
+pub mod drop;
 mod group;
 pub mod hold;
 pub mod idle;

@@ -161,6 +161,18 @@ pub(super) fn suppressed_outcome(
         List::Bounce => "Not delivering to previously bounced address",
     };
     let reason = Reason::suppressed_by(list);
+    tracing::info!(message_id = %job.message.msg.message_id, domain = %job.message.domain.name, rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
+    not_sent(job, r, reason, text)
+}
+
+/// The recipient fails for good without being contacted: a `failed`
+/// permanent event with Mailgun's "not delivering" code, 605.
+pub(super) fn not_sent(
+    job: &Job,
+    r: &crate::store::queue::LeasedRecipient,
+    reason: Reason,
+    text: &str,
+) -> Outcome {
     let view = message_view(job, None);
     let st = DeliveryStatus {
         code: 605,
@@ -169,7 +181,6 @@ pub(super) fn suppressed_outcome(
         attempt_no: r.attempts + 1,
         ..Default::default()
     };
-    tracing::info!(message_id = %view.message_id, domain = %job.message.domain.name, rcpt = %r.address, reason = reason.as_str(), "suppressed recipient not contacted");
     crate::telemetry::failed(&job.message.domain.name, true, reason.as_str());
     Outcome {
         recipient_id: r.id,

@@ -11,6 +11,7 @@ pub mod domain_settings;
 pub mod domains;
 pub mod events;
 pub mod group_commit;
+pub mod holds;
 pub mod ip_allowlist;
 pub mod keys;
 pub mod messages;

@@ -133,6 +133,7 @@ impl Store {
                           ROW_NUMBER() OVER (PARTITION BY c.domain ORDER BY c.next_attempt_at, c.id) AS nth \
                    FROM (SELECT id, message_id, domain, next_attempt_at FROM recipients \
                          WHERE status = 'queued' AND next_attempt_at <= $3 AND {free}{skip} \
+                         AND domain NOT IN (SELECT destination FROM destination_holds WHERE kind = 'operator') \
                          ORDER BY next_attempt_at LIMIT $5{lock}) c \
                    JOIN messages m ON m.id = c.message_id) d \
                  WHERE nth <= $6) w \

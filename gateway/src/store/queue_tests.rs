@@ -237,3 +237,92 @@ async fn a_lease_older_than_any_attempt_is_taken_even_from_a_live_node() {
     assert_eq!(store.lease_due(&late).await.unwrap().len(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_operator_hold_keeps_a_destination_out_of_every_lease_until_released() {
+    use super::holds::HoldKind;
+    let (store, dir) = queue_of(&[(10, "a.test"), (10, "b.test")]).await;
+    let n = node(&store, "a").await;
+    store
+        .hold_destination("a.test", HoldKind::Operator, "asked", None, 0)
+        .await
+        .unwrap();
+    let leased = store.lease_due(&request(n, 1 << 30)).await.unwrap();
+    assert_eq!(ids(&leased), [2], "only b.test's mail is leased");
+    assert!(store
+        .release_destination("a.test", HoldKind::Operator)
+        .await
+        .unwrap());
+    let leased = store.lease_due(&request(n, 1 << 30)).await.unwrap();
+    assert_eq!(ids(&leased), [1], "released, a.test's mail is leased again");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn retry_now_makes_waiting_mail_due_and_lifts_an_unreachable_hold() {
+    use super::holds::HoldKind;
+    let (store, dir) = queue_of(&[(10, "a.test")]).await;
+    let n = node(&store, "a").await;
+    let now = super::now_micros();
+    sqlx::query("UPDATE recipients SET next_attempt_at = $1")
+        .bind(now + 60 * MINUTE)
+        .execute(store.writer())
+        .await
+        .unwrap();
+    store
+        .hold_destination(
+            "a.test",
+            HoldKind::Unreachable,
+            "refused",
+            Some(now + MINUTE),
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(store.unreachable_hold_stands("a.test").await.unwrap());
+    let at_now = |token| LeaseRequest {
+        lease: Lease { node: n, token },
+        now: super::now_micros(),
+        ..request(n, 1 << 30)
+    };
+    assert!(store.lease_due(&at_now(1)).await.unwrap().is_empty());
+    assert_eq!(
+        store.retry_destination_now("a.test", None).await.unwrap(),
+        1
+    );
+    assert!(!store.unreachable_hold_stands("a.test").await.unwrap());
+    assert_eq!(ids(&store.lease_due(&at_now(2)).await.unwrap()), [1]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn leasing_a_destination_to_drop_it_leaves_what_a_node_is_delivering() {
+    let (store, dir) = queue_of(&[(10, "a.test"), (10, "a.test"), (10, "b.test")]).await;
+    let n = node(&store, "a").await;
+    // A lease taken now: the drop's own clock must see it as held.
+    let now = super::now_micros();
+    let one = LeaseRequest {
+        lease: Lease {
+            node: n,
+            token: now,
+        },
+        now,
+        limit: 1,
+        ..request(n, 1 << 30)
+    };
+    assert_eq!(ids(&store.lease_due(&one).await.unwrap()), [1]);
+    let drop = Lease {
+        node: n,
+        token: now + 1,
+    };
+    let leased = store
+        .lease_destination(drop, "a.test", None, MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&leased),
+        [2],
+        "the one being delivered is left, b.test too"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

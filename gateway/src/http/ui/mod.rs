@@ -52,6 +52,10 @@ pub fn router() -> Router<App> {
             post(domains::set_connection),
         )
         .route("/ui/queue", get(queue::get))
+        .route("/ui/queue/{destination}/retry", post(queue::retry))
+        .route("/ui/queue/{destination}/hold", post(queue::hold))
+        .route("/ui/queue/{destination}/release", post(queue::release))
+        .route("/ui/queue/{destination}/drop", post(queue::drop))
         .route("/ui/dmarc", get(dmarc::get))
         .route("/ui/webhooks", get(webhooks::get))
         .route("/ui/logs", get(logs::search))
