@@ -626,3 +626,43 @@ fn a_domain_key_gets_no_queue_actions_and_its_posts_are_refused() {
     b.goto(&e.url("/ui/queue"));
     assert!(!b.text().contains("by an operator"), "{}", b.text());
 }
+
+#[test]
+fn a_finished_webhook_call_is_in_the_history_and_replays_the_same_event() {
+    use envoi_tests::webhook_receiver::WebhookReceiver;
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    let hooks = WebhookReceiver::start();
+    expect_json(
+        e.post(&format!("/v3/domains/{SHOP}/webhooks"), ADMIN_KEY)
+            .form(&[("id", "temporary_fail"), ("url", &hooks.url("temp"))])
+            .send()
+            .unwrap(),
+        200,
+    );
+    e.send(SHOP, "ada@example.org", &[]);
+    let first = hooks.wait_for("temp", 1, Duration::from_secs(30));
+    sign_in(&b, &e, ADMIN_KEY);
+    // The history is written once the call's result is recorded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        b.goto(&e.url(&format!("/ui/webhooks?domain={SHOP}")));
+        if b.text().contains("HTTP 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", b.text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = b.text();
+    assert!(text.contains("Calls made"), "{text}");
+    assert!(text.contains("delivered"), "{text}");
+    shot(&b, "webhooks-history");
+    b.click("form[action*='/replay/'] button");
+    assert!(b.text().contains("Replayed"), "{}", b.text());
+    let calls = hooks.wait_for("temp", 2, Duration::from_secs(15));
+    assert_eq!(calls[1].event(), first[0].event());
+    let id = |c: &envoi_tests::webhook_receiver::Call| c.body["event-data"]["id"].clone();
+    assert_eq!(id(&calls[1]), id(&first[0]), "the same event, posted again");
+    b.goto(&e.url("/ui/audit"));
+    assert!(b.text().contains("webhook.replay"), "{}", b.text());
+}

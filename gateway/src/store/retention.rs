@@ -62,6 +62,16 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // The history of webhook calls, and unreachable holds long over,
+        // are kept as long as the events.
+        sqlx::query("DELETE FROM webhook_history WHERE finished_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM destination_holds WHERE held_until < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(gone)
     }

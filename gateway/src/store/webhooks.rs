@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use policy::events::{EventKind, Severity};
 use sqlx::Row;
 
+use super::webhook_history::CallOutcome;
 use super::{now_micros, placeholders, Backend, Result, Store, StoreError};
 
 /// A call due now, leased to this node (`lease_webhook_calls`).
@@ -27,8 +28,13 @@ pub struct DueCall {
 
 /// What became of a call after an attempt.
 pub enum CallResult {
-    /// Done with (delivered, refused or given up): forget it.
-    Finished { id: i64 },
+    /// Done with (delivered, refused or given up): kept as history only.
+    Finished {
+        id: i64,
+        outcome: CallOutcome,
+        /// "HTTP 200", or what the connection met.
+        answer: String,
+    },
     /// Try again at `next_at` (microseconds).
     Retry {
         id: i64,
@@ -354,10 +360,25 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
+        let now = now_micros();
         let mut tx = self.writer().begin().await?;
         for r in results {
             match r {
-                CallResult::Finished { id } => {
+                CallResult::Finished {
+                    id,
+                    outcome,
+                    answer,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO webhook_history (domain_id, kind, url, event_row, outcome, attempts, answer, finished_at) \
+                         SELECT domain_id, kind, url, event_row, $2, attempts + 1, $3, $4 FROM webhook_calls WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(outcome.as_str())
+                    .bind(answer)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                     sqlx::query("DELETE FROM webhook_calls WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
@@ -378,46 +399,5 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-}
-
-/// A webhook call not made yet, or being retried.
-#[derive(Debug, Clone)]
-pub struct PendingCall {
-    pub kind: String,
-    pub url: String,
-    pub attempts: i64,
-    /// When it is due (or when a node's lease on it ends).
-    pub next_at: i64,
-    /// What the last attempt met, empty before the first.
-    pub last_error: String,
-}
-
-impl Store {
-    /// The calls of a domain still to make, soonest first, at most `limit`
-    /// (the dashboard's webhooks page).
-    pub async fn pending_webhook_calls(
-        &self,
-        domain_id: i64,
-        limit: i64,
-    ) -> Result<Vec<PendingCall>> {
-        let rows = sqlx::query(
-            "SELECT kind, url, attempts, next_at, last_error FROM webhook_calls \
-             WHERE domain_id = $1 ORDER BY next_at LIMIT $2",
-        )
-        .bind(domain_id)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PendingCall {
-                kind: r.get(0),
-                url: r.get(1),
-                attempts: r.get(2),
-                next_at: r.get(3),
-                last_error: r.get(4),
-            })
-            .collect())
     }
 }

@@ -10,6 +10,7 @@ use policy::webhooks::{after, Answer, Kind, Next};
 use super::signing;
 use crate::config::WebhooksConfig;
 use crate::crypto::MasterKey;
+use crate::store::webhook_history::CallOutcome;
 use crate::store::webhooks::{CallResult, DueCall};
 use crate::store::{now_micros, Store};
 
@@ -119,7 +120,11 @@ async fn call_due(app: &Context, client: &reqwest::Client) -> Result<usize, Call
 async fn call(app: &Context, client: &reqwest::Client, key: &str, c: DueCall) -> CallResult {
     let Some(event) = &c.event else {
         tracing::warn!(url = %c.url, kind = %c.kind, "webhook call dropped: its event is gone");
-        return CallResult::Finished { id: c.id };
+        return CallResult::Finished {
+            id: c.id,
+            outcome: CallOutcome::EventGone,
+            answer: "not called: the event is gone".into(),
+        };
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -150,18 +155,30 @@ async fn call(app: &Context, client: &reqwest::Client, key: &str, c: DueCall) ->
         Next::Done => {
             tracing::debug!(url = %c.url, kind = %c.kind, attempt, "webhook delivered");
             crate::telemetry::webhook_call("ok");
-            CallResult::Finished { id: c.id }
+            CallResult::Finished {
+                id: c.id,
+                outcome: CallOutcome::Delivered,
+                answer: error,
+            }
         }
         Next::Refused => {
             tracing::info!(url = %c.url, kind = %c.kind, attempt, "webhook refused with 406: not retried");
             crate::telemetry::webhook_call("refused");
-            CallResult::Finished { id: c.id }
+            CallResult::Finished {
+                id: c.id,
+                outcome: CallOutcome::Refused,
+                answer: error,
+            }
         }
         Next::GaveUp => {
             tracing::warn!(url = %c.url, kind = %c.kind, attempt, error = %error, domain_id = c.domain_id,
                 "webhook given up after its last retry");
             crate::telemetry::webhook_call("given_up");
-            CallResult::Finished { id: c.id }
+            CallResult::Finished {
+                id: c.id,
+                outcome: CallOutcome::GivenUp,
+                answer: error,
+            }
         }
         Next::RetryIn(wait) => {
             tracing::info!(url = %c.url, kind = %c.kind, attempt, error = %error,

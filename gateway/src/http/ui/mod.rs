@@ -58,6 +58,7 @@ pub fn router() -> Router<App> {
         .route("/ui/queue/{destination}/drop", post(queue::drop))
         .route("/ui/dmarc", get(dmarc::get))
         .route("/ui/webhooks", get(webhooks::get))
+        .route("/ui/webhooks/{domain}/replay/{id}", post(webhooks::replay))
         .route("/ui/logs", get(logs::search))
         .route("/ui/logs/{domain}/message", get(logs::timeline))
         .route("/ui/logs/{domain}/mime/{key}", get(logs::mime))

@@ -1,19 +1,28 @@
-//! Webhooks: the URLs each kind of event is posted to, per domain, and the
-//! calls still to make or being retried, with what their last attempt met.
-//! (Finished calls are not kept: their history, and a replay, are left.)
-//! Account key only: a webhook URL may carry the receiver's own secret.
+//! Webhooks: the URLs each kind of event is posted to, per domain; the
+//! calls still to make or being retried, with what their last attempt met;
+//! and the history of the calls that are over, each of which may be
+//! replayed. Account key only: a webhook URL may carry the receiver's own
+//! secret.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
 use maud::{html, Markup};
 
-use super::page::{domain_select, page, when, Refusal};
-use super::session::User;
+use super::page::{csrf, domain_select, page, when, Refusal};
+use super::session::{Posted, User};
+use super::Flash;
 use crate::app::App;
 use crate::http::form::Form;
+use crate::store::audit::Audit;
+use crate::store::webhook_history::CallOutcome;
+
+/// Finished calls shown, newest first.
+const HISTORY: i64 = 100;
 
 pub async fn get(
     State(app): State<App>,
     user: User,
+    flash: Flash,
     RawQuery(raw): RawQuery,
 ) -> Result<Markup, Refusal> {
     user.require_account()?;
@@ -21,10 +30,12 @@ pub async fn get(
     let (d, all) = super::overview::chosen(&app, &user, asked.get("domain")).await?;
     let hooks = app.store.webhooks(d.id).await?;
     let pending = app.store.pending_webhook_calls(d.id, 100).await?;
+    let history = app.store.finished_webhook_calls(d.id, HISTORY).await?;
     Ok(page(
         Some(&user),
         "Webhooks",
         html! {
+            (flash.markup())
             form.search method="get" action="/ui/webhooks" {
                 (domain_select(&all, &d))
                 button type="submit" { "Show" }
@@ -60,6 +71,72 @@ pub async fn get(
                     }
                 }
             }
+            h2 { "Calls made" }
+            @if history.is_empty() { p { "None yet." } }
+            @else {
+                p.hint { "The " (HISTORY) " most recent, kept as long as their events. Replay posts the same event again, freshly signed." }
+                table {
+                    thead { tr {
+                        th scope="col" { "Finished" } th scope="col" { "Event" } th scope="col" { "URL" }
+                        th scope="col" { "Outcome" } th scope="col" { "Attempts" } th scope="col" { "Answer" }
+                        th scope="col" { "Replay" }
+                    } }
+                    tbody {
+                        @for c in &history {
+                            tr {
+                                td { (when(c.finished_at)) } td { (c.kind) } td { code { (c.url) } }
+                                td { (outcome(c.outcome)) } td { (c.attempts) } td { (c.answer) }
+                                td {
+                                    @if c.event_id.is_some() {
+                                        form.inline method="post" action={ "/ui/webhooks/" (d.name) "/replay/" (c.id) } {
+                                            (csrf(&user)) button { "Replay" }
+                                        }
+                                    } @else { "event gone" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         },
+    ))
+}
+
+fn outcome(o: CallOutcome) -> &'static str {
+    match o {
+        CallOutcome::Delivered => "delivered",
+        CallOutcome::Refused => "refused (406: not retried)",
+        CallOutcome::GivenUp => "given up after its last retry",
+        CallOutcome::EventGone => "not made: the event was pruned",
+    }
+}
+
+/// Makes a finished call again (account key).
+pub async fn replay(
+    State(app): State<App>,
+    Path((name, id)): Path<(String, i64)>,
+    Posted { user, .. }: Posted,
+) -> Result<Response, Refusal> {
+    let d = user.changing(&app, &name).await?.domain;
+    let back = format!("/ui/webhooks?domain={name}");
+    if !app.store.replay_webhook_call(d.id, id).await? {
+        return Ok(Flash::redirect(
+            &back,
+            false,
+            "That call is not in the history any more, or its event is gone: nothing to replay.",
+        ));
+    }
+    app.audit(&Audit {
+        actor: user.who.key_id(),
+        action: "webhook.replay",
+        target: &id.to_string(),
+        domain: Some(&d.name),
+        detail: "",
+    })
+    .await;
+    Ok(Flash::redirect(
+        &back,
+        true,
+        "Replayed: the call is made again within a second.",
     ))
 }
