@@ -361,7 +361,8 @@ fn the_queue_shows_waiting_mail_by_destination_and_a_domain_key_only_its_own() {
 }
 
 #[test]
-fn smtp_credentials_made_in_the_dashboard_log_in_until_deleted_there() {
+fn smtp_credentials_made_in_the_dashboard_log_in_show_their_last_use_change_password_and_stop_when_deleted(
+) {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
     sign_in(&b, &e, ADMIN_KEY);
@@ -376,6 +377,33 @@ fn smtp_credentials_made_in_the_dashboard_log_in_until_deleted_there() {
     );
     let password = b.script("return document.getElementById('secret').textContent.trim();");
     let password = password.as_str().unwrap().to_string();
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.smtp_port);
+    let reply = c.login("app@shop.test", &password);
+    assert!(reply.starts_with("235"), "{reply}");
+    b.goto(&e.url("/ui/keys"));
+    let row = b.script(
+        "return document.querySelector('form[action$=\"/password\"]').closest('tr').innerText;",
+    );
+    assert!(
+        !row.as_str().unwrap().contains("never"),
+        "a login shows as the last use: {row}"
+    );
+
+    // A new password, no grace: the old one stops at once.
+    b.select("grace-app@shop.test", "0s");
+    b.click(&format!(
+        "form[action='/ui/credentials/{SHOP}/password'] button"
+    ));
+    assert!(
+        b.text().contains("app@shop.test has a new password"),
+        "{}",
+        b.text()
+    );
+    let old = password;
+    let password = b.script("return document.getElementById('secret').textContent.trim();");
+    let password = password.as_str().unwrap().to_string();
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.smtp_port);
+    assert!(c.login("app@shop.test", &old).starts_with("535"));
     let (mut c, _) = smtp_client::RawSmtp::connect(e.smtp_port);
     let reply = c.login("app@shop.test", &password);
     assert!(reply.starts_with("235"), "{reply}");

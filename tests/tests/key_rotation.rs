@@ -325,11 +325,17 @@ fn an_smtp_password_change_keeps_the_old_password_through_its_grace() {
         200,
     );
     assert!(changed["previous_password_valid_until"].is_string());
+    let last_used = || e.items(&path)[0]["last_used_at"].clone();
+    assert!(last_used().is_null(), "no login yet");
     let login = |password: &str| {
         let (mut c, _) = RawSmtp::connect(e.smtp_port);
         c.login("app@a.test", password)
     };
     assert!(login("old-password").starts_with("235"));
+    assert!(
+        last_used().is_string(),
+        "a login is recorded as the last use"
+    );
     assert!(login("new-password").starts_with("235"));
     thread::sleep(Duration::from_millis(2200));
     assert!(login("old-password").starts_with("535"));

@@ -151,6 +151,8 @@ pub async fn list(
                 "login": c.login,
                 "created_at": crate::time::rfc2822(c.created_at),
                 "size_bytes": Value::Null,
+                // envoi's own: the last successful SMTP login, if any.
+                "last_used_at": c.last_used_at.map(crate::time::rfc2822),
             })
         })
         .collect();

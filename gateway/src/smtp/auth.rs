@@ -51,8 +51,10 @@ pub async fn check(
     let now = now_micros();
     // The password replaced by the last change is tried only during its
     // grace: a rotated password costs no second hash afterwards.
+    let mut last_used_at = None;
     let (hash, previous, life, domain) = match found {
         Some((c, domain)) => {
+            last_used_at = Some(c.last_used_at);
             let life = Lifetime {
                 expires_at: None,
                 previous_valid_until: c.previous_valid_until,
@@ -84,6 +86,13 @@ pub async fn check(
         (true, Some(domain)) => {
             guard.succeeded(ip);
             tracing::info!(%ip, %login, %domain, "SMTP AUTH succeeded");
+            // last_used_at is informative: refreshed at most once a minute,
+            // and a store that cannot take it does not refuse the login.
+            if last_used_at.flatten().is_none_or(|t| now - t > 60_000_000) {
+                if let Err(e) = store.touch_credential(&login, now).await {
+                    tracing::warn!(error = %e, %login, "could not record the credential's last use");
+                }
+            }
             AuthOutcome::Ok { domain }
         }
         _ => {

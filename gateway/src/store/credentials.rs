@@ -16,10 +16,12 @@ pub struct SmtpCredential {
     /// The password replaced by the last change, and until when it works.
     pub previous_password_hash: Option<String>,
     pub previous_valid_until: Option<i64>,
+    /// The last successful login (refreshed at most once a minute).
+    pub last_used_at: Option<i64>,
 }
 
-const COLS: &str =
-    "domain_id, login, password_hash, created_at, previous_password_hash, previous_valid_until";
+const COLS: &str = "domain_id, login, password_hash, created_at, previous_password_hash, \
+                    previous_valid_until, last_used_at";
 
 fn from_row(r: &AnyRow) -> SmtpCredential {
     SmtpCredential {
@@ -29,6 +31,7 @@ fn from_row(r: &AnyRow) -> SmtpCredential {
         created_at: r.get(3),
         previous_password_hash: r.get(4),
         previous_valid_until: r.get(5),
+        last_used_at: r.get(6),
     }
 }
 
@@ -75,13 +78,23 @@ impl Store {
     pub async fn credential(&self, login: &str) -> Result<Option<(SmtpCredential, String)>> {
         let row = sqlx::query(
             "SELECT c.domain_id, c.login, c.password_hash, c.created_at, c.previous_password_hash, \
-             c.previous_valid_until, d.name \
+             c.previous_valid_until, c.last_used_at, d.name \
              FROM smtp_credentials c JOIN domains d ON d.id = c.domain_id WHERE c.login = $1",
         )
         .bind(login)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.map(|r| (from_row(&r), r.get(6))))
+        Ok(row.map(|r| (from_row(&r), r.get(7))))
+    }
+
+    /// Records a successful login at `now`.
+    pub async fn touch_credential(&self, login: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE smtp_credentials SET last_used_at = $2 WHERE login = $1")
+            .bind(login)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     /// A new password; the one it replaces keeps working until

@@ -1,7 +1,8 @@
 //! Keys (account key only): list with last use, create (the secret shown
 //! once, on the page that answers the form, never stored in a cookie or a
 //! URL), rotate with a grace period, delete; SMTP credentials per domain
-//! (create with a generated password, delete); and the audit trail.
+//! (create with a generated password, a new password with a grace period,
+//! delete, last login); and the audit trail.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -57,7 +58,8 @@ pub async fn list(State(app): State<App>, user: User, flash: Flash) -> Result<Ma
                 @else {
                     table {
                         thead { tr {
-                            th scope="col" { "Login" } th scope="col" { "Created" } th scope="col" { "Password change" }
+                            th scope="col" { "Login" } th scope="col" { "Created" } th scope="col" { "Last login" }
+                            th scope="col" { "Password change" }
                             th scope="col" { span.visually-hidden { "Actions" } }
                         } }
                         tbody {
@@ -65,9 +67,16 @@ pub async fn list(State(app): State<App>, user: User, flash: Flash) -> Result<Ma
                                 tr {
                                     td { code { (c.login) } }
                                     td { (when(c.created_at)) }
+                                    td { @match c.last_used_at { Some(t) => { (when(t)) } None => { "never" } } }
                                     td {
                                         @if let Some(u) = c.previous_valid_until.filter(|u| *u > crate::store::now_micros()) {
-                                            "old password works until " (when(u))
+                                            "old password works until " (when(u)) br;
+                                        }
+                                        form.inline method="post" action={"/ui/credentials/" (d) "/password"} {
+                                            (csrf(&user))
+                                            input type="hidden" name="login" value=(c.login);
+                                            (grace_select(&format!("grace-{}", c.login)))
+                                            button type="submit" { "New password" }
                                         }
                                     }
                                     td {
@@ -118,13 +127,7 @@ fn row(user: &User, k: &ApiKey) -> Markup {
             td {
                 form.inline method="post" action={"/ui/keys/" (k.id) "/rotate"} {
                     (csrf(user))
-                    label for={"grace-" (k.id)} { "grace" }
-                    select id={"grace-" (k.id)} name="grace" {
-                        option value="0s" { "none" }
-                        option value="1h" { "1 hour" }
-                        option value="24h" selected { "24 hours" }
-                        option value="7d" { "7 days" }
-                    }
+                    (grace_select(&format!("grace-{}", k.id)))
                     button type="submit" { "Rotate" }
                 }
                 @if k.id != crate::api_keys::ADMIN_KEY_ID {
@@ -267,6 +270,19 @@ pub async fn audit(
     ))
 }
 
+/// How long an old secret keeps working, for a rotation or a new password.
+fn grace_select(id: &str) -> Markup {
+    html! {
+        label for=(id) { "grace" }
+        select id=(id) name="grace" {
+            option value="0s" { "none" }
+            option value="1h" { "1 hour" }
+            option value="24h" selected { "24 hours" }
+            option value="7d" { "7 days" }
+        }
+    }
+}
+
 /// A new login with a generated password, shown once.
 pub async fn create_credential(
     State(app): State<App>,
@@ -306,4 +322,32 @@ pub async fn delete_credential(
         Ok(_) => Flash::redirect("/ui/keys", true, &format!("{login} was deleted.")),
         Err(e) => Flash::redirect("/ui/keys", false, &e.to_string()),
     })
+}
+
+/// A credential's new generated password, shown once; the old one works
+/// for the grace chosen, as `PUT /v3/domains/{domain}/credentials/{login}`.
+pub async fn change_password(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Posted { user, form }: Posted,
+) -> Result<Response, Refusal> {
+    let target = user.changing(&app, &name).await?;
+    let login = form.get("login").unwrap_or("").to_string();
+    let grace = form.get("grace").unwrap_or("24h");
+    let password = crate::crypto::random_hex(12);
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .append_pair("password", &password)
+        .append_pair("grace", grace)
+        .finish();
+    let api_form = Form::from_query(Some(&encoded))?;
+    let path = Path((name, login.clone()));
+    match crate::http::credentials::change_password(State(app), target, path, SmallForm(api_form))
+        .await
+    {
+        Ok(_) => {
+            let note = format!("{login} has a new password; the old one works for {grace} more.");
+            Ok(secret_page(&user, "Password changed", &login, &password, &note).into_response())
+        }
+        Err(e) => Ok(Flash::redirect("/ui/keys", false, &e.to_string())),
+    }
 }

@@ -72,6 +72,10 @@ pub fn router() -> Router<App> {
         .route("/ui/keys/{id}/delete", post(keys::delete))
         .route("/ui/credentials/{domain}", post(keys::create_credential))
         .route(
+            "/ui/credentials/{domain}/password",
+            post(keys::change_password),
+        )
+        .route(
             "/ui/credentials/{domain}/delete",
             post(keys::delete_credential),
         )
