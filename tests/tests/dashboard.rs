@@ -694,3 +694,49 @@ fn a_finished_webhook_call_is_in_the_history_and_replays_the_same_event() {
     b.goto(&e.url("/ui/audit"));
     assert!(b.text().contains("webhook.replay"), "{}", b.text());
 }
+
+#[test]
+fn verify_now_finds_the_published_records_and_the_checklist_shows_bimi_when_present() {
+    let Some(b) = Browser::start() else { return };
+    let dns = envoi_tests::dns::TestDns::start();
+    let e = Envoi::start_with(Options {
+        extra_config: format!(
+            "[delivery]\n{}\nhelo_name = \"envoi.test\"\n",
+            dns.config_line()
+        ),
+        ..Options::default()
+    });
+    let created = e.create_domain(SHOP);
+    // The records envoi asks for, as the person publishes them; DMARC at
+    // quarantine, so BIMI may show the logo.
+    for rec in created["sending_dns_records"].as_array().unwrap() {
+        let name = rec["name"].as_str().unwrap();
+        if rec["record_type"] == "TXT" && !name.starts_with("_dmarc.") {
+            dns.txt(name, rec["value"].as_str().unwrap());
+        }
+    }
+    dns.txt("_dmarc.shop.test", "v=DMARC1; p=quarantine");
+    let bimi = "v=BIMI1; l=https://shop.test/logo.svg";
+    dns.txt("default._bimi.shop.test", bimi);
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/domains?domain={SHOP}")));
+    let text = b.text();
+    assert!(text.contains(bimi), "{text}");
+    assert!(text.contains("allows receivers to show the logo"), "{text}");
+
+    b.click(&format!("form[action='/ui/domains/{SHOP}/verify'] button"));
+    let text = b.text();
+    assert!(text.contains("Domain shop.test is now active"), "{text}");
+    assert!(text.contains("✓ as expected"), "{text}");
+    assert!(text.contains("p: quarantine"), "{text}");
+    assert!(text.contains("allowed: true"), "{text}");
+    shot(&b, "verify");
+    assert_eq!(
+        e.get(&format!("/v4/domains/{SHOP}"), ADMIN_KEY)
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["domain"]["state"],
+        "active"
+    );
+}

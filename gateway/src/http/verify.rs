@@ -136,16 +136,40 @@ async fn bimi_json(app: &App, domain: &str, dmarc: Option<&Record>) -> Value {
         .await
         .unwrap_or_default();
     let record = found.iter().find(|v| v.trim_start().starts_with("v=BIMI1"));
-    let allowed = match dmarc {
-        Some(r) => policy::dmarc::bimi_allowed(r),
-        None => Err("BIMI needs a DMARC record at quarantine or reject".into()),
-    };
+    let allowed = bimi_allowed_by(dmarc);
     json!({
         "name": name,
         "record": record,
         "allowed": allowed.is_ok(),
         "why": allowed.err(),
     })
+}
+
+fn bimi_allowed_by(dmarc: Option<&Record>) -> Result<(), String> {
+    match dmarc {
+        Some(r) => policy::dmarc::bimi_allowed(r),
+        None => Err("BIMI needs a DMARC record at quarantine or reject".into()),
+    }
+}
+
+/// The BIMI record `domain` publishes, if any, and whether its DMARC
+/// policy lets receivers show the logo (or why not): the dashboard's
+/// checklist shows BIMI when present.
+pub async fn bimi_published(app: &App, domain: &str) -> Option<(String, Result<(), String>)> {
+    let found = crate::dns_check::txt(&app.config.delivery, &format!("default._bimi.{domain}"))
+        .await
+        .ok()?;
+    let record = found
+        .into_iter()
+        .find(|v| v.trim_start().starts_with("v=BIMI1"))?;
+    let dmarc = crate::dns_check::txt(&app.config.delivery, &format!("_dmarc.{domain}"))
+        .await
+        .unwrap_or_default();
+    let parsed = dmarc
+        .iter()
+        .find(|v| v.trim_start().starts_with("v=DMARC1"))
+        .and_then(|t| Record::parse(t).ok());
+    Some((record, bimi_allowed_by(parsed.as_ref())))
 }
 
 /// `PUT /v4/domains/{name}/verify`: looks up SPF, DKIM and DMARC, marks each

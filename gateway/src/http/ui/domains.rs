@@ -1,5 +1,6 @@
 //! Domains: the DNS checklist (SPF, DKIM, DMARC, the return path's MX and
-//! SPF) with what to publish and copy buttons, "verify now" with what each
+//! SPF, and BIMI when the domain publishes it) with what to publish and
+//! copy buttons, "verify now" with what each
 //! record needs, DKIM keys and rotation, and the connection settings with
 //! what each one does.
 
@@ -17,6 +18,9 @@ use crate::http::auth::Admin;
 use crate::http::extract::SmallForm;
 use crate::http::form::Form;
 use crate::store::domains::Domain;
+
+/// How long the page waits for the BIMI lookup.
+const BIMI_LOOKUP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A record's short name, and what it is for.
 fn purpose(role: Role) -> (&'static str, &'static str) {
@@ -64,6 +68,15 @@ pub async fn get(
     let keys = app.store.dkim_keys(d.id).await?;
     let mut records = crate::dns_records::sending(&app.config, &d.name, &keys);
     records.extend(crate::dns_records::receiving(&app.config, &d.name));
+    // BIMI is the domain's own choice: shown when published. A slow DNS
+    // server does not hold the page up for long.
+    let bimi = tokio::time::timeout(
+        BIMI_LOOKUP,
+        crate::http::verify::bimi_published(&app, &d.name),
+    )
+    .await
+    .ok()
+    .flatten();
     Ok(page(
         Some(&user),
         "Domains",
@@ -77,6 +90,16 @@ pub async fn get(
             p { "State: " strong { (d.state.as_str()) } " (active once SPF and DKIM are found in DNS)." }
             h3 { "DNS records to publish" }
             (records_table(&records))
+            @if let Some((record, allowed)) = &bimi {
+                h3 { "BIMI" }
+                p {
+                    "Published at " code { "default._bimi." (d.name) } ": " code { (record) } ". "
+                    @match allowed {
+                        Ok(()) => { "Your DMARC policy allows receivers to show the logo." }
+                        Err(why) => { "Receivers will not show the logo yet: " (why) "." }
+                    }
+                }
+            }
             @if user.is_account() {
                 form method="post" action={"/ui/domains/" (d.name) "/verify"} {
                     (csrf(&user))
