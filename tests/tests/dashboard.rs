@@ -740,3 +740,67 @@ fn verify_now_finds_the_published_records_and_the_checklist_shows_bimi_when_pres
         "active"
     );
 }
+
+#[test]
+fn the_dmarc_page_lists_the_sources_of_an_ingested_report_with_their_pass_rates() {
+    let Some(b) = Browser::start() else { return };
+    const BOUNCES: &str = "bounces.envoi.test";
+    let dns = envoi_tests::dns::TestDns::start();
+    dns.txt(
+        "_dmarc.shop.test",
+        "v=DMARC1; p=quarantine; pct=25; rua=mailto:dmarc@bounces.envoi.test",
+    );
+    let e = Envoi::start_with(Options {
+        extra_config: format!("[delivery]\n{}\n", dns.config_line()),
+        ..Options::with_bounce_domain(BOUNCES)
+    });
+    e.create_domain(SHOP);
+    // Yesterday's report from one receiver: 90 passing from one address,
+    // 10 failing (and quarantined) from another.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let begin = (now / 86400 - 1) * 86400;
+    let row = |ip: &str, n: u32, r: &str, disposition: &str| {
+        format!("<record><row><source_ip>{ip}</source_ip><count>{n}</count><policy_evaluated><disposition>{disposition}</disposition><dkim>{r}</dkim><spf>{r}</spf></policy_evaluated></row><identifiers><header_from>shop.test</header_from></identifiers></record>")
+    };
+    let report = format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>google.com</org_name><email>noreply-dmarc-support@google.com</email><report_id>d-1</report_id><date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata><policy_published><domain>shop.test</domain><p>quarantine</p><pct>25</pct></policy_published>{}{}</feedback>\r\n",
+        begin + 86399,
+        row("192.0.2.10", 90, "pass", "none"),
+        row("198.51.100.7", 10, "fail", "quarantine"),
+    );
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.inbound_port.unwrap());
+    assert!(c.cmd("EHLO mx.google.test").starts_with("250"));
+    let reply = c.submit("", &format!("dmarc@{BOUNCES}"), report.as_bytes());
+    assert!(reply.starts_with("250"), "{reply}");
+
+    sign_in(&b, &e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/dmarc?domain={SHOP}")));
+    let text = b.text();
+    assert!(!text.contains("No aggregate report yet"), "{text}");
+    // The ramp reads the report: it stays, and says which source fails.
+    assert!(text.contains("stay at quarantine; pct=25"), "{text}");
+    assert!(text.contains("198.51.100.7 (10 of 10 failing)"), "{text}");
+    let rows = b.script(
+        "return [...document.querySelectorAll('tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' ').trim());",
+    );
+    let rows: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("192.0.2.10 90 100") && r.ends_with("0 / 0")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("198.51.100.7 10 0") && r.ends_with("10 / 0")),
+        "{rows:?}"
+    );
+    shot(&b, "dmarc-sources");
+}
