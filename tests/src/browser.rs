@@ -210,6 +210,45 @@ impl Browser {
         path
     }
 
+    /// Signs in to `e`'s dashboard with `key`, as a person does: the
+    /// dashboard sends them to the sign-in page first.
+    pub fn sign_in(&self, e: &crate::Envoi, key: &str) {
+        self.goto(&e.url("/ui/"));
+        assert!(
+            self.url().contains("/ui/login"),
+            "not sent to sign in: {}",
+            self.url()
+        );
+        self.fill("key", key);
+        self.click("form.signin button[type=submit]");
+    }
+
+    /// A view's screenshot as a test artefact, and for README when
+    /// blessing (`ENVOI_BLESS=1` copies it to `docs/screenshots/`).
+    pub fn shot(&self, name: &str) {
+        let path = self.screenshot(name);
+        if std::env::var_os("ENVOI_BLESS").is_some() {
+            let docs = crate::workspace_root().join("docs/screenshots");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::copy(&path, docs.join(format!("{name}.png"))).unwrap();
+        }
+    }
+
+    /// What axe-core (`axe`: its `axe.min.js`) finds against WCAG 2.1 A
+    /// and AA on the current page: each violation's rule, impact, help and
+    /// the elements concerned.
+    pub fn accessibility_violations(&self, axe: &str) -> Vec<Value> {
+        let js = format!(
+            "{axe}\n;return axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
+             .then(r => r.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help, \
+             nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}})));"
+        );
+        match self.script(&js) {
+            Value::Array(v) => v,
+            other => panic!("axe gave no list: {other}"),
+        }
+    }
+
     pub fn resize(&self, width: u32, height: u32) {
         self.rt
             .block_on(self.c().set_window_size(width, height))

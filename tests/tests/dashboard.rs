@@ -17,27 +17,6 @@ fn envoi() -> Envoi {
     e
 }
 
-fn sign_in(b: &Browser, e: &Envoi, key: &str) {
-    b.goto(&e.url("/ui/"));
-    assert!(
-        b.url().contains("/ui/login"),
-        "not sent to sign in: {}",
-        b.url()
-    );
-    b.fill("key", key);
-    b.click("form.signin button[type=submit]");
-}
-
-/// A view's screenshot as a test artefact, and for README when blessing.
-fn shot(b: &Browser, name: &str) {
-    let path = b.screenshot(name);
-    if std::env::var_os("ENVOI_BLESS").is_some() {
-        let docs = workspace_root().join("docs/screenshots");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(&path, docs.join(format!("{name}.png"))).unwrap();
-    }
-}
-
 #[test]
 fn the_account_key_signs_in_and_sees_every_domain() {
     let Some(b) = Browser::start() else { return };
@@ -46,7 +25,7 @@ fn the_account_key_signs_in_and_sees_every_domain() {
     for to in ["ada@example.org", "bob@example.org", "eve@example.net"] {
         e.send(NEWS, to, &[]);
     }
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     assert!(b.url().ends_with("/ui/"), "{}", b.url());
     let text = b.text();
     for needle in [
@@ -61,14 +40,14 @@ fn the_account_key_signs_in_and_sees_every_domain() {
         assert!(text.contains(needle), "overview lacks {needle:?}:\n{text}");
     }
     assert!(b.html().contains("<svg class=\"chart\""), "no chart");
-    shot(&b, "overview");
+    b.shot("overview");
 }
 
 #[test]
 fn a_wrong_key_gets_the_sign_in_page_again_with_why() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, "not-a-key");
+    b.sign_in(&e, "not-a-key");
     assert!(b.url().contains("/ui/login"), "{}", b.url());
     assert!(b.text().contains("That key is not valid"), "{}", b.text());
     b.goto(&e.url("/ui/keys"));
@@ -85,7 +64,7 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
     let e = envoi();
     let id = e.send(SHOP, "ada@example.org", &[("o:tag", "receipt")]);
     e.wait_event(SHOP, "event=accepted", Duration::from_secs(10));
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url("/ui/logs"));
     b.select("domain", SHOP);
     b.fill("recipient", "ada@example.org");
@@ -96,7 +75,7 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
         "{text}"
     );
     assert!(text.contains("tags: receipt"), "{text}");
-    shot(&b, "logs");
+    b.shot("logs");
     b.follow("Timeline");
     let text = b.text();
     assert!(
@@ -104,7 +83,7 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
         "the timeline lacks the Message-ID:\n{text}"
     );
     assert!(text.contains("accepted"), "{text}");
-    shot(&b, "timeline-deferred");
+    b.shot("timeline-deferred");
     b.follow("View the MIME");
     let mime = b.text();
     assert!(
@@ -117,7 +96,7 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
 fn a_suppression_added_then_removed_in_the_dashboard_is_seen_by_the_api() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}&list=unsubscribes")));
     b.fill("address", "gone@example.org");
     b.fill("tag", "newsletter");
@@ -131,7 +110,7 @@ fn a_suppression_added_then_removed_in_the_dashboard_is_seen_by_the_api() {
     let api = format!("/v3/{SHOP}/unsubscribes/gone@example.org");
     let one = expect_json(e.get(&api, ADMIN_KEY).send().unwrap(), 200);
     assert_eq!(one["tags"], serde_json::json!(["newsletter"]));
-    shot(&b, "suppressions");
+    b.shot("suppressions");
 
     b.click("form.inline button[aria-label='Remove gone@example.org']");
     assert!(
@@ -149,9 +128,9 @@ fn rotating_a_key_shows_the_new_secret_once_and_the_old_one_stops() {
     let old = e.sending_key(SHOP);
     // A secret is `{32 hex}-{key id}`.
     let id = old[33..].to_string();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url("/ui/keys"));
-    shot(&b, "keys");
+    b.shot("keys");
     b.select(&format!("grace-{id}"), "0s");
     b.click(&format!("form[action='/ui/keys/{id}/rotate'] button"));
     let text = b.text();
@@ -191,7 +170,7 @@ fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
     let key = e.sending_key(SHOP);
-    sign_in(&b, &e, &key);
+    b.sign_in(&e, &key);
     let text = b.text();
     assert!(text.contains(SHOP) && !text.contains(NEWS), "{text}");
     assert!(text.contains("read-only"), "{text}");
@@ -213,7 +192,7 @@ fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
             "{path} answered:\n{text}"
         );
     }
-    shot(&b, "forbidden");
+    b.shot("forbidden");
     b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}")));
     assert!(
         !b.html().contains("/ui/suppressions/add"),
@@ -225,7 +204,7 @@ fn a_domain_key_sees_its_domain_read_only_and_nothing_else() {
 fn a_form_post_without_its_csrf_token_is_refused_and_changes_nothing() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     let session = b.cookie("envoi_ui").expect("signed in");
     let client = reqwest::blocking::Client::new();
     for csrf in [None, Some("0123456789abcdef0123456789abcdef")] {
@@ -255,7 +234,7 @@ fn no_page_requests_anything_from_another_origin() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
     e.send(SHOP, "ada@example.org", &[]);
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     let origin = e.url("");
     for path in [
         "/ui/",
@@ -280,7 +259,7 @@ fn no_page_requests_anything_from_another_origin() {
 fn pages_fit_a_phone_screen() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.resize(390, 844);
     for path in ["/ui/", "/ui/logs", "/ui/suppressions"] {
         b.goto(&e.url(path));
@@ -293,14 +272,14 @@ fn pages_fit_a_phone_screen() {
         );
     }
     b.goto(&e.url("/ui/"));
-    shot(&b, "overview-phone");
+    b.shot("overview-phone");
 }
 
 #[test]
 fn the_domains_page_shows_what_to_publish_and_changes_connection_settings() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/domains?domain={SHOP}")));
     let text = b.text();
     for needle in [
@@ -316,7 +295,7 @@ fn the_domains_page_shows_what_to_publish_and_changes_connection_settings() {
             "the domains page lacks {needle:?}:\n{text}"
         );
     }
-    shot(&b, "domains");
+    b.shot("domains");
     b.select("require_tls", "true");
     b.click(&format!(
         "form[action='/ui/domains/{SHOP}/connection'] button"
@@ -341,17 +320,17 @@ fn the_queue_shows_waiting_mail_by_destination_and_a_domain_key_only_its_own() {
     let e = envoi();
     e.send(SHOP, "ada@example.org", &[]);
     e.send(NEWS, "bob@example.net", &[]);
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url("/ui/queue"));
     let text = b.text();
     assert!(
         text.contains("example.org") && text.contains("example.net"),
         "{text}"
     );
-    shot(&b, "queue");
+    b.shot("queue");
     let key = e.sending_key(SHOP);
     b.click("form.signout button");
-    sign_in(&b, &e, &key);
+    b.sign_in(&e, &key);
     b.goto(&e.url("/ui/queue"));
     let text = b.text();
     assert!(
@@ -365,7 +344,7 @@ fn smtp_credentials_made_in_the_dashboard_log_in_show_their_last_use_change_pass
 ) {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url("/ui/keys"));
     b.fill(&format!("login-{SHOP}"), "app");
     b.click(&format!("form[action='/ui/credentials/{SHOP}'] button"));
@@ -437,7 +416,7 @@ fn the_dmarc_page_shows_the_published_step_and_what_comes_next() {
         ..Options::default()
     });
     e.create_domain(SHOP);
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/dmarc?domain={SHOP}")));
     let text = b.text();
     for needle in [
@@ -451,7 +430,7 @@ fn the_dmarc_page_shows_the_published_step_and_what_comes_next() {
             "the DMARC page lacks {needle:?}:\n{text}"
         );
     }
-    shot(&b, "dmarc");
+    b.shot("dmarc");
 }
 
 #[test]
@@ -481,7 +460,7 @@ fn a_delivery_shows_in_its_timeline_with_the_mx_tls_version_and_certificate_chec
     e.create_domain(SHOP);
     let id = e.send(SHOP, "ada@dest.test", &[]);
     e.wait_event(SHOP, "event=delivered", Duration::from_secs(30));
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/logs/{SHOP}/message?id={id}")));
     let text = b.text();
     for needle in [
@@ -496,7 +475,7 @@ fn a_delivery_shows_in_its_timeline_with_the_mx_tls_version_and_certificate_chec
             "the timeline lacks {needle:?}:\n{text}"
         );
     }
-    shot(&b, "timeline");
+    b.shot("timeline");
 }
 
 #[test]
@@ -514,7 +493,7 @@ fn the_webhooks_page_shows_each_events_urls_and_the_calls_being_retried() {
     );
     e.send(SHOP, "ada@example.org", &[]);
     e.wait_event(SHOP, "event=failed", Duration::from_secs(30));
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         b.goto(&e.url(&format!("/ui/webhooks?domain={SHOP}")));
@@ -532,14 +511,14 @@ fn the_webhooks_page_shows_each_events_urls_and_the_calls_being_retried() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    shot(&b, "webhooks");
+    b.shot("webhooks");
 }
 
 #[test]
 fn an_import_over_the_form_limit_says_to_split_the_file() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     let session = b.cookie("envoi_ui").expect("signed in");
     b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}")));
     let csrf = b.script("return document.querySelector('input[name=csrf]').value;");
@@ -569,7 +548,7 @@ fn queue_actions_hold_release_retry_now_and_drop_with_a_reason_recorded_as_event
     e.send(SHOP, "ada@example.org", &[]);
     // The test relay refuses connections: the destination is held as unreachable.
     e.wait_event(SHOP, "event=failed", Duration::from_secs(30));
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url("/ui/queue"));
     let text = b.text();
     assert!(
@@ -581,7 +560,7 @@ fn queue_actions_hold_release_retry_now_and_drop_with_a_reason_recorded_as_event
     let text = b.text();
     assert!(text.contains("example.org is held"), "{text}");
     assert!(text.contains("by an operator"), "{text}");
-    shot(&b, "queue-held");
+    b.shot("queue-held");
     b.click("form[action='/ui/queue/example.org/release'] button");
     let text = b.text();
     assert!(text.contains("example.org is released"), "{text}");
@@ -631,7 +610,7 @@ fn a_domain_key_gets_no_queue_actions_and_its_posts_are_refused() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
     e.send(SHOP, "ada@example.org", &[]);
-    sign_in(&b, &e, &e.sending_key(SHOP));
+    b.sign_in(&e, &e.sending_key(SHOP));
     b.goto(&e.url("/ui/queue"));
     assert!(b.html().contains("example.org"));
     assert!(
@@ -670,7 +649,7 @@ fn a_finished_webhook_call_is_in_the_history_and_replays_the_same_event() {
     );
     e.send(SHOP, "ada@example.org", &[]);
     let first = hooks.wait_for("temp", 1, Duration::from_secs(30));
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     // The history is written once the call's result is recorded.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -684,7 +663,7 @@ fn a_finished_webhook_call_is_in_the_history_and_replays_the_same_event() {
     let text = b.text();
     assert!(text.contains("Calls made"), "{text}");
     assert!(text.contains("delivered"), "{text}");
-    shot(&b, "webhooks-history");
+    b.shot("webhooks-history");
     b.click("form[action*='/replay/'] button");
     assert!(b.text().contains("Replayed"), "{}", b.text());
     let calls = hooks.wait_for("temp", 2, Duration::from_secs(15));
@@ -718,7 +697,7 @@ fn verify_now_finds_the_published_records_and_the_checklist_shows_bimi_when_pres
     dns.txt("_dmarc.shop.test", "v=DMARC1; p=quarantine");
     let bimi = "v=BIMI1; l=https://shop.test/logo.svg";
     dns.txt("default._bimi.shop.test", bimi);
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/domains?domain={SHOP}")));
     let text = b.text();
     assert!(text.contains(bimi), "{text}");
@@ -730,7 +709,7 @@ fn verify_now_finds_the_published_records_and_the_checklist_shows_bimi_when_pres
     assert!(text.contains("✓ as expected"), "{text}");
     assert!(text.contains("p: quarantine"), "{text}");
     assert!(text.contains("allowed: true"), "{text}");
-    shot(&b, "verify");
+    b.shot("verify");
     assert_eq!(
         e.get(&format!("/v4/domains/{SHOP}"), ADMIN_KEY)
             .send()
@@ -776,7 +755,7 @@ fn the_dmarc_page_lists_the_sources_of_an_ingested_report_with_their_pass_rates(
     let reply = c.submit("", &format!("dmarc@{BOUNCES}"), report.as_bytes());
     assert!(reply.starts_with("250"), "{reply}");
 
-    sign_in(&b, &e, ADMIN_KEY);
+    b.sign_in(&e, ADMIN_KEY);
     b.goto(&e.url(&format!("/ui/dmarc?domain={SHOP}")));
     let text = b.text();
     assert!(!text.contains("No aggregate report yet"), "{text}");
@@ -802,5 +781,5 @@ fn the_dmarc_page_lists_the_sources_of_an_ingested_report_with_their_pass_rates(
             .any(|r| r.starts_with("198.51.100.7 10 0") && r.ends_with("10 / 0")),
         "{rows:?}"
     );
-    shot(&b, "dmarc-sources");
+    b.shot("dmarc-sources");
 }

@@ -43,6 +43,8 @@ pub fn router() -> Router<App> {
         .route("/ui/login", get(signin::form).post(signin::submit))
         .route("/ui/logout", post(signin::logout))
         .route("/ui/assets/{name}", get(asset))
+        // Any other path under /ui/ is a page that says so, not a bare 404.
+        .route("/ui/{*rest}", axum::routing::any(no_such_page))
         .route("/ui/domains", get(domains::get))
         .route("/ui/domains/{domain}/reinstate", post(overview::reinstate))
         .route("/ui/domains/{domain}/verify", post(domains::verify))
@@ -179,6 +181,12 @@ impl FromRequestParts<App> for Flash {
     async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, Self::Rejection> {
         Ok(Flash(Flash::read(&parts.headers)))
     }
+}
+
+async fn no_such_page() -> page::Refusal {
+    page::Refusal::NotFound(
+        "There is no such page in the dashboard: use the navigation above, or start from the overview.".into(),
+    )
 }
 
 /// The stylesheet and script, compiled in.
