@@ -31,3 +31,10 @@ CREATE INDEX webhook_history_domain ON webhook_history (domain_id, finished_at);
 CREATE INDEX webhook_history_finished ON webhook_history (finished_at);
 -- When a credential last logged in (refreshed at most once a minute).
 ALTER TABLE smtp_credentials ADD COLUMN last_used_at BIGINT;
+-- Dashboard sessions signed out before their end: the cookie (which needs
+-- no table to be checked) stops working at sign-out even where a copy of
+-- it is left. Kept until the session would have ended anyway (seconds).
+CREATE TABLE ui_signed_out (
+    nonce   TEXT PRIMARY KEY,
+    ends_at BIGINT NOT NULL
+);

@@ -44,6 +44,35 @@ fn the_account_key_signs_in_and_sees_every_domain() {
 }
 
 #[test]
+fn signing_out_ends_the_session_even_for_a_copy_of_its_cookie() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    b.sign_in(&e, ADMIN_KEY);
+    let copied = b.cookie("envoi_ui").expect("signed in");
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = || {
+        client
+            .get(e.url("/ui/keys"))
+            .header("cookie", format!("envoi_ui={copied}"))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(get().status(), 200, "the copy works while signed in");
+    b.click("form.signout button");
+    assert!(b.url().contains("/ui/login"), "{}", b.url());
+    let after = get();
+    assert_ne!(
+        after.status(),
+        200,
+        "a copy of a signed-out cookie still works"
+    );
+    assert!(!after.text().unwrap().contains("API keys"));
+}
+
+#[test]
 fn a_wrong_key_gets_the_sign_in_page_again_with_why() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod suppressions;
 pub mod templates;
+pub mod ui_sessions;
 pub mod webhook_history;
 pub mod webhooks;
 

@@ -1,8 +1,9 @@
 //! The dashboard's sign-in session: a cookie that names the key signed in
 //! with, when, and when last seen, under a MAC from the master key. It holds
-//! no secret and needs no table, so any node of a cluster takes it; it is
-//! bound to the key's current secret hash, so rotating or deleting the key
-//! ends every session made with it.
+//! no secret and is checked without a session table, so any node of a
+//! cluster takes it; it is bound to the key's current secret hash, so
+//! rotating or deleting the key ends every session made with it. A sign-out
+//! is written down (`store::ui_sessions`) so a copy of the cookie stops too.
 //!
 //! Each form carries a CSRF token derived from the session's nonce; the
 //! cookie is `HttpOnly`, `SameSite=Strict`, and `Secure` when
@@ -177,6 +178,15 @@ pub async fn current(app: &App, headers: &HeaderMap) -> Option<(User, Option<Str
     let key = app.store.api_key(&session.key_id).await.ok()??;
     let good: bool = mac(app, &session.payload(), &key).ct_eq(&tag[..]).into();
     if !good || key.expires_at.is_some_and(|t| t <= now_micros()) {
+        return None;
+    }
+    // A store that cannot say counts as signed out: the safe side.
+    if app
+        .store
+        .session_signed_out(&session.nonce)
+        .await
+        .unwrap_or(true)
+    {
         return None;
     }
     let refresh = (now - session.seen >= REFRESH).then(|| {

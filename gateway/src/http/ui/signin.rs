@@ -151,6 +151,16 @@ pub async fn submit(
 
 pub async fn logout(State(app): State<App>, Posted { user, .. }: Posted) -> Response {
     tracing::info!(key_id = %user.key.id, "dashboard sign-out");
+    // The cookie is cleared below; a copy of it must stop working too.
+    let ends_at = user.session.issued + super::session::MAX_AGE;
+    let now = crate::store::now_micros() / 1_000_000;
+    if let Err(e) = app
+        .store
+        .sign_out_session(&user.session.nonce, ends_at, now)
+        .await
+    {
+        tracing::error!(error = %e, "could not record the sign-out: the session lives until it expires");
+    }
     let mut res = Redirect::to("/ui/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, "")) {
         res.headers_mut().append(header::SET_COOKIE, v);
