@@ -122,6 +122,47 @@ fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
 }
 
 #[test]
+fn logs_page_back_through_older_events_without_skipping_or_repeating_one() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    // One message to 130 recipients: 130 `accepted` events, one per recipient.
+    let to: Vec<String> = (0..130).map(|i| format!("r{i}@example.org")).collect();
+    e.send(SHOP, &to.join(", "), &[]);
+    b.sign_in(&e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/logs?domain={SHOP}&event=accepted")));
+    let recipients = |b: &Browser| -> Vec<String> {
+        let v = b.script(
+            "return [...document.querySelectorAll('table.events tbody tr td:nth-child(3)')].map(td => td.innerText);",
+        );
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut seen = recipients(&b);
+    assert_eq!(seen.len(), 100, "a page is 100 events");
+    b.follow("Older events");
+    assert!(
+        b.url().contains("event=accepted"),
+        "the search is kept: {}",
+        b.url()
+    );
+    let older = recipients(&b);
+    assert_eq!(older.len(), 30);
+    assert!(
+        !b.html().contains("Older events"),
+        "the last page has no older link"
+    );
+    seen.extend(older);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 130, "every event once");
+    b.goto(&e.url(&format!("/ui/logs?domain={SHOP}&after=yesterday")));
+    assert!(b.text().contains("is not a page of events"), "{}", b.text());
+}
+
+#[test]
 fn a_suppression_added_then_removed_in_the_dashboard_is_seen_by_the_api() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();

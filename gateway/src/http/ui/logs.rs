@@ -111,12 +111,37 @@ pub async fn search(
             query.push((name.to_string(), api_time(v)));
         }
     }
-    query.push(("limit".into(), "100".into()));
+    // The search as asked, for the "older" link (the domain and the form's
+    // own fields, before the API's conversions).
+    let mut again: Vec<(&str, String)> = vec![("domain", d.name.clone())];
+    for name in ["recipient", "message-id", "event", "tags", "begin", "end"] {
+        if let Some(v) = asked.get(name).filter(|v| !v.is_empty()) {
+            again.push((name, v.to_string()));
+        }
+    }
+    query.push(("limit".into(), PAGE.to_string()));
     let encoded: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&query)
         .finish();
-    let q = crate::http::events::query_from(&Form::from_query(Some(&encoded))?)?;
+    let mut q = crate::http::events::query_from(&Form::from_query(Some(&encoded))?)?;
+    // A page further back starts after the last event of the one before:
+    // the API's own (time, id) cursor, so no event is skipped or repeated.
+    q.after = match asked.get("after") {
+        Some(a) => Some(cursor(a)?),
+        None => None,
+    };
     let rows = app.store.events(d.id, &q).await?;
+    let older = (rows.len() as i64 == PAGE)
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| {
+            let mut pairs = again.clone();
+            pairs.push(("after", format!("{}.{}", last.ts, last.id)));
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            format!("/ui/logs?{query}")
+        });
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
         items.push((r.ts, view(&r.data)?));
@@ -168,10 +193,26 @@ pub async fn search(
                         }
                     }
                 }
-                p.hint { "The 100 most recent matches; narrow the search to see others." }
+                @if let Some(href) = &older {
+                    p { a href=(href) { "Older events" } }
+                }
             }
         },
     ))
+}
+
+/// Events per page.
+const PAGE: i64 = 100;
+
+/// `after=<time>.<id>`, as the "older" link writes it.
+fn cursor(raw: &str) -> Result<(i64, i64), Refusal> {
+    raw.split_once('.')
+        .and_then(|(t, i)| Some((t.parse().ok()?, i.parse().ok()?)))
+        .ok_or_else(|| {
+            Refusal::BadRequest(format!(
+                "after={raw:?} is not a page of events: follow the \"Older events\" link, or search again."
+            ))
+        })
 }
 
 fn urlencode(s: &str) -> String {
