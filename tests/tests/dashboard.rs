@@ -585,30 +585,62 @@ fn the_webhooks_page_shows_each_events_urls_and_the_calls_being_retried() {
 }
 
 #[test]
-fn an_import_over_the_form_limit_says_to_split_the_file() {
+fn a_csv_import_of_a_few_mib_is_taken_and_one_over_25_mb_is_told_to_split() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
     b.sign_in(&e, ADMIN_KEY);
     let session = b.cookie("envoi_ui").expect("signed in");
     b.goto(&e.url(&format!("/ui/suppressions?domain={SHOP}")));
     let csrf = b.script("return document.querySelector('input[name=csrf]').value;");
-    let big = "address\n".to_string() + &"someone@example.org\n".repeat(60_000);
-    let form = reqwest::blocking::multipart::Form::new()
-        .text("csrf", csrf.as_str().unwrap().to_string())
-        .text("domain", SHOP)
-        .text("list", "bounces")
-        .part(
-            "file",
-            reqwest::blocking::multipart::Part::text(big).file_name("big.csv"),
-        );
-    let r = reqwest::blocking::Client::new()
-        .post(e.url("/ui/suppressions/import"))
-        .header("cookie", format!("envoi_ui={session}"))
-        .multipart(form)
-        .send()
+    let csrf = csrf.as_str().unwrap().to_string();
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap();
+    let post = |csv: String| {
+        let form = reqwest::blocking::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("domain", SHOP)
+            .text("list", "bounces")
+            .part(
+                "file",
+                reqwest::blocking::multipart::Part::text(csv).file_name("list.csv"),
+            );
+        client
+            .post(e.url("/ui/suppressions/import"))
+            .header("cookie", format!("envoi_ui={session}"))
+            .multipart(form)
+            .send()
+            .unwrap()
+    };
+    let huge = "address\n".to_string() + &"someone@example.org\n".repeat(1_400_000);
+    let r = post(huge);
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("split the CSV file"));
+    // 60,000 addresses, 1.6 MB: over the 1 MiB of other forms, imported.
+    let many: String = (0..60_000)
+        .map(|i| format!("user{i}@example.org\n"))
+        .collect();
+    let r = post(format!("address\n{many}"));
+    assert_eq!(r.status(), 303);
+    let page = expect_json(
+        e.get(&format!("/v3/{SHOP}/bounces?limit=1"), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        e.get(
+            &format!("/v3/{SHOP}/bounces/user59999@example.org"),
+            ADMIN_KEY
+        )
+        .send()
+        .unwrap()
+        .status(),
+        200,
+        "the last line is in the list"
+    );
 }
 
 #[test]

@@ -155,6 +155,76 @@ fn bad_additions_are_refused_and_change_nothing() {
     );
 }
 
+fn import(e: &Envoi, table: &str, csv: &str) -> reqwest::blocking::Response {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::text(csv.to_string()).file_name("list.csv"),
+    );
+    e.post(&format!("{}/import", path(table)), ADMIN_KEY)
+        .multipart(form)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn a_csv_file_imports_into_a_list_with_mailguns_202() {
+    let e = envoi();
+    let r = import(
+        &e,
+        "bounces",
+        "address,code,error\nA@example.org,550,No such user\nb@example.org,,\n",
+    );
+    let body = expect_json(r, 202);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("file uploaded successfully"));
+    assert_eq!(body["imported"], 2);
+    let a = expect_json(
+        e.get(&format!("{}/a@example.org", path("bounces")), ADMIN_KEY)
+            .send()
+            .unwrap(),
+        200,
+    );
+    assert_eq!(
+        (a["code"].as_str(), a["error"].as_str()),
+        (Some("550"), Some("No such user"))
+    );
+    let r = import(
+        &e,
+        "unsubscribes",
+        "address,tags\nc@example.org,promo;news\n",
+    );
+    expect_json(r, 202);
+    let c = expect_json(
+        e.get(
+            &format!("{}/c@example.org", path("unsubscribes")),
+            ADMIN_KEY,
+        )
+        .send()
+        .unwrap(),
+        200,
+    );
+    assert_eq!(c["tags"], json!(["promo", "news"]));
+}
+
+#[test]
+fn a_bad_csv_file_is_refused_with_its_line_and_imports_nothing() {
+    let e = envoi();
+    let r = import(&e, "bounces", "address\nok@example.org\nnot an address\n");
+    expect_error(r, 400, &["line 3"]);
+    let r = import(&e, "bounces", "email\nok@example.org\n");
+    expect_error(r, 400, &["address column"]);
+    let r = e
+        .post(&format!("{}/import", path("bounces")), ADMIN_KEY)
+        .form(&[("address", "ok@example.org")])
+        .send()
+        .unwrap();
+    expect_error(r, 400, &["file"]);
+    let list = expect_json(e.get(&path("bounces"), ADMIN_KEY).send().unwrap(), 200);
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+}
+
 #[test]
 fn lists_page_forwards_and_back_with_absolute_urls() {
     let e = envoi();

@@ -23,6 +23,7 @@ pub mod server;
 pub mod shield;
 mod stats;
 mod suppressions;
+mod suppressions_import;
 mod templates;
 pub mod ui;
 pub(crate) mod unserved;
@@ -179,6 +180,10 @@ pub fn router(app: App) -> Router {
             get(suppressions::list)
                 .post(suppressions::add)
                 .delete(suppressions::clear),
+        )
+        .route(
+            "/v3/{domain}/{table}/import",
+            post(suppressions_import::import),
         )
         .route(
             "/v3/{domain}/{table}/{address}",

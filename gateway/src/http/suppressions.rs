@@ -22,7 +22,7 @@ use crate::time::{parse_api_time, rfc2822};
 /// Mailgun's bulk add limit.
 const MAX_BATCH: usize = 1000;
 
-fn list_of(domain: &str, table: &str) -> ApiResult<List> {
+pub(super) fn list_of(domain: &str, table: &str) -> ApiResult<List> {
     match table {
         "bounces" => Ok(List::Bounce),
         "unsubscribes" => Ok(List::Unsubscribe),
@@ -37,7 +37,7 @@ fn list_of(domain: &str, table: &str) -> ApiResult<List> {
     }
 }
 
-fn table(list: List) -> &'static str {
+pub(super) fn table(list: List) -> &'static str {
     match list {
         List::Bounce => "bounces",
         List::Unsubscribe => "unsubscribes",
@@ -188,7 +188,7 @@ struct JsonItem {
     created_at: Option<Value>,
 }
 
-fn new_item(
+pub(super) fn new_item(
     list: List,
     address: &str,
     code: Option<String>,

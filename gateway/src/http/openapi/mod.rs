@@ -89,6 +89,7 @@ use utoipa::{Modify, OpenApi};
         super::suppressions::clear,
         super::suppressions::get_one,
         super::suppressions::remove,
+        super::suppressions_import::import,
     ),
     modifiers(&Auth),
     tags(

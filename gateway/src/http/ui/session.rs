@@ -236,27 +236,32 @@ impl axum::extract::OptionalFromRequestParts<App> for User {
 }
 
 /// A form posted by a signed-in user with the session's CSRF token: any
-/// other post is refused before anything is done.
-pub struct Posted {
+/// other post is refused before anything is done. At most `LIMIT` bytes
+/// (1 MiB; a CSV import takes more).
+pub struct Posted<const LIMIT: usize = { 1 << 20 }> {
     pub user: User,
     pub form: Form,
 }
 
-impl FromRequest<App> for Posted {
+impl<const LIMIT: usize> FromRequest<App> for Posted<LIMIT> {
     type Rejection = Refusal;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, Refusal> {
         let (mut parts, body) = req.into_parts();
         let user = User::from_request_parts(&mut parts, app).await?;
-        let form = crate::http::small_form(&parts.headers, body, None)
+        let bytes = crate::http::read_body(&parts.headers, body, LIMIT)
             .await
             .map_err(|e| match e {
                 // read_body's text names the message size limit: not this.
-                crate::http::error::ApiError::TooLarge(_) => Refusal::BadRequest(
-                    "This form is larger than the 1 MiB a dashboard form may be: split the CSV file into smaller ones and import each.".into(),
-                ),
+                crate::http::error::ApiError::TooLarge(_) => Refusal::BadRequest(format!(
+                    "This form is larger than the {} MiB it may be: split the CSV file into smaller ones and import each.",
+                    LIMIT >> 20
+                )),
                 other => Refusal::BadRequest(other.to_string()),
             })?;
+        let form = crate::http::form::parse_form(&parts.headers, bytes, None)
+            .await
+            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
         let sent = form.get("csrf").unwrap_or("");
         if !bool::from(sent.as_bytes().ct_eq(user.csrf.as_bytes())) {
             return Err(Refusal::Forbidden(

@@ -234,10 +234,14 @@ fn done(
     }
 }
 
-/// CSV rows to the API's JSON items, 1000 at a time (its batch limit).
+/// What the import form may carry: the API's 25 MB file, and the form.
+const IMPORT_FORM: usize = crate::http::suppressions_import::IMPORT_BODY + (64 << 10);
+
+/// A CSV file into a list, as `POST /v3/{domain}/{table}/import` takes it:
+/// every line checked before any is written.
 pub async fn import(
     State(app): State<App>,
-    Posted { user, form }: Posted,
+    Posted { user, form }: Posted<IMPORT_FORM>,
 ) -> Result<Response, Refusal> {
     let (target, table) = target(&app, &user, &form).await?;
     let name = target.domain.name.clone();
@@ -245,85 +249,21 @@ pub async fn import(
     let Some(file) = form.files("file").next() else {
         return Ok(Flash::redirect(&to, false, "Choose a CSV file to import."));
     };
-    let items = match parse_csv(&file.data) {
-        Ok(items) => items,
-        Err(e) => return Ok(Flash::redirect(&to, false, &e)),
+    let list = crate::http::suppressions::list_of(&name, table)?;
+    let imported = match crate::http::suppressions_import::parse_csv(list, &file.data) {
+        Ok(items) => crate::http::suppressions_import::store(&app, target.domain.id, list, &items)
+            .await
+            .map(|()| items.len()),
+        Err(e) => Err(e),
     };
-    let total = items.len();
-    for chunk in items.chunks(1000) {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let body = serde_json::to_vec(chunk).unwrap_or_default();
-        let t = AdminDomain {
-            who: target.who.clone(),
-            domain: target.domain.clone(),
-        };
-        let answer = crate::http::suppressions::add(
-            State(app.clone()),
-            headers,
-            t,
-            Path((name.clone(), table.to_string())),
-            RawQuery(None),
-            Body::from(body),
-        )
-        .await;
-        if let Err(e) = answer {
-            return Ok(Flash::redirect(
-                &to,
-                false,
-                &format!("The import stopped: {e}"),
-            ));
-        }
-    }
-    Ok(Flash::redirect(
-        &to,
-        true,
-        &format!("{total} address(es) imported into {table}."),
-    ))
-}
-
-/// A CSV file with a header line as JSON items; `tags` split on `;` or `,`.
-pub fn parse_csv(data: &[u8]) -> Result<Vec<serde_json::Value>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(data);
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("The file is not CSV: {e}"))?
-        .iter()
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>();
-    if !headers.iter().any(|h| h == "address") {
-        return Err("The CSV file needs a header line with an address column.".into());
-    }
-    let mut out = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| format!("Line {} of the CSV file: {e}", i + 2))?;
-        let mut item = serde_json::Map::new();
-        for (h, v) in headers.iter().zip(rec.iter()) {
-            if v.is_empty() {
-                continue;
-            }
-            let value = match h.as_str() {
-                "tags" => serde_json::json!(v
-                    .split([';', ','])
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .collect::<Vec<_>>()),
-                "address" | "code" | "error" | "created_at" => serde_json::json!(v),
-                _ => continue,
-            };
-            item.insert(h.clone(), value);
-        }
-        if !item.contains_key("address") {
-            return Err(format!("Line {} of the CSV file has no address.", i + 2));
-        }
-        out.push(serde_json::Value::Object(item));
-    }
-    Ok(out)
+    Ok(match imported {
+        Ok(n) => Flash::redirect(
+            &to,
+            true,
+            &format!("{n} address(es) imported into {table}."),
+        ),
+        Err(e) => Flash::redirect(&to, false, &format!("Nothing was imported: {e}.")),
+    })
 }
 
 pub async fn export(
@@ -377,28 +317,4 @@ pub async fn export(
         bytes,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_csv;
-
-    #[test]
-    fn csv_rows_become_the_apis_items() {
-        let items =
-            parse_csv(b"address,tags,created_at\na@x.test,promo;news,\nb@x.test,,\n").unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0]["tags"], serde_json::json!(["promo", "news"]));
-        assert!(items[1].get("tags").is_none());
-    }
-
-    #[test]
-    fn a_csv_without_addresses_is_refused_with_the_line() {
-        assert!(parse_csv(b"code\n550\n")
-            .unwrap_err()
-            .contains("address column"));
-        assert!(parse_csv(b"address,code\n,550\n")
-            .unwrap_err()
-            .contains("Line 2"));
-    }
 }
