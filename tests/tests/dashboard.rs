@@ -329,16 +329,33 @@ fn no_page_requests_anything_from_another_origin() {
 fn pages_fit_a_phone_screen() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
+    // Some mail, so the queue and logs have rows.
+    e.send(SHOP, "ada@example.org", &[]);
     b.sign_in(&e, ADMIN_KEY);
     b.resize(390, 844);
-    for path in ["/ui/", "/ui/logs", "/ui/suppressions"] {
+    for path in [
+        "/ui/",
+        "/ui/domains",
+        "/ui/logs",
+        "/ui/queue",
+        "/ui/suppressions",
+        "/ui/dmarc",
+        "/ui/webhooks",
+        "/ui/keys",
+        "/ui/audit",
+    ] {
         b.goto(&e.url(path));
         let fits =
             b.script("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+        // What sticks out, for the failure's message.
+        let wide = b.script(
+            "return [...document.querySelectorAll('body *')].filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)\
+             .slice(0, 12).map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));",
+        );
         assert_eq!(
             fits,
             serde_json::json!(true),
-            "{path} scrolls sideways on a phone"
+            "{path} scrolls sideways on a phone: {wide}"
         );
     }
     b.goto(&e.url("/ui/"));
