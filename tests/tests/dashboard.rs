@@ -902,3 +902,41 @@ fn the_dmarc_page_lists_the_sources_of_an_ingested_report_with_their_pass_rates(
     );
     b.shot("dmarc-sources");
 }
+
+#[test]
+fn webhook_urls_set_changed_and_removed_in_the_dashboard_are_what_the_api_shows() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    b.sign_in(&e, ADMIN_KEY);
+    let api = format!("/v3/domains/{SHOP}/webhooks/delivered");
+    let page = format!("/ui/webhooks?domain={SHOP}");
+    let save = format!("form[action='/ui/webhooks/{SHOP}/delivered'] button");
+    b.goto(&e.url(&page));
+    b.fill(
+        "url-delivered",
+        "https://hooks.example.com/a https://hooks.example.com/b",
+    );
+    b.click(&save);
+    let got = expect_json(e.get(&api, ADMIN_KEY).send().unwrap(), 200);
+    assert_eq!(
+        got["webhook"]["urls"],
+        serde_json::json!(["https://hooks.example.com/a", "https://hooks.example.com/b"])
+    );
+    // A bad URL is refused with the API's reason, and changes nothing.
+    b.fill("url-delivered", "ftp://hooks.example.com/");
+    b.click(&save);
+    assert!(b.text().contains("is not a valid url"), "{}", b.text());
+    let got = expect_json(e.get(&api, ADMIN_KEY).send().unwrap(), 200);
+    assert_eq!(got["webhook"]["urls"].as_array().unwrap().len(), 2);
+    b.script("window.confirm = () => true; return null;");
+    b.click(&format!(
+        "form[action='/ui/webhooks/{SHOP}/delivered/delete'] button"
+    ));
+    assert_eq!(e.get(&api, ADMIN_KEY).send().unwrap().status(), 404);
+    b.goto(&e.url("/ui/audit"));
+    let text = b.text();
+    assert!(
+        text.contains("webhook.updated") && text.contains("webhook.deleted"),
+        "{text}"
+    );
+}

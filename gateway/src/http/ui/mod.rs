@@ -61,6 +61,11 @@ pub fn router() -> Router<App> {
         .route("/ui/dmarc", get(dmarc::get))
         .route("/ui/webhooks", get(webhooks::get))
         .route("/ui/webhooks/{domain}/replay/{id}", post(webhooks::replay))
+        .route("/ui/webhooks/{domain}/{kind}", post(webhooks::set))
+        .route(
+            "/ui/webhooks/{domain}/{kind}/delete",
+            post(webhooks::delete),
+        )
         .route("/ui/logs", get(logs::search))
         .route("/ui/logs/{domain}/message", get(logs::timeline))
         .route("/ui/logs/{domain}/mime/{key}", get(logs::mime))

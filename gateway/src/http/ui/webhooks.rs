@@ -1,4 +1,5 @@
-//! Webhooks: the URLs each kind of event is posted to, per domain; the
+//! Webhooks: the URLs each kind of event is posted to, per domain, set or
+//! removed here; the
 //! calls still to make or being retried, with what their last attempt met;
 //! and the history of the calls that are over, each of which may be
 //! replayed. Account key only: a webhook URL may carry the receiver's own
@@ -15,6 +16,7 @@ use crate::app::App;
 use crate::http::form::Form;
 use crate::store::audit::Audit;
 use crate::store::webhook_history::CallOutcome;
+use policy::webhooks::Kind;
 
 /// Finished calls shown, newest first.
 const HISTORY: i64 = 100;
@@ -41,14 +43,30 @@ pub async fn get(
                 button type="submit" { "Show" }
             }
             h2 { "Events posted by " (d.name) }
-            @if hooks.is_empty() {
-                p { "No webhook. Set one with " code { "POST /v3/domains/" (d.name) "/webhooks" } "." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Event" } th scope="col" { "URLs" } } }
-                    tbody {
-                        @for (kind, urls) in &hooks {
-                            tr { td { (kind) } td { @for u in urls { code { (u) } br; } } }
+            p.hint { "Each kind of event is posted to up to 3 URLs, signed with the account's webhook signing key. Separate several URLs with spaces." }
+            table {
+                thead { tr { th scope="col" { "Event" } th scope="col" { "URLs" } th scope="col" { span.visually-hidden { "Change" } } } }
+                tbody {
+                    @for kind in Kind::ALL {
+                        @let urls = hooks.iter().find(|(k, _)| k == kind.as_str()).map(|(_, u)| u.as_slice()).unwrap_or_default();
+                        tr {
+                            td { (kind.as_str()) }
+                            td { @if urls.is_empty() { "none" } @for u in urls { code { (u) } br; } }
+                            td {
+                                form.inline method="post" action={ "/ui/webhooks/" (d.name) "/" (kind.as_str()) } {
+                                    (csrf(&user))
+                                    label.visually-hidden for={ "url-" (kind.as_str()) } { "URLs for " (kind.as_str()) }
+                                    input id={ "url-" (kind.as_str()) } name="urls" type="text" value=(urls.join(" ")) placeholder="https://…";
+                                    button type="submit" { "Save" }
+                                }
+                                @if !urls.is_empty() {
+                                    form.inline.confirm method="post" action={ "/ui/webhooks/" (d.name) "/" (kind.as_str()) "/delete" }
+                                        data-confirm={ "Stop posting " (kind.as_str()) " events?" } {
+                                        (csrf(&user))
+                                        button.danger type="submit" { "Remove" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -139,4 +157,46 @@ pub async fn replay(
         true,
         "Replayed: the call is made again within a second.",
     ))
+}
+
+/// Sets the URLs an event is posted to (account key), as
+/// `PUT /v3/domains/{domain}/webhooks/{id}`.
+pub async fn set(
+    State(app): State<App>,
+    Path((name, kind)): Path<(String, String)>,
+    Posted { user, form }: Posted,
+) -> Result<Response, Refusal> {
+    let target = user.changing(&app, &name).await?;
+    let back = format!("/ui/webhooks?domain={name}");
+    let urls = form.get("urls").unwrap_or("");
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(urls.split_whitespace().map(|u| ("url", u)))
+        .finish();
+    let api_form = Form::from_query(Some(&encoded))?;
+    let answer = crate::http::webhooks::update(
+        State(app),
+        target,
+        Path((name, kind)),
+        crate::http::extract::SmallForm(api_form),
+    )
+    .await;
+    Ok(match answer {
+        Ok(j) => Flash::redirect(&back, true, j.0["message"].as_str().unwrap_or("Saved.")),
+        Err(e) => Flash::redirect(&back, false, &e.to_string()),
+    })
+}
+
+/// Stops posting an event (account key), as `DELETE …/webhooks/{id}`.
+pub async fn delete(
+    State(app): State<App>,
+    Path((name, kind)): Path<(String, String)>,
+    Posted { user, .. }: Posted,
+) -> Result<Response, Refusal> {
+    let target = user.changing(&app, &name).await?;
+    let back = format!("/ui/webhooks?domain={name}");
+    let answer = crate::http::webhooks::remove(State(app), target, Path((name, kind))).await;
+    Ok(match answer {
+        Ok(j) => Flash::redirect(&back, true, j.0["message"].as_str().unwrap_or("Removed.")),
+        Err(e) => Flash::redirect(&back, false, &e.to_string()),
+    })
 }
