@@ -73,6 +73,33 @@ fn signing_out_ends_the_session_even_for_a_copy_of_its_cookie() {
 }
 
 #[test]
+fn sign_in_is_throttled_like_api_keys_after_twenty_wrong_keys() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    let attempt = |key: &str| {
+        b.goto(&e.url("/ui/login"));
+        b.fill("key", key);
+        b.click("form.signin button[type=submit]");
+        b.text()
+    };
+    for i in 0..20 {
+        let text = attempt(&format!("wrong-{i}"));
+        assert!(
+            text.contains("That key is not valid"),
+            "attempt {i}: {text}"
+        );
+    }
+    // Refused now, even with the right key, and the API counts the same.
+    let text = attempt(ADMIN_KEY);
+    assert!(text.contains("Too many wrong keys"), "{text}");
+    assert!(b.url().contains("/ui/login"), "{}", b.url());
+    assert_eq!(
+        e.get("/v4/domains", ADMIN_KEY).send().unwrap().status(),
+        429
+    );
+}
+
+#[test]
 fn a_wrong_key_gets_the_sign_in_page_again_with_why() {
     let Some(b) = Browser::start() else { return };
     let e = envoi();
@@ -722,6 +749,7 @@ fn queue_actions_hold_release_retry_now_and_drop_with_a_reason_recorded_as_event
     for action in ["queue.hold", "queue.release", "queue.retry", "queue.drop"] {
         assert!(text.contains(action), "{action} not audited:\n{text}");
     }
+    b.shot("audit");
 }
 
 #[test]
@@ -782,6 +810,7 @@ fn a_finished_webhook_call_is_in_the_history_and_replays_the_same_event() {
     let text = b.text();
     assert!(text.contains("Calls made"), "{text}");
     assert!(text.contains("delivered"), "{text}");
+    b.script("[...document.querySelectorAll('h2')].pop().scrollIntoView(); return null;");
     b.shot("webhooks-history");
     b.click("form[action*='/replay/'] button");
     assert!(b.text().contains("Replayed"), "{}", b.text());
