@@ -969,3 +969,61 @@ fn webhook_urls_set_changed_and_removed_in_the_dashboard_are_what_the_api_shows(
         "{text}"
     );
 }
+
+#[test]
+fn the_timeline_shows_an_unsubscribe_and_a_complaint_after_delivery() {
+    use envoi_tests::sink::Script;
+    let Some(b) = Browser::start() else { return };
+    const BOUNCES: &str = "bounces.envoi.test";
+    let w = envoi_tests::world::Delivering::start(
+        Script::default(),
+        "",
+        Options::with_bounce_domain(BOUNCES),
+    );
+    w.dns.publish_dkim(&w.e.create_domain(SHOP));
+    let e = &w.e;
+    let id = e.send(SHOP, "alice@dest.test", &[]);
+    let got = w.sink.wait_for(1, Duration::from_secs(30));
+    // The recipient clicks the one-click link (RFC 8058)…
+    let url = got[0].unsubscribe_url();
+    let r = e
+        .client
+        .post(e.url(&url[url.find("/u/").unwrap()..]))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // …and their provider reports a complaint (ARF) to the return path.
+    let arf = format!(
+        "From: feedback@isp.test\r\nTo: {rp}\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"f1\"\r\n\r\n\
+         --f1\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\
+         --f1\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp-fbl/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <alice@dest.test>\r\n\r\n\
+         --f1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: sender@shop.test\r\nTo: alice@dest.test\r\n--f1--\r\n",
+        rp = got[0].mail_from
+    );
+    let (mut c, _) = smtp_client::RawSmtp::connect(e.inbound_port.unwrap());
+    assert!(c.cmd("EHLO mx.dest.test").starts_with("250"));
+    let reply = c.submit("", &got[0].mail_from, arf.as_bytes());
+    assert!(reply.starts_with("250"), "{reply}");
+    e.wait_event(SHOP, "event=complained", Duration::from_secs(30));
+
+    b.sign_in(e, ADMIN_KEY);
+    b.goto(&e.url(&format!("/ui/logs/{SHOP}/message?id={id}")));
+    let events =
+        b.script("return [...document.querySelectorAll('ol.timeline .ev')].map(e => e.innerText);");
+    let events: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for kind in ["accepted", "delivered", "unsubscribed", "complained"] {
+        assert!(
+            events.contains(&kind),
+            "the timeline lacks {kind}: {events:?}"
+        );
+    }
+    b.shot("timeline-complaint");
+}
