@@ -18,12 +18,13 @@ use crate::cluster::Node;
 use crate::store::queue::{Outcome, RecipientUpdate};
 use crate::store::{Result, Store};
 
-/// Drops what waits for `destination` (of sending domain `sender` only,
-/// when given) and no node is delivering; how many recipients.
+/// Drops what waits for `destination` (every destination, when `None`) of
+/// sending domain `sender` (every one, when `None`) and no node is
+/// delivering; how many recipients.
 pub async fn drop_waiting(
     store: &Store,
     node: &Node,
-    destination: &str,
+    destination: Option<&str>,
     sender: Option<i64>,
     why: &str,
 ) -> Result<usize> {

@@ -8,6 +8,7 @@ pub(crate) mod dkim_keys;
 mod dkim_rotation;
 mod dmarc;
 mod domains;
+mod envelopes;
 pub mod error;
 mod events;
 pub mod extract;
@@ -175,6 +176,7 @@ pub fn router(app: App) -> Router {
             "/v3/{domain}/templates/{name}/versions/{tag}/copy/{new_tag}",
             put(templates::copy_version),
         )
+        .route("/v3/{domain}/envelopes", delete(envelopes::clear))
         .route(
             "/v3/{domain}/{table}",
             get(suppressions::list)

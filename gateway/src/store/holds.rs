@@ -157,20 +157,20 @@ impl Store {
         Ok(n)
     }
 
-    /// Leases to `lease` every recipient waiting for `destination` (of
-    /// `sender` only, when given) that no node is delivering: those are
-    /// left to finish.
+    /// Leases to `lease` every recipient waiting for `destination` (any,
+    /// when `None`) of `sender` (any, when `None`) that no node is
+    /// delivering: those are left to finish.
     pub async fn lease_destination(
         &self,
         lease: Lease,
-        destination: &str,
+        destination: Option<&str>,
         sender: Option<i64>,
         timeout_micros: i64,
     ) -> StoreResult<Vec<LeasedRecipient>> {
         let now = now_micros();
         let sql = format!(
             "UPDATE recipients SET lease_node = $1, lease_token = $2 \
-             WHERE status = 'queued' AND domain = $5 AND {free}{sender} \
+             WHERE status = 'queued' AND ($5 = '' OR domain = $5) AND {free}{sender} \
              RETURNING id, message_id, address, domain, attempts",
             free = self.lease_is_free(4, 3),
             sender = of_sender(6),
@@ -181,7 +181,7 @@ impl Store {
             .bind(lease.token)
             .bind(now)
             .bind(timeout_micros)
-            .bind(destination)
+            .bind(destination.unwrap_or(""))
             .bind(sender.unwrap_or(0))
             .fetch_all(tx.conn())
             .await?;

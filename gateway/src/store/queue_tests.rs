@@ -316,7 +316,7 @@ async fn leasing_a_destination_to_drop_it_leaves_what_a_node_is_delivering() {
         token: now + 1,
     };
     let leased = store
-        .lease_destination(drop, "a.test", None, MINUTE)
+        .lease_destination(drop, Some("a.test"), None, MINUTE)
         .await
         .unwrap();
     assert_eq!(

@@ -90,6 +90,7 @@ use utoipa::{Modify, OpenApi};
         super::suppressions::get_one,
         super::suppressions::remove,
         super::suppressions_import::import,
+        super::envelopes::clear,
     ),
     modifiers(&Auth),
     tags(

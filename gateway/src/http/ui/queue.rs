@@ -247,7 +247,8 @@ pub async fn drop(
             "Say why the mail is dropped (200 characters at most): the reason goes into each recipient's failed event.".into(),
         ));
     }
-    let n = crate::delivery::drop::drop_waiting(&app.store, &app.node, &dest, None, reason).await?;
+    let n = crate::delivery::drop::drop_waiting(&app.store, &app.node, Some(&dest), None, reason)
+        .await?;
     audited(
         &app,
         &user,
