@@ -78,7 +78,7 @@ fn a_csv_import_of_a_few_mib_is_taken_and_one_over_25_mb_is_told_to_split() {
     let huge = "address\n".to_string() + &"someone@example.org\n".repeat(1_400_000);
     let r = post(huge);
     assert_eq!(r.status(), 400);
-    assert!(r.text().unwrap().contains("split the CSV file"));
+    assert!(r.text().unwrap().contains("split it into smaller ones"));
     // 60,000 addresses, 1.6 MB: over the 1 MiB of other forms, imported.
     let many: String = (0..60_000)
         .map(|i| format!("user{i}@example.org\n"))

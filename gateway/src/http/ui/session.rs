@@ -254,7 +254,7 @@ impl<const LIMIT: usize> FromRequest<App> for Posted<LIMIT> {
             .map_err(|e| match e {
                 // read_body's text names the message size limit: not this.
                 crate::http::error::ApiError::TooLarge(_) => Refusal::BadRequest(format!(
-                    "This form is larger than the {} MiB it may be: split the CSV file into smaller ones and import each.",
+                    "This form is larger than the {} MiB the dashboard takes: send less (a CSV file: split it into smaller ones and import each).",
                     LIMIT >> 20
                 )),
                 other => Refusal::BadRequest(other.to_string()),

@@ -1,13 +1,13 @@
 //! Webhooks: the URLs each kind of event is posted to, per domain, set or
-//! removed here; the
-//! calls still to make or being retried, with what their last attempt met;
-//! and the history of the calls that are over, each of which may be
-//! replayed. Account key only: a webhook URL may carry the receiver's own
-//! secret.
+//! removed here; the calls still to make or being retried, with what their
+//! last attempt met; and the history of the calls that are over, each of
+//! which may be replayed. Account key only: a webhook URL may carry the
+//! receiver's own secret.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use maud::{html, Markup};
+use policy::webhooks::Kind;
 
 use super::page::{csrf, domain_select, page, when, Refusal};
 use super::session::{Posted, User};
@@ -16,7 +16,6 @@ use crate::app::App;
 use crate::http::form::Form;
 use crate::store::audit::Audit;
 use crate::store::webhook_history::CallOutcome;
-use policy::webhooks::Kind;
 
 /// Finished calls shown, newest first.
 const HISTORY: i64 = 100;
