@@ -271,3 +271,53 @@ fn a_domain_key_gets_no_queue_actions_and_its_posts_are_refused() {
     b.goto(&e.url("/ui/queue"));
     assert!(!b.text().contains("by an operator"), "{}", b.text());
 }
+
+/// The session cookie set by signing in over HTTP, as a client sees it.
+fn session_cookie(e: &Envoi) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client.get(e.url("/ui/login")).send().unwrap();
+    let login_cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("envoi_ui_login="))
+        .expect("a sign-in token cookie");
+    let pair = login_cookie.split(';').next().unwrap().to_string();
+    let token = pair.trim_start_matches("envoi_ui_login=").to_string();
+    let r = client
+        .post(e.url("/ui/login"))
+        .header("cookie", pair)
+        .form(&[
+            ("login_token", token.as_str()),
+            ("key", ADMIN_KEY),
+            ("next", "/ui/"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("envoi_ui="))
+        .expect("a session cookie")
+}
+
+#[test]
+fn the_session_cookie_is_http_only_strict_and_secure_behind_https() {
+    let plain = session_cookie(&envoi());
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(plain.contains(attr), "{plain}");
+    }
+    assert!(!plain.contains("Secure"), "plain http: {plain}");
+    let e = Envoi::start_with(Options {
+        http_extra: "public_url = \"https://mail.example.com\"\n".into(),
+        ..Options::default()
+    });
+    let behind_https = session_cookie(&e);
+    assert!(behind_https.contains("; Secure"), "{behind_https}");
+}
