@@ -321,3 +321,29 @@ fn the_session_cookie_is_http_only_strict_and_secure_behind_https() {
     let behind_https = session_cookie(&e);
     assert!(behind_https.contains("; Secure"), "{behind_https}");
 }
+
+#[test]
+fn every_page_forbids_other_origins_framing_and_caching() {
+    let e = envoi();
+    for path in ["/ui/login", "/ui/", "/ui/no-such-page"] {
+        let r = e.client.get(e.url(path)).send().unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert!(
+            h["cache-control"].to_str().unwrap().contains("no-store"),
+            "{path}"
+        );
+    }
+}
