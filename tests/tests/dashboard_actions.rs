@@ -356,3 +356,30 @@ fn webhook_urls_set_changed_and_removed_in_the_dashboard_are_what_the_api_shows(
         "{text}"
     );
 }
+
+#[test]
+fn a_drop_without_a_reason_or_on_a_bad_destination_is_refused_and_drops_nothing() {
+    let Some(b) = Browser::start() else { return };
+    let e = envoi();
+    e.send(SHOP, "ada@example.org", &[]);
+    b.sign_in(&e, ADMIN_KEY);
+    b.goto(&e.url("/ui/queue"));
+    let csrf = b.script("return document.querySelector('input[name=csrf]').value;");
+    let session = format!("envoi_ui={}", b.cookie("envoi_ui").unwrap());
+    let post = |path: &str, reason: &str| {
+        reqwest::blocking::Client::new()
+            .post(e.url(path))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf.as_str().unwrap()), ("reason", reason)])
+            .send()
+            .unwrap()
+    };
+    let r = post("/ui/queue/example.org/drop", "  ");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("Say why the mail is dropped"));
+    let r = post("/ui/queue/exa%20mple.org%3Cb%3E/drop", "spam");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("is not a destination domain"));
+    b.goto(&e.url("/ui/queue"));
+    assert!(b.text().contains("1 recipient(s)"), "{}", b.text());
+}

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use policy::events::Reason;
 
 use super::group::options_of;
-use super::outcome::not_sent;
+use super::outcome::{not_sent, orphaned};
 use super::Job;
 use crate::cluster::Node;
-use crate::store::queue::{Outcome, RecipientUpdate};
+use crate::store::queue::Outcome;
 use crate::store::{Result, Store};
 
 /// Drops what waits for `destination` (every destination, when `None`) of
@@ -63,15 +63,7 @@ pub async fn drop_waiting(
         .map(|r| match jobs.get(&r.message_id) {
             Some(job) => not_sent(job, r, Reason::Generic, &text),
             // Its message went with its domain: nothing to tell anyone.
-            None => Outcome {
-                recipient_id: r.id,
-                domain_id: 0,
-                lease: Some(r.lease),
-                update: RecipientUpdate::Failed,
-                attempted: false,
-                event: None,
-                suppress: None,
-            },
+            None => orphaned(r),
         })
         .collect();
     let lost = store.record_outcomes(&outcomes).await?;

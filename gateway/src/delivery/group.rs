@@ -8,7 +8,7 @@ use policy::tls::TlsSettings;
 
 use super::{Deliverer, Job};
 use crate::compose::SendOptions;
-use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome, RecipientUpdate};
+use crate::store::queue::{DeliveryMessage, LeasedRecipient, Outcome};
 
 impl Deliverer {
     /// Groups leased recipients by (destination domain, TLS settings), one
@@ -63,18 +63,7 @@ impl Deliverer {
         }
         if !orphans.is_empty() {
             // Their message is gone (domain deleted): close them out.
-            let outcomes: Vec<Outcome> = orphans
-                .iter()
-                .map(|r| Outcome {
-                    recipient_id: r.id,
-                    domain_id: 0,
-                    lease: Some(r.lease),
-                    update: RecipientUpdate::Failed,
-                    attempted: false,
-                    event: None,
-                    suppress: None,
-                })
-                .collect();
+            let outcomes: Vec<Outcome> = orphans.iter().map(super::outcome::orphaned).collect();
             self.record(outcomes).await;
         }
         Ok(groups

@@ -199,6 +199,20 @@ pub(super) fn not_sent(
     }
 }
 
+/// A recipient whose message is gone (its domain was deleted): closed
+/// out, with nobody left to tell.
+pub(super) fn orphaned(r: &crate::store::queue::LeasedRecipient) -> Outcome {
+    Outcome {
+        recipient_id: r.id,
+        domain_id: 0,
+        lease: Some(r.lease),
+        update: RecipientUpdate::Failed,
+        attempted: false,
+        event: None,
+        suppress: None,
+    }
+}
+
 pub(super) fn release(job: &Job, r: &crate::store::queue::LeasedRecipient) -> Outcome {
     Outcome {
         recipient_id: r.id,

@@ -9,7 +9,7 @@
 
 use sqlx::Row;
 
-use super::queue::{Lease, LeasedRecipient};
+use super::queue::{leased_from, Lease, LeasedRecipient};
 use super::relaxed::RelaxedTx;
 use super::{now_micros, Store, StoreError};
 
@@ -186,16 +186,6 @@ impl Store {
             .fetch_all(tx.conn())
             .await?;
         tx.commit().await?;
-        Ok(rows
-            .iter()
-            .map(|r| LeasedRecipient {
-                id: r.get(0),
-                message_id: r.get(1),
-                address: r.get(2),
-                domain: r.get(3),
-                attempts: r.get(4),
-                lease,
-            })
-            .collect())
+        Ok(rows.iter().map(|r| leased_from(r, lease)).collect())
     }
 }

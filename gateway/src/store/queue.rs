@@ -36,6 +36,18 @@ pub struct LeasedRecipient {
     pub lease: Lease,
 }
 
+/// A row of `RETURNING id, message_id, address, domain, attempts`.
+pub(super) fn leased_from(r: &sqlx::any::AnyRow, lease: Lease) -> LeasedRecipient {
+    LeasedRecipient {
+        id: r.get(0),
+        message_id: r.get(1),
+        address: r.get(2),
+        domain: r.get(3),
+        attempts: r.get(4),
+        lease,
+    }
+}
+
 /// What to lease.
 pub struct LeaseRequest<'a> {
     pub lease: Lease,
@@ -157,17 +169,7 @@ impl Store {
         }
         let rows = q.fetch_all(tx.conn()).await?;
         tx.commit().await?;
-        Ok(rows
-            .iter()
-            .map(|r| LeasedRecipient {
-                id: r.get(0),
-                message_id: r.get(1),
-                address: r.get(2),
-                domain: r.get(3),
-                attempts: r.get(4),
-                lease: req.lease,
-            })
-            .collect())
+        Ok(rows.iter().map(|r| leased_from(r, req.lease)).collect())
     }
 
     /// The messages (and their domains) of leased recipients, by message id.

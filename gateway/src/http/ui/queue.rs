@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::response::Response;
 use maud::{html, Markup};
 
@@ -149,6 +149,32 @@ fn destination(raw: &str) -> Result<String, Refusal> {
     }
 }
 
+/// A queue action: the account's post, on the destination its path names.
+pub struct Action {
+    user: User,
+    dest: String,
+    form: crate::http::form::Form,
+}
+
+impl FromRequest<App> for Action {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Refusal> {
+        let (mut parts, body) = req.into_parts();
+        let Path(raw) = Path::<String>::from_request_parts(&mut parts, app)
+            .await
+            .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        let Posted { user, form }: Posted =
+            Posted::from_request(Request::from_parts(parts, body), app).await?;
+        user.require_account()?;
+        Ok(Action {
+            dest: destination(&raw)?,
+            user,
+            form,
+        })
+    }
+}
+
 /// Records an operator's action on a destination; it is done already.
 async fn audited(app: &App, user: &User, action: &str, dest: &str, detail: &str) {
     app.audit(&Audit {
@@ -163,11 +189,8 @@ async fn audited(app: &App, user: &User, action: &str, dest: &str, detail: &str)
 
 pub async fn retry(
     State(app): State<App>,
-    Path(raw): Path<String>,
-    Posted { user, .. }: Posted,
+    Action { user, dest, .. }: Action,
 ) -> Result<Response, Refusal> {
-    user.require_account()?;
-    let dest = destination(&raw)?;
     let n = app.store.retry_destination_now(&dest, None).await?;
     audited(
         &app,
@@ -187,11 +210,8 @@ pub async fn retry(
 
 pub async fn hold(
     State(app): State<App>,
-    Path(raw): Path<String>,
-    Posted { user, form }: Posted,
+    Action { user, dest, form }: Action,
 ) -> Result<Response, Refusal> {
-    user.require_account()?;
-    let dest = destination(&raw)?;
     let reason = match form.get("reason").map(str::trim) {
         Some(r) if !r.is_empty() => r.to_string(),
         _ => format!("held from the dashboard by key {}", user.who.key_id()),
@@ -209,11 +229,8 @@ pub async fn hold(
 
 pub async fn release(
     State(app): State<App>,
-    Path(raw): Path<String>,
-    Posted { user, .. }: Posted,
+    Action { user, dest, .. }: Action,
 ) -> Result<Response, Refusal> {
-    user.require_account()?;
-    let dest = destination(&raw)?;
     if !app
         .store
         .release_destination(&dest, HoldKind::Operator)
@@ -236,11 +253,8 @@ pub async fn release(
 
 pub async fn drop(
     State(app): State<App>,
-    Path(raw): Path<String>,
-    Posted { user, form }: Posted,
+    Action { user, dest, form }: Action,
 ) -> Result<Response, Refusal> {
-    user.require_account()?;
-    let dest = destination(&raw)?;
     let reason = form.get("reason").map(str::trim).unwrap_or_default();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(Refusal::BadRequest(
