@@ -30,6 +30,16 @@ impl Store {
     /// transaction. How many went (0: nothing older is left).
     pub async fn prune_events(&self, before: i64, batch: i64) -> Result<u64> {
         let mut tx = self.writer().begin().await?;
+        // The history of webhook calls, and unreachable holds long over,
+        // are kept as long as the events.
+        sqlx::query("DELETE FROM webhook_history WHERE finished_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM destination_holds WHERE held_until < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         // Events are written in time order: the oldest are the lowest ids,
         // found on the primary key, not by scanning `ts`.
         let rows = sqlx::query("SELECT id, ts FROM events ORDER BY id LIMIT $1")
@@ -42,6 +52,7 @@ impl Store {
             .last()
             .map(|r| r.get::<i64, _>(0));
         let Some(upto) = upto else {
+            tx.commit().await?;
             return Ok(0);
         };
         sqlx::query(
@@ -62,16 +73,6 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        // The history of webhook calls, and unreachable holds long over,
-        // are kept as long as the events.
-        sqlx::query("DELETE FROM webhook_history WHERE finished_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM destination_holds WHERE held_until < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(gone)
     }
@@ -265,6 +266,48 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(left, 12);
         assert_eq!(totals(&store).await, before, "the stats count the same");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn webhook_history_and_holds_long_over_go_with_the_events() {
+        let (store, dir) = store_with_domain().await;
+        for (id, at) in [(1, DAY), (2, 40 * DAY)] {
+            sqlx::query(
+                "INSERT INTO webhook_history (id, domain_id, kind, url, event_row, outcome, attempts, answer, finished_at) \
+                 VALUES ($1, 1, 'delivered', 'https://h.test/', 1, 'delivered', 1, 'HTTP 200', $2)",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+        use crate::store::holds::HoldKind;
+        store
+            .hold_destination("old.test", HoldKind::Unreachable, "x", Some(DAY), 1)
+            .await
+            .unwrap();
+        store
+            .hold_destination("kept.test", HoldKind::Operator, "asked", None, 0)
+            .await
+            .unwrap();
+        // No event to prune: the rest goes all the same.
+        assert_eq!(store.prune_events(30 * DAY, 5).await.unwrap(), 0);
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM webhook_history")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(ids, [2]);
+        let holds: Vec<String> = sqlx::query_scalar("SELECT destination FROM destination_holds")
+            .fetch_all(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(
+            holds,
+            ["kept.test"],
+            "an operator's hold stays until released"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
