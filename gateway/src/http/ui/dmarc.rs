@@ -5,7 +5,7 @@
 use axum::extract::{RawQuery, State};
 use maud::{html, Markup};
 
-use super::page::{domain_select, page, Refusal};
+use super::page::{domain_picker, page, Refusal};
 use super::session::User;
 use crate::app::App;
 use crate::http::extract::AdminDomain;
@@ -50,10 +50,7 @@ pub async fn get(
         Some(&user),
         "DMARC",
         html! {
-            form.search method="get" action="/ui/dmarc" {
-                (domain_select(&all, &d))
-                button type="submit" { "Show" }
-            }
+            (domain_picker("/ui/dmarc", &all, &d))
             h2 { "The policy ramp of " (d.name) }
             @match &ramp {
                 Ok(r) => {

@@ -5,11 +5,11 @@
 //! what each one does.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{html, Markup};
 use serde_json::Value;
 
-use super::page::{csrf, domain_select, page, when, Refusal};
+use super::page::{api_form, csrf, domain_picker, page, when, Refusal};
 use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
@@ -82,10 +82,7 @@ pub async fn get(
         "Domains",
         html! {
             (flash.markup())
-            form.search method="get" action="/ui/domains" {
-                (domain_select(&all, &d))
-                button type="submit" { "Show" }
-            }
+            (domain_picker("/ui/domains", &all, &d))
             h2 { (d.name) }
             p { "State: " strong { (d.state.as_str()) } " (active once SPF and DKIM are found in DNS)." }
             h3 { "DNS records to publish" }
@@ -271,10 +268,7 @@ pub async fn set_connection(
         .into_iter()
         .filter_map(|f| form.get(f).map(|v| (f, v)))
         .collect();
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&pairs)
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form(pairs)?;
     let back = format!("/ui/domains?domain={name}");
     let answer = crate::http::domains::put_connection(
         State(app),
@@ -283,9 +277,5 @@ pub async fn set_connection(
         SmallForm(api_form),
     )
     .await;
-    Ok(match answer {
-        Ok(j) => Flash::redirect(&back, true, j.0["message"].as_str().unwrap_or("Saved.")),
-        Err(e) => Flash::redirect(&back, false, &e.to_string()),
-    }
-    .into_response())
+    Ok(Flash::answered(&back, answer, "Saved."))
 }

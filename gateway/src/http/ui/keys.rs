@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 
-use super::page::{csrf, page, when, Refusal};
+use super::page::{api_form, csrf, page, when, Refusal};
 use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
@@ -174,10 +174,7 @@ pub async fn create(
     if let Some(d) = form.get("description") {
         pairs.push(("description", d));
     }
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&pairs)
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form(pairs)?;
     let answer =
         crate::http::keys::create(State(app), Admin(user.who.clone()), SmallForm(api_form)).await;
     match answer {
@@ -200,10 +197,7 @@ pub async fn rotate(
 ) -> Result<Response, Refusal> {
     user.require_account()?;
     let grace = form.get("grace").unwrap_or("24h");
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .append_pair("grace", grace)
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form([("grace", grace)])?;
     let answer = crate::http::keys::rotate(
         State(app),
         Admin(user.who.clone()),
@@ -291,10 +285,7 @@ pub async fn create_credential(
 ) -> Result<Response, Refusal> {
     let target = user.changing(&app, &name).await?;
     let login = form.get("login").unwrap_or("").to_string();
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .append_pair("login", &login)
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form([("login", login.as_str())])?;
     match crate::http::credentials::create(State(app), target, SmallForm(api_form)).await {
         Ok(j) => {
             let (full, password) = j.0["credentials"]
@@ -335,11 +326,7 @@ pub async fn change_password(
     let login = form.get("login").unwrap_or("").to_string();
     let grace = form.get("grace").unwrap_or("24h");
     let password = crate::crypto::random_hex(12);
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .append_pair("password", &password)
-        .append_pair("grace", grace)
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form([("password", password.as_str()), ("grace", grace)])?;
     let path = Path((name, login.clone()));
     match crate::http::credentials::change_password(State(app), target, path, SmallForm(api_form))
         .await

@@ -172,6 +172,19 @@ impl Flash {
         res
     }
 
+    /// A 303 to `to` saying what an API handler answered: its `message`
+    /// (or `done`), or its error.
+    pub fn answered(
+        to: &str,
+        answer: crate::http::error::ApiResult<axum::Json<serde_json::Value>>,
+        done: &str,
+    ) -> Response {
+        match answer {
+            Ok(j) => Flash::redirect(to, true, j.0["message"].as_str().unwrap_or(done)),
+            Err(e) => Flash::redirect(to, false, &e.to_string()),
+        }
+    }
+
     pub fn markup(&self) -> Markup {
         match &self.0 {
             Some((ok, text)) => page::notice(*ok, text),

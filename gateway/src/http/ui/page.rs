@@ -91,6 +91,31 @@ pub fn domain_select(
     }
 }
 
+/// The form at the top of a page that picks its domain.
+pub fn domain_picker(
+    action: &str,
+    all: &[crate::store::domains::Domain],
+    current: &crate::store::domains::Domain,
+) -> Markup {
+    html! {
+        form.search method="get" action=(action) {
+            (domain_select(all, current))
+            button type="submit" { "Show" }
+        }
+    }
+}
+
+/// The fields a dashboard form hands to an API handler, as that handler
+/// reads its own form.
+pub fn api_form<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<crate::http::form::Form, Refusal> {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    Ok(crate::http::form::Form::from_query(Some(&encoded))?)
+}
+
 /// A hidden CSRF field, for every form that changes something.
 pub fn csrf(user: &User) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf); }

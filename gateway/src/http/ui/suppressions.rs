@@ -204,7 +204,7 @@ pub async fn add(
         Body::from(body),
     )
     .await;
-    Ok(done(&back(&name, table), answer))
+    Ok(Flash::answered(&back(&name, table), answer, "Done."))
 }
 
 pub async fn remove(
@@ -220,18 +220,7 @@ pub async fn remove(
         Path((name.clone(), table.to_string(), address)),
     )
     .await;
-    Ok(done(&back(&name, table), answer))
-}
-
-/// Back to the list, saying what the API answered.
-fn done(
-    to: &str,
-    answer: crate::http::error::ApiResult<axum::Json<serde_json::Value>>,
-) -> Response {
-    match answer {
-        Ok(j) => Flash::redirect(to, true, j.0["message"].as_str().unwrap_or("Done.")),
-        Err(e) => Flash::redirect(to, false, &e.to_string()),
-    }
+    Ok(Flash::answered(&back(&name, table), answer, "Done."))
 }
 
 /// What the import form may carry: the API's 25 MB file, and the form.

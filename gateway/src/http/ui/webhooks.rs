@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use policy::webhooks::Kind;
 
-use super::page::{csrf, domain_select, page, when, Refusal};
+use super::page::{api_form, csrf, domain_picker, page, when, Refusal};
 use super::session::{Posted, User};
 use super::Flash;
 use crate::app::App;
@@ -37,10 +37,7 @@ pub async fn get(
         "Webhooks",
         html! {
             (flash.markup())
-            form.search method="get" action="/ui/webhooks" {
-                (domain_select(&all, &d))
-                button type="submit" { "Show" }
-            }
+            (domain_picker("/ui/webhooks", &all, &d))
             h2 { "Events posted by " (d.name) }
             p.hint { "Each kind of event is posted to up to 3 URLs, signed with the account's webhook signing key. Separate several URLs with spaces." }
             table {
@@ -168,10 +165,7 @@ pub async fn set(
     let target = user.changing(&app, &name).await?;
     let back = format!("/ui/webhooks?domain={name}");
     let urls = form.get("urls").unwrap_or("");
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(urls.split_whitespace().map(|u| ("url", u)))
-        .finish();
-    let api_form = Form::from_query(Some(&encoded))?;
+    let api_form = api_form(urls.split_whitespace().map(|u| ("url", u)))?;
     let answer = crate::http::webhooks::update(
         State(app),
         target,
@@ -179,10 +173,7 @@ pub async fn set(
         crate::http::extract::SmallForm(api_form),
     )
     .await;
-    Ok(match answer {
-        Ok(j) => Flash::redirect(&back, true, j.0["message"].as_str().unwrap_or("Saved.")),
-        Err(e) => Flash::redirect(&back, false, &e.to_string()),
-    })
+    Ok(Flash::answered(&back, answer, "Saved."))
 }
 
 /// Stops posting an event (account key), as `DELETE …/webhooks/{id}`.
@@ -194,8 +185,5 @@ pub async fn delete(
     let target = user.changing(&app, &name).await?;
     let back = format!("/ui/webhooks?domain={name}");
     let answer = crate::http::webhooks::remove(State(app), target, Path((name, kind))).await;
-    Ok(match answer {
-        Ok(j) => Flash::redirect(&back, true, j.0["message"].as_str().unwrap_or("Removed.")),
-        Err(e) => Flash::redirect(&back, false, &e.to_string()),
-    })
+    Ok(Flash::answered(&back, answer, "Removed."))
 }
