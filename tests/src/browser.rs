@@ -18,6 +18,18 @@ fn installed() -> Option<(PathBuf, PathBuf)> {
     Some((driver, browser))
 }
 
+/// The two sending domains the dashboard's tests use.
+pub const SHOP: &str = "shop.test";
+pub const NEWS: &str = "news.test";
+
+/// envoi with the dashboard tests' two domains.
+pub fn two_domains() -> crate::Envoi {
+    let e = crate::Envoi::start();
+    e.create_domain(SHOP);
+    e.create_domain(NEWS);
+    e
+}
+
 pub struct Browser {
     rt: tokio::runtime::Runtime,
     client: Option<Client>,

@@ -6,18 +6,8 @@
 //! Screenshots of each view go to `target/screenshots/` (`ENVOI_BLESS=1`
 //! also refreshes those in `docs/`).
 
-use envoi_tests::browser::Browser;
+use envoi_tests::browser::{two_domains as envoi, Browser, NEWS, SHOP};
 use envoi_tests::*;
-
-const SHOP: &str = "shop.test";
-const NEWS: &str = "news.test";
-
-fn envoi() -> Envoi {
-    let e = Envoi::start();
-    e.create_domain(SHOP);
-    e.create_domain(NEWS);
-    e
-}
 
 #[test]
 fn the_account_key_signs_in_and_sees_every_domain() {

@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
-use envoi_tests::browser::Browser;
+use envoi_tests::browser::{Browser, SHOP};
 use envoi_tests::*;
-
-const SHOP: &str = "shop.test";
 
 /// axe-core's script, or None when it is not installed (then the test is
 /// skipped, except on CI where that is a failure).

@@ -4,18 +4,8 @@
 
 use std::time::Duration;
 
-use envoi_tests::browser::Browser;
+use envoi_tests::browser::{two_domains as envoi, Browser, SHOP};
 use envoi_tests::*;
-
-const SHOP: &str = "shop.test";
-const NEWS: &str = "news.test";
-
-fn envoi() -> Envoi {
-    let e = Envoi::start();
-    e.create_domain(SHOP);
-    e.create_domain(NEWS);
-    e
-}
 
 #[test]
 fn a_suppression_added_then_removed_in_the_dashboard_is_seen_by_the_api() {

@@ -4,18 +4,8 @@
 
 use std::time::Duration;
 
-use envoi_tests::browser::Browser;
+use envoi_tests::browser::{two_domains as envoi, Browser, NEWS, SHOP};
 use envoi_tests::*;
-
-const SHOP: &str = "shop.test";
-const NEWS: &str = "news.test";
-
-fn envoi() -> Envoi {
-    let e = Envoi::start();
-    e.create_domain(SHOP);
-    e.create_domain(NEWS);
-    e
-}
 
 #[test]
 fn a_sent_message_is_found_in_logs_with_its_timeline_and_mime() {
